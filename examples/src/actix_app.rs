@@ -1,0 +1,1 @@
+//! The actix example app (work in progress).

@@ -1,0 +1,54 @@
+//! The axum example app, built only with `kvixi-axum`'s public API.
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser};
+use tower_sessions::SessionStore;
+
+/// The pages, with Kvixi login mounted on an in-memory session store.
+pub fn router(kvixi: Kvixi) -> Router {
+    pages().with_kvixi(kvixi)
+}
+
+/// The pages, with sessions in `store` (Redis for several instances).
+pub fn router_with_store<St: SessionStore + Clone>(kvixi: Kvixi, store: St) -> Router {
+    pages().with_kvixi_store(kvixi, store)
+}
+
+fn pages() -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/private", get(private))
+        .route("/me", get(me))
+        .route("/me/fresh", get(fresh))
+}
+
+async fn home(Extension(kvixi): Extension<Kvixi>, user: Option<KvixiUser>) -> Html<String> {
+    Html(crate::pages::home(kvixi.config(), user.as_deref()))
+}
+
+async fn private(Extension(kvixi): Extension<Kvixi>, user: KvixiUser) -> Html<String> {
+    Html(crate::pages::private(kvixi.config(), &user))
+}
+
+async fn me(user: KvixiUser) -> Json<kvixi_core::KvixiUser> {
+    Json(user.0)
+}
+
+/// The profile read from Kvixi now, with the user's token.
+async fn fresh(
+    Extension(kvixi): Extension<Kvixi>,
+    token: KvixiToken,
+) -> Result<Json<kvixi_core::KvixiUser>, (axum::http::StatusCode, String)> {
+    kvixi
+        .client()
+        .user_info(&token.0)
+        .await
+        .map(Json)
+        .map_err(|e| {
+            let status = axum::http::StatusCode::from_u16(e.status())
+                .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+            (status, e.user_message().to_owned())
+        })
+}

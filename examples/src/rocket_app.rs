@@ -1,0 +1,1 @@
+//! The rocket example app (work in progress).

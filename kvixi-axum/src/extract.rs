@@ -1,0 +1,125 @@
+//! Extractors: `KvixiUser`, `Option<KvixiUser>` and `KvixiToken`.
+
+use std::ops::Deref;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use kvixi_core::{AccessToken, Error as CoreError, Kvixi, Reply};
+use tower_sessions::Session;
+
+use crate::Error;
+use crate::response::{into_response, wants_json};
+use crate::session::TowerSession;
+
+/// The logged-in Kvixi user. Anonymous requests are rejected: JSON clients get 401,
+/// browsers a 303 to the login route that comes back to this page. Use
+/// `Option<KvixiUser>` where anonymous visitors are welcome.
+///
+/// Costs one session read and no network call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvixiUser(pub kvixi_core::KvixiUser);
+
+impl Deref for KvixiUser {
+    type Target = kvixi_core::KvixiUser;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+/// The user's Kvixi access token, for calling Kvixi on their behalf. When it has
+/// expired the request is answered as anonymous (log in again); the user stays logged in
+/// to the app.
+#[derive(Clone, Debug)]
+pub struct KvixiToken(pub AccessToken);
+
+/// Why an extractor refused a request; answers the response the core decided.
+#[derive(Debug)]
+pub struct KvixiRejection(Reply);
+
+impl IntoResponse for KvixiRejection {
+    fn into_response(self) -> Response {
+        into_response(self.0)
+    }
+}
+
+/// The flow and session of a request, or the rejection for their absence.
+fn flow_and_session(parts: &Parts) -> Result<(Kvixi, TowerSession), KvixiRejection> {
+    let missing = |error: Error| {
+        tracing::error!(%error, "kvixi extractor used without its layers");
+        KvixiRejection(Reply {
+            status: 500,
+            location: None,
+            content_type: Some("text/plain; charset=utf-8"),
+            body: error.to_string(),
+        })
+    };
+    let kvixi = parts
+        .extensions
+        .get::<Kvixi>()
+        .cloned()
+        .ok_or(Error::LayerMissing("KvixiLayer"))
+        .map_err(missing)?;
+    let session = parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or(Error::LayerMissing("SessionManagerLayer"))
+        .map_err(missing)?;
+    Ok((kvixi, TowerSession(session)))
+}
+
+fn failure(kvixi: &Kvixi, parts: &Parts, error: &CoreError) -> KvixiRejection {
+    KvixiRejection(kvixi.failure(error, wants_json(&parts.headers)))
+}
+
+fn anonymous(kvixi: &Kvixi, parts: &Parts) -> KvixiRejection {
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0);
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    KvixiRejection(kvixi.anonymous_reply(wants_json(&parts.headers), path))
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for KvixiUser {
+    type Rejection = KvixiRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let (kvixi, session) = flow_and_session(parts)?;
+        match kvixi.current_user(&session).await {
+            Ok(user) => Ok(user.map(KvixiUser)),
+            Err(error) => Err(failure(&kvixi, parts, &error)),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KvixiUser {
+    type Rejection = KvixiRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match <Self as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await? {
+            Some(user) => Ok(user),
+            None => {
+                let (kvixi, _) = flow_and_session(parts)?;
+                Err(anonymous(&kvixi, parts))
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KvixiToken {
+    type Rejection = KvixiRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (kvixi, session) = flow_and_session(parts)?;
+        match kvixi.current_token(&session).await {
+            Ok(Some(token)) => Ok(KvixiToken(token)),
+            Ok(None) => Err(anonymous(&kvixi, parts)),
+            Err(error) => Err(failure(&kvixi, parts, &error)),
+        }
+    }
+}

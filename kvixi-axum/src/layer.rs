@@ -1,0 +1,70 @@
+//! The tower layers: the flow in request extensions, and tower-sessions set up for it.
+
+use axum::Extension;
+use axum::extract::Request;
+use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+use tower::{Layer, Service};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
+
+/// Puts the [`Kvixi`] flow in every request's extensions, where the routes and
+/// extractors find it.
+#[derive(Clone, Debug)]
+pub struct KvixiLayer {
+    kvixi: Kvixi,
+}
+
+impl KvixiLayer {
+    /// A layer serving `kvixi`.
+    pub fn new(kvixi: Kvixi) -> Self {
+        KvixiLayer { kvixi }
+    }
+}
+
+impl<S> Layer<S> for KvixiLayer {
+    type Service = KvixiService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        KvixiService {
+            inner: Extension(self.kvixi.clone()).layer(inner),
+        }
+    }
+}
+
+/// The service [`KvixiLayer`] wraps around the app.
+#[derive(Clone, Debug)]
+pub struct KvixiService<S> {
+    inner: axum::middleware::AddExtension<S, Kvixi>,
+}
+
+impl<S: Service<Request>> Service<Request> for KvixiService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        self.inner.call(request)
+    }
+}
+
+/// A tower-sessions layer over `store` with the cookie the flow needs: `HttpOnly`,
+/// `SameSite=Lax` (Strict would lose the session on the way back from Kvixi), `Secure`
+/// when the redirect URL is https, `Path=/`, expiring after a day of inactivity.
+pub fn session_layer<St: SessionStore + Clone>(
+    config: &Config,
+    store: St,
+) -> SessionManagerLayer<St> {
+    SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.cookie_secure())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(24)))
+}

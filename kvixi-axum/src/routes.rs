@@ -1,0 +1,54 @@
+//! The login, callback and logout routes.
+
+use axum::Router;
+use axum::extract::Extension;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use axum::routing::{get, post};
+use kvixi_core::{Config, Kvixi};
+use tower_sessions::Session;
+
+use crate::response::{into_response, wants_json};
+use crate::session::TowerSession;
+
+/// The three routes at the configured paths. They need [`crate::KvixiLayer`] and a
+/// tower-sessions `SessionManagerLayer` around them; [`crate::KvixiRouterExt::with_kvixi`]
+/// adds all of it at once.
+pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
+    Router::new()
+        .route(config.login_path(), get(login))
+        .route(config.callback_path(), get(callback))
+        .route(config.logout_path(), post(logout))
+}
+
+async fn login(Extension(kvixi): Extension<Kvixi>, session: Session, uri: Uri) -> Response {
+    into_response(
+        kvixi
+            .handle_login(&TowerSession(session), uri.query())
+            .await,
+    )
+}
+
+async fn callback(
+    Extension(kvixi): Extension<Kvixi>,
+    session: Session,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let reply = kvixi
+        .handle_callback(&TowerSession(session), uri.query(), wants_json(&headers))
+        .await;
+    into_response(reply)
+}
+
+async fn logout(
+    Extension(kvixi): Extension<Kvixi>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    into_response(
+        kvixi
+            .handle_logout(&TowerSession(session), wants_json(&headers))
+            .await,
+    )
+}

@@ -1,0 +1,524 @@
+//! The app's Kvixi settings: credentials, URLs, route paths, timeouts.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use url::{Host, Url};
+
+use crate::error::Error;
+use crate::return_to::ReturnTo;
+use crate::secret::AppSecret;
+
+/// Kvixi's production base URL.
+pub const DEFAULT_BASE_URL: &str = "https://kvixi.com";
+
+/// Everything the login flow needs to know about the app. Build it with
+/// [`Config::builder`] or [`Config::from_env`]; both validate.
+#[derive(Clone, Debug)]
+pub struct Config {
+    app_id: String,
+    app_secret: AppSecret,
+    redirect_url: Url,
+    base_url: Url,
+    login_path: String,
+    logout_path: String,
+    default_return_to: ReturnTo,
+    http_timeout: Duration,
+    pending_login_lifetime: Duration,
+    token_lifetime: Duration,
+    max_response_bytes: usize,
+}
+
+impl Config {
+    /// Starts a configuration from the three values Kvixi's app dashboard gives.
+    ///
+    /// `redirect_url` is the registered "App Redirect URL"; the callback route is
+    /// served at its path.
+    pub fn builder(
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        redirect_url: impl Into<String>,
+    ) -> ConfigBuilder {
+        ConfigBuilder {
+            app_id: app_id.into(),
+            app_secret: AppSecret::new(app_secret),
+            redirect_url: redirect_url.into(),
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            login_path: "/auth/kvixi/login".to_owned(),
+            logout_path: "/auth/kvixi/logout".to_owned(),
+            default_return_to: "/".to_owned(),
+            http_timeout: Duration::from_secs(10),
+            pending_login_lifetime: Duration::from_secs(10 * 60),
+            token_lifetime: Duration::from_secs(3600),
+            max_response_bytes: 64 * 1024,
+        }
+    }
+
+    /// Reads `KVIXI_APP_ID`, `KVIXI_APP_SECRET`, `KVIXI_REDIRECT_URL` and, optionally,
+    /// `KVIXI_BASE_URL` from the environment.
+    pub fn from_env() -> Result<Config, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup` (for tests, or for
+    /// settings kept elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let required = |name: &'static str, what: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::Config {
+                    setting: name,
+                    problem: format!("is not set; set it to {what}"),
+                })
+        };
+        let app_id = required("KVIXI_APP_ID", "the app id from Kvixi's app dashboard")?;
+        let app_secret = required(
+            "KVIXI_APP_SECRET",
+            "the app secret from Kvixi's app dashboard",
+        )?;
+        let redirect_url = required(
+            "KVIXI_REDIRECT_URL",
+            "the App Redirect URL registered on Kvixi (e.g. https://example.com/auth/kvixi/callback)",
+        )?;
+        let mut builder = Config::builder(app_id, app_secret, redirect_url);
+        if let Some(base) = lookup("KVIXI_BASE_URL").filter(|v| !v.trim().is_empty()) {
+            builder = builder.base_url(base);
+        }
+        builder.build_named(Setting::env())
+    }
+
+    /// The app id.
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+    /// The app secret.
+    pub fn app_secret(&self) -> &AppSecret {
+        &self.app_secret
+    }
+    /// The registered redirect URL (the callback's absolute URL).
+    pub fn redirect_url(&self) -> &Url {
+        &self.redirect_url
+    }
+    /// Kvixi's base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+    /// Path of the route that starts a login.
+    pub fn login_path(&self) -> &str {
+        &self.login_path
+    }
+    /// Path of the callback route: the path of the redirect URL.
+    pub fn callback_path(&self) -> &str {
+        self.redirect_url.path()
+    }
+    /// Path of the logout route (POST).
+    pub fn logout_path(&self) -> &str {
+        &self.logout_path
+    }
+    /// Where a login without `return_to` ends.
+    pub fn default_return_to(&self) -> &ReturnTo {
+        &self.default_return_to
+    }
+    /// Timeout of each call to Kvixi, body included.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+    /// How long a started login waits for its callback.
+    pub fn pending_login_lifetime(&self) -> Duration {
+        self.pending_login_lifetime
+    }
+    /// How long an access token is assumed valid after the exchange.
+    pub fn token_lifetime(&self) -> Duration {
+        self.token_lifetime
+    }
+    /// Largest answer read from Kvixi.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+    /// Whether session cookies must be `Secure`: when the redirect URL is https.
+    pub fn cookie_secure(&self) -> bool {
+        self.redirect_url.scheme() == "https"
+    }
+}
+
+/// Builds a [`Config`]; see [`Config::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    app_id: String,
+    app_secret: AppSecret,
+    redirect_url: String,
+    base_url: String,
+    login_path: String,
+    logout_path: String,
+    default_return_to: String,
+    http_timeout: Duration,
+    pending_login_lifetime: Duration,
+    token_lifetime: Duration,
+    max_response_bytes: usize,
+}
+
+/// Names used in validation errors: builder methods or environment variables.
+struct Setting {
+    app_id: &'static str,
+    app_secret: &'static str,
+    redirect_url: &'static str,
+    base_url: &'static str,
+}
+
+impl Setting {
+    fn builder() -> Self {
+        Setting {
+            app_id: "app_id",
+            app_secret: "app_secret",
+            redirect_url: "redirect_url",
+            base_url: "base_url",
+        }
+    }
+    fn env() -> Self {
+        Setting {
+            app_id: "KVIXI_APP_ID",
+            app_secret: "KVIXI_APP_SECRET",
+            redirect_url: "KVIXI_REDIRECT_URL",
+            base_url: "KVIXI_BASE_URL",
+        }
+    }
+}
+
+impl ConfigBuilder {
+    /// Kvixi's base URL (default `https://kvixi.com`); `http://` only for loopback hosts,
+    /// such as the `kvixi-mock` emulator.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+    /// Path of the login route (default `/auth/kvixi/login`).
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = path.into();
+        self
+    }
+    /// Path of the logout route (default `/auth/kvixi/logout`).
+    pub fn logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = path.into();
+        self
+    }
+    /// Where a login without `return_to` ends (default `/`).
+    pub fn default_return_to(mut self, path: impl Into<String>) -> Self {
+        self.default_return_to = path.into();
+        self
+    }
+    /// Timeout of each call to Kvixi, body included (default 10 s).
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+    /// How long a started login waits for its callback (default 10 min).
+    pub fn pending_login_lifetime(mut self, lifetime: Duration) -> Self {
+        self.pending_login_lifetime = lifetime;
+        self
+    }
+    /// How long an access token is assumed valid (default 3600 s, as Kvixi documents).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+    /// Largest answer read from Kvixi (default 64 KiB).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<Config, Error> {
+        self.build_named(Setting::builder())
+    }
+
+    fn build_named(self, names: Setting) -> Result<Config, Error> {
+        let invalid = |setting: &'static str, problem: String| Error::Config { setting, problem };
+        if self.app_id.trim().is_empty() || self.app_id.chars().any(char::is_control) {
+            return Err(invalid(
+                names.app_id,
+                "is empty or has control characters; copy the app id from Kvixi's app dashboard"
+                    .into(),
+            ));
+        }
+        if self.app_secret.secret().trim().is_empty() {
+            return Err(invalid(
+                names.app_secret,
+                "is empty; copy the app secret from Kvixi's app dashboard".into(),
+            ));
+        }
+        let redirect_url = Url::parse(self.redirect_url.trim()).map_err(|e| {
+            invalid(
+                names.redirect_url,
+                format!(
+                    "is not an absolute URL ({e}); use the App Redirect URL registered on Kvixi"
+                ),
+            )
+        })?;
+        if !matches!(redirect_url.scheme(), "http" | "https") || redirect_url.host().is_none() {
+            return Err(invalid(
+                names.redirect_url,
+                "must be an http(s) URL with a host, like https://example.com/auth/kvixi/callback"
+                    .into(),
+            ));
+        }
+        if redirect_url.query().is_some() || redirect_url.fragment().is_some() {
+            return Err(invalid(
+                names.redirect_url,
+                "must have no query or fragment: Kvixi appends ?auth_key=… to it".into(),
+            ));
+        }
+        let base_url = Url::parse(self.base_url.trim()).map_err(|e| {
+            invalid(
+                names.base_url,
+                format!("is not an absolute URL ({e}); leave it unset for https://kvixi.com"),
+            )
+        })?;
+        let loopback = base_url.host().is_some_and(|h| is_loopback(&h));
+        match base_url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(invalid(
+                    names.base_url,
+                    "must be https:// (plain http:// is allowed only for loopback hosts such as the kvixi-mock emulator)".into(),
+                ));
+            }
+        }
+        if base_url.host().is_none()
+            || base_url.path() != "/"
+            || base_url.query().is_some()
+            || base_url.fragment().is_some()
+        {
+            return Err(invalid(
+                names.base_url,
+                "must be a bare origin like https://kvixi.com".into(),
+            ));
+        }
+        let callback_path = redirect_url.path().to_owned();
+        for (setting, path) in [
+            ("login_path", &self.login_path),
+            ("logout_path", &self.logout_path),
+        ] {
+            if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
+                return Err(invalid(
+                    setting,
+                    format!("{path:?} must be a plain absolute path like /auth/kvixi/login"),
+                ));
+            }
+            if *path == callback_path {
+                return Err(invalid(
+                    setting,
+                    format!("{path:?} is the redirect URL's path, which is the callback route"),
+                ));
+            }
+        }
+        if self.login_path == self.logout_path {
+            return Err(invalid("logout_path", "must differ from login_path".into()));
+        }
+        let default_return_to = ReturnTo::parse(&self.default_return_to)
+            .map_err(|e| invalid("default_return_to", e.to_string()))?;
+        for (setting, value) in [
+            ("http_timeout", self.http_timeout),
+            ("pending_login_lifetime", self.pending_login_lifetime),
+            ("token_lifetime", self.token_lifetime),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(setting, "must be longer than zero".into()));
+            }
+        }
+        if self.max_response_bytes < 1024 {
+            return Err(invalid(
+                "max_response_bytes",
+                "must be at least 1024 bytes".into(),
+            ));
+        }
+        Ok(Config {
+            app_id: self.app_id.trim().to_owned(),
+            app_secret: self.app_secret,
+            redirect_url,
+            base_url,
+            login_path: self.login_path,
+            logout_path: self.logout_path,
+            default_return_to,
+            http_timeout: self.http_timeout,
+            pending_login_lifetime: self.pending_login_lifetime,
+            token_lifetime: self.token_lifetime,
+            max_response_bytes: self.max_response_bytes,
+        })
+    }
+}
+
+/// 127.0.0.0/8, ::1 and `localhost`.
+fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Host::Ipv4(ip) => IpAddr::V4(*ip).is_loopback(),
+        Host::Ipv6(ip) => IpAddr::V6(*ip).is_loopback(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const CALLBACK: &str = "https://app.example/auth/kvixi/callback";
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn config_error(result: Result<Config, Error>) -> (&'static str, String) {
+        match result {
+            Err(Error::Config { setting, problem }) => (setting, problem),
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::builder("id", "secret", CALLBACK).build().unwrap();
+        assert_eq!(config.base_url().as_str(), "https://kvixi.com/");
+        assert_eq!(config.login_path(), "/auth/kvixi/login");
+        assert_eq!(config.callback_path(), "/auth/kvixi/callback");
+        assert_eq!(config.logout_path(), "/auth/kvixi/logout");
+        assert_eq!(config.default_return_to().as_str(), "/");
+        assert_eq!(config.http_timeout(), Duration::from_secs(10));
+        assert_eq!(config.pending_login_lifetime(), Duration::from_secs(600));
+        assert_eq!(config.token_lifetime(), Duration::from_secs(3600));
+        assert!(config.cookie_secure());
+    }
+
+    #[test]
+    fn debug_does_not_print_the_secret() {
+        let config = Config::builder("id", "very-secret", CALLBACK)
+            .build()
+            .unwrap();
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn missing_env_variable_is_named() {
+        let (setting, problem) = config_error(Config::from_lookup(env(&[
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+        ])));
+        assert_eq!(setting, "KVIXI_APP_SECRET");
+        assert!(problem.contains("is not set"), "{problem}");
+    }
+
+    #[test]
+    fn env_config_reads_all_four_variables() {
+        let config = Config::from_lookup(env(&[
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_APP_SECRET", "s"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+            ("KVIXI_BASE_URL", "http://127.0.0.1:8787"),
+        ]))
+        .unwrap();
+        assert_eq!(config.base_url().as_str(), "http://127.0.0.1:8787/");
+        assert_eq!(config.app_secret().secret(), "s");
+    }
+
+    #[test]
+    fn plain_http_base_is_only_for_loopback() {
+        for ok in [
+            "http://127.0.0.1:8787",
+            "http://127.9.9.9",
+            "http://[::1]:1",
+            "http://localhost:8787",
+            "https://kvixi.com",
+        ] {
+            assert!(
+                Config::builder("id", "s", CALLBACK)
+                    .base_url(ok)
+                    .build()
+                    .is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://kvixi.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.com",
+            "ftp://kvixi.com",
+            "https://kvixi.com/api",
+            "kvixi.com",
+        ] {
+            let (setting, _) =
+                config_error(Config::builder("id", "s", CALLBACK).base_url(bad).build());
+            assert_eq!(setting, "base_url", "{bad}");
+        }
+        let (setting, _) = config_error(Config::from_lookup(env(&[
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_APP_SECRET", "s"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+            ("KVIXI_BASE_URL", "http://kvixi.com"),
+        ])));
+        assert_eq!(setting, "KVIXI_BASE_URL");
+    }
+
+    #[test]
+    fn redirect_url_must_be_absolute_without_query() {
+        for bad in [
+            "/auth/kvixi/callback",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb#f",
+            "mailto:a@b",
+        ] {
+            let (setting, _) = config_error(Config::builder("id", "s", bad).build());
+            assert_eq!(setting, "redirect_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn route_paths_are_checked() {
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .login_path("auth/login")
+                .build(),
+        );
+        assert_eq!(setting, "login_path");
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .logout_path("/auth/kvixi/callback")
+                .build(),
+        );
+        assert_eq!(setting, "logout_path");
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .default_return_to("https://evil.com")
+                .build(),
+        );
+        assert_eq!(setting, "default_return_to");
+    }
+
+    #[test]
+    fn empty_credentials_are_refused() {
+        assert_eq!(
+            config_error(Config::builder("", "s", CALLBACK).build()).0,
+            "app_id"
+        );
+        assert_eq!(
+            config_error(Config::builder("id", " ", CALLBACK).build()).0,
+            "app_secret"
+        );
+    }
+
+    #[test]
+    fn http_redirect_url_means_no_secure_cookie() {
+        let config = Config::builder("id", "s", "http://localhost:3000/auth/kvixi/callback")
+            .build()
+            .unwrap();
+        assert!(!config.cookie_secure());
+    }
+}

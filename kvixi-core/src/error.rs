@@ -1,0 +1,230 @@
+//! The one error type of kvixi-core, with its HTTP status and user-safe message.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in the Kvixi login flow.
+///
+/// `Display` is for the developer (logs): it may include Kvixi's own message, but never
+/// the app secret, an auth_key or an access token. What an end user may see is
+/// [`Error::user_message`]; what the response status is, [`Error::status`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable; `setting` names the variable or builder method.
+    #[error("{setting} {problem}")]
+    Config {
+        /// The environment variable or builder method at fault.
+        setting: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A callback arrived but no login was started in this browser session (login CSRF,
+    /// a replayed link, or cookies blocked).
+    #[error("callback without a pending login in this session")]
+    NoPendingLogin,
+    /// The login was started too long ago.
+    #[error("the pending login is older than {max:?}")]
+    PendingLoginExpired {
+        /// The configured lifetime of a pending login.
+        max: Duration,
+    },
+    /// The person refused the app on Kvixi's page.
+    #[error("the person denied access on Kvixi")]
+    AccessDenied,
+    /// The callback has no `auth_key`, or an empty one.
+    #[error("callback without an auth_key")]
+    MissingAuthKey,
+    /// The callback's `auth_key` is not a plausible key (too long, odd characters, repeated).
+    #[error("callback with a malformed auth_key")]
+    MalformedAuthKey,
+    /// Kvixi refused the auth_key (already used, unknown or expired).
+    #[error("Kvixi refused the auth_key: {provider_message}")]
+    AuthKeyRejected {
+        /// Kvixi's message, for the developer.
+        provider_message: String,
+    },
+    /// The application's `on_login` hook refused this user.
+    #[error("the application refused the login: {reason}")]
+    LoginRefused {
+        /// The reason the hook gave, for the developer.
+        reason: String,
+    },
+    /// Kvixi says the app id or secret is wrong, or the app is disabled.
+    #[error("Kvixi refused the app's credentials: {provider_message}")]
+    AppCredentialsRejected {
+        /// Kvixi's message, for the developer.
+        provider_message: String,
+    },
+    /// The access token has expired; a new login is needed to get another.
+    #[error("the Kvixi access token has expired")]
+    TokenExpired,
+    /// Nobody is logged in.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// Kvixi answered with an error this library does not classify.
+    #[error("Kvixi answered with an error: {provider_message}")]
+    ProviderError {
+        /// Kvixi's message, for the developer.
+        provider_message: String,
+    },
+    /// Kvixi answered with a non-success HTTP status.
+    #[error("Kvixi answered HTTP {status}")]
+    ProviderStatus {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// Kvixi's answer is not what the API documents.
+    #[error("Kvixi's answer is malformed: {problem}")]
+    ProviderMalformed {
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Kvixi's answer is larger than the configured cap.
+    #[error("Kvixi's answer is larger than {limit} bytes")]
+    ProviderBodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// Kvixi did not answer in time.
+    #[error("Kvixi did not answer within {after:?}")]
+    ProviderTimeout {
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// Kvixi could not be reached (DNS, connection refused, TLS).
+    #[error("Kvixi is unreachable: {problem}")]
+    ProviderUnreachable {
+        /// The transport error, without its URL.
+        problem: String,
+    },
+    /// The session store failed.
+    #[error("session store error: {0}")]
+    Session(String),
+}
+
+impl Error {
+    /// The HTTP status an adapter answers with: 4xx for the browser's fault, 502/503/504
+    /// for Kvixi's, 500 only for this server's own configuration or store.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::NoPendingLogin
+            | Error::PendingLoginExpired { .. }
+            | Error::MissingAuthKey
+            | Error::MalformedAuthKey
+            | Error::AuthKeyRejected { .. } => 400,
+            Error::TokenExpired | Error::NotLoggedIn => 401,
+            Error::AccessDenied | Error::LoginRefused { .. } => 403,
+            Error::AppCredentialsRejected { .. }
+            | Error::ProviderError { .. }
+            | Error::ProviderStatus { .. }
+            | Error::ProviderMalformed { .. }
+            | Error::ProviderBodyTooLarge { .. } => 502,
+            Error::ProviderUnreachable { .. } => 503,
+            Error::ProviderTimeout { .. } => 504,
+            Error::Config { .. } | Error::Session(_) => 500,
+        }
+    }
+
+    /// A short, stable code for JSON answers (`"no_pending_login"`, …).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "server_misconfigured",
+            Error::NoPendingLogin => "no_pending_login",
+            Error::PendingLoginExpired { .. } => "login_expired",
+            Error::AccessDenied => "access_denied",
+            Error::MissingAuthKey => "missing_auth_key",
+            Error::MalformedAuthKey => "malformed_auth_key",
+            Error::AuthKeyRejected { .. } => "auth_key_rejected",
+            Error::LoginRefused { .. } => "login_refused",
+            Error::AppCredentialsRejected { .. } => "provider_refused_app",
+            Error::TokenExpired => "token_expired",
+            Error::NotLoggedIn => "not_logged_in",
+            Error::ProviderError { .. } => "provider_error",
+            Error::ProviderStatus { .. } => "provider_status",
+            Error::ProviderMalformed { .. } => "provider_malformed",
+            Error::ProviderBodyTooLarge { .. } => "provider_body_too_large",
+            Error::ProviderTimeout { .. } => "provider_timeout",
+            Error::ProviderUnreachable { .. } => "provider_unreachable",
+            Error::Session(_) => "session_error",
+        }
+    }
+
+    /// What the end user may read: no provider message, no internals.
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            Error::NoPendingLogin => {
+                "This login link was not started from this browser, or it was already used. Please log in again."
+            }
+            Error::PendingLoginExpired { .. } => "The login took too long. Please log in again.",
+            Error::AccessDenied => {
+                "You chose not to share your Kvixi account, so you are not logged in."
+            }
+            Error::MissingAuthKey | Error::MalformedAuthKey | Error::AuthKeyRejected { .. } => {
+                "Kvixi did not confirm this login (the link may have been used already). Please log in again."
+            }
+            Error::LoginRefused { .. } => "This account is not allowed to log in here.",
+            Error::TokenExpired => "Your Kvixi session has expired. Please log in again.",
+            Error::NotLoggedIn => "You need to log in with Kvixi to see this page.",
+            Error::AppCredentialsRejected { .. } | Error::Config { .. } => {
+                "Logging in with Kvixi is not set up correctly on this site. Please try again later."
+            }
+            Error::ProviderError { .. }
+            | Error::ProviderStatus { .. }
+            | Error::ProviderMalformed { .. }
+            | Error::ProviderBodyTooLarge { .. } => {
+                "Kvixi gave an unexpected answer. Please try again in a moment."
+            }
+            Error::ProviderUnreachable { .. } => {
+                "Kvixi cannot be reached right now. Please try again in a moment."
+            }
+            Error::ProviderTimeout { .. } => {
+                "Kvixi took too long to answer. Please try again in a moment."
+            }
+            Error::Session(_) => "Something went wrong on our side. Please try again.",
+        }
+    }
+
+    /// Whether this failure is the provider's (logged at `warn`) rather than the browser's.
+    pub fn is_provider_failure(&self) -> bool {
+        self.status() >= 502
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_faults_are_4xx_and_provider_faults_5xx() {
+        assert_eq!(Error::NoPendingLogin.status(), 400);
+        assert_eq!(Error::AccessDenied.status(), 403);
+        assert_eq!(Error::LoginRefused { reason: "x".into() }.status(), 403);
+        assert_eq!(Error::ProviderStatus { status: 500 }.status(), 502);
+        assert_eq!(
+            Error::ProviderTimeout {
+                after: Duration::from_secs(1)
+            }
+            .status(),
+            504
+        );
+        assert_eq!(
+            Error::ProviderUnreachable {
+                problem: "x".into()
+            }
+            .status(),
+            503
+        );
+    }
+
+    #[test]
+    fn user_message_never_carries_the_provider_message() {
+        let err = Error::ProviderError {
+            provider_message: "SQLSTATE secret-ish detail".into(),
+        };
+        assert!(!err.user_message().contains("SQLSTATE"));
+        assert!(
+            err.to_string().contains("SQLSTATE"),
+            "kept for the developer"
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! The login flow as pure transitions: no I/O, no clock, no framework.
+//!
+//! Each function takes what is in the session, what the request brought and the
+//! current time, and returns the new session state or the failure. The
+//! [`Kvixi`](crate::Kvixi) driver performs the effects (session writes, calls to Kvixi).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+use url::form_urlencoded;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::return_to::ReturnTo;
+use crate::secret::{AccessToken, AuthKey};
+use crate::user::KvixiUser;
+
+/// Session key of the pending login.
+pub const PENDING_LOGIN_KEY: &str = "kvixi.pending_login";
+/// Session key of the auth record.
+pub const AUTH_RECORD_KEY: &str = "kvixi.auth";
+/// Longest auth_key accepted from a callback.
+pub const MAX_AUTH_KEY_LEN: usize = 256;
+
+/// Seconds since the Unix epoch: the flow's only notion of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// The system clock's current time.
+    pub fn now() -> UnixTime {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        UnixTime(since_epoch.as_secs())
+    }
+
+    /// This time plus `d`.
+    pub fn plus(self, d: Duration) -> UnixTime {
+        UnixTime(self.0.saturating_add(d.as_secs()))
+    }
+}
+
+/// A login started in this browser session and not yet called back: the login-CSRF
+/// defence, since Kvixi round-trips no `state`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// Random id, for correlating log lines of one login.
+    pub id: String,
+    /// When the login started.
+    pub created_at: UnixTime,
+    /// Where to go after the login, already sanitized.
+    pub return_to: ReturnTo,
+}
+
+/// Who is logged in, stored in the session after a successful callback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuthRecord {
+    /// The Kvixi user.
+    pub user: KvixiUser,
+    /// The access token, until it expires or Kvixi refuses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<AccessToken>,
+    /// When the token was obtained.
+    pub obtained_at: UnixTime,
+    /// When the token is assumed expired (obtained + configured lifetime).
+    pub token_expires_at: UnixTime,
+}
+
+/// What starting a login produces: the session's new pending login and where to send
+/// the browser.
+#[derive(Clone, Debug)]
+pub struct LoginStart {
+    /// To be written to the session under [`PENDING_LOGIN_KEY`].
+    pub pending: PendingLogin,
+    /// Kvixi's login page for this app.
+    pub redirect: Url,
+}
+
+/// A callback that passed every check on our side; the key still has to be exchanged.
+#[derive(Clone, Debug)]
+pub struct AcceptedCallback {
+    /// The key to exchange.
+    pub auth_key: AuthKey,
+    /// The pending login it consumed.
+    pub pending: PendingLogin,
+}
+
+/// The state of the stored access token.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenState<'a> {
+    /// Usable until `expires_at`.
+    Valid(&'a AccessToken),
+    /// Expired or refused by Kvixi: a new login is needed.
+    Expired,
+}
+
+/// What to answer a request that needs a user when there is none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnonymousReply {
+    /// 401 with a JSON error (API clients).
+    Unauthorized,
+    /// 303 to this login URL, which returns to the current page (browsers).
+    RedirectToLogin(String),
+}
+
+/// Starts a login: a pending login (with the sanitized `return_to` from the login
+/// request's raw query) and the URL of Kvixi's login page.
+pub fn start_login(
+    config: &Config,
+    login_query: Option<&str>,
+    login_id: String,
+    now: UnixTime,
+) -> LoginStart {
+    let requested = login_query.and_then(|q| first_param(q, "return_to"));
+    let return_to = ReturnTo::sanitize(requested.as_deref(), config.default_return_to());
+    let mut redirect = config.base_url().clone();
+    redirect.set_path("/api/oauth");
+    redirect
+        .query_pairs_mut()
+        .clear()
+        .append_pair("app_id", config.app_id());
+    LoginStart {
+        pending: PendingLogin {
+            id: login_id,
+            created_at: now,
+            return_to,
+        },
+        redirect,
+    }
+}
+
+/// Checks a callback against the session's pending login. The pending login is
+/// consumed whatever the outcome: the driver removes it before calling this.
+pub fn accept_callback(
+    config: &Config,
+    pending: Option<PendingLogin>,
+    callback_query: Option<&str>,
+    now: UnixTime,
+) -> Result<AcceptedCallback, Error> {
+    let pending = pending.ok_or(Error::NoPendingLogin)?;
+    let max = config.pending_login_lifetime();
+    let age = now.0.saturating_sub(pending.created_at.0);
+    // A pending login from the future means a tampered store or a broken clock.
+    if age > max.as_secs() || pending.created_at.0 > now.0.saturating_add(60) {
+        return Err(Error::PendingLoginExpired { max });
+    }
+    let query = callback_query.unwrap_or("");
+    if first_param(query, "error").is_some() {
+        return Err(Error::AccessDenied);
+    }
+    let mut keys = form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name == "auth_key");
+    let key = match (keys.next(), keys.next()) {
+        (None, _) => return Err(Error::MissingAuthKey),
+        (Some(_), Some(_)) => return Err(Error::MalformedAuthKey),
+        (Some((_, key)), None) => key,
+    };
+    if key.is_empty() {
+        return Err(Error::MissingAuthKey);
+    }
+    if key.len() > MAX_AUTH_KEY_LEN
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    {
+        return Err(Error::MalformedAuthKey);
+    }
+    Ok(AcceptedCallback {
+        auth_key: AuthKey::new(key.into_owned()),
+        pending,
+    })
+}
+
+/// Finishes a login: the auth record to store once Kvixi answered with a token and a user.
+pub fn finish_login(
+    config: &Config,
+    user: KvixiUser,
+    token: AccessToken,
+    now: UnixTime,
+) -> AuthRecord {
+    AuthRecord {
+        user,
+        token: Some(token),
+        obtained_at: now,
+        token_expires_at: now.plus(config.token_lifetime()),
+    }
+}
+
+/// Whether the stored token may still be used at `now`.
+pub fn token_state(record: &AuthRecord, now: UnixTime) -> TokenState<'_> {
+    match &record.token {
+        Some(token) if now < record.token_expires_at => TokenState::Valid(token),
+        _ => TokenState::Expired,
+    }
+}
+
+/// Kvixi answered `expired access_token`: forget the token, keep the user logged in.
+pub fn drop_token(mut record: AuthRecord) -> AuthRecord {
+    record.token = None;
+    record
+}
+
+/// What a request that needs a user gets when there is none: JSON clients a 401,
+/// browsers a redirect to login that comes back to `path_and_query`.
+pub fn anonymous_reply(
+    config: &Config,
+    prefers_json: bool,
+    path_and_query: &str,
+) -> AnonymousReply {
+    if prefers_json {
+        return AnonymousReply::Unauthorized;
+    }
+    let back = ReturnTo::sanitize(Some(path_and_query), config.default_return_to());
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", back.as_str())
+        .finish();
+    AnonymousReply::RedirectToLogin(format!("{}?{query}", config.login_path()))
+}
+
+/// Whether a request wants JSON rather than an HTML page: it says so with
+/// `X-Requested-With`, or its `Accept` ranks `application/json` above `text/html`, or it
+/// does not accept HTML at all (curl's `*/*` included; browsers' navigations always
+/// name `text/html`).
+pub fn prefers_json(accept: Option<&str>, x_requested_with: Option<&str>) -> bool {
+    if x_requested_with.is_some() {
+        return true;
+    }
+    let Some(accept) = accept else {
+        return true;
+    };
+    let (mut html, mut json) = (0.0_f32, 0.0_f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+            })
+            .next()
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" | "application/xhtml+xml" => html = html.max(q),
+            "application/json" => json = json.max(q),
+            m if m.ends_with("+json") => json = json.max(q),
+            _ => {}
+        }
+    }
+    html <= 0.0 || json > html
+}
+
+/// The first value of `name` in a raw query string, percent-decoded.
+fn first_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder(
+            "app-1",
+            "secret",
+            "http://localhost:3000/auth/kvixi/callback",
+        )
+        .base_url("http://127.0.0.1:8787")
+        .build()
+        .unwrap()
+    }
+
+    fn pending_at(t: u64) -> PendingLogin {
+        PendingLogin {
+            id: "id".into(),
+            created_at: UnixTime(t),
+            return_to: ReturnTo::parse("/private").unwrap(),
+        }
+    }
+
+    fn user() -> KvixiUser {
+        KvixiUser::from_user_info_response(&serde_json::json!({"user_info": {"user_id": "7"}}))
+            .unwrap()
+    }
+
+    #[test]
+    fn login_start_records_a_sanitized_return_to_and_points_at_kvixi() {
+        let config = config();
+        let start = start_login(
+            &config,
+            Some("return_to=%2Fprivate%3Fa%3D1"),
+            "x".into(),
+            UnixTime(5),
+        );
+        assert_eq!(start.pending.return_to.as_str(), "/private?a=1");
+        assert_eq!(start.pending.created_at, UnixTime(5));
+        assert_eq!(
+            start.redirect.as_str(),
+            "http://127.0.0.1:8787/api/oauth?app_id=app-1"
+        );
+        let hostile = start_login(
+            &config,
+            Some("return_to=%2F%2Fevil.com"),
+            "x".into(),
+            UnixTime(5),
+        );
+        assert_eq!(hostile.pending.return_to.as_str(), "/");
+        let none = start_login(&config, None, "x".into(), UnixTime(5));
+        assert_eq!(none.pending.return_to.as_str(), "/");
+    }
+
+    #[test]
+    fn callback_without_pending_login_is_refused() {
+        let err = accept_callback(&config(), None, Some("auth_key=abc"), UnixTime(10)).unwrap_err();
+        assert!(matches!(err, Error::NoPendingLogin));
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
+    fn callback_on_expired_pending_login_is_refused() {
+        let config = config();
+        let ok = accept_callback(
+            &config,
+            Some(pending_at(0)),
+            Some("auth_key=abc"),
+            UnixTime(600),
+        );
+        assert!(ok.is_ok(), "exactly ten minutes is still fine");
+        let err = accept_callback(
+            &config,
+            Some(pending_at(0)),
+            Some("auth_key=abc"),
+            UnixTime(601),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::PendingLoginExpired { .. }));
+        let future = accept_callback(
+            &config,
+            Some(pending_at(10_000)),
+            Some("auth_key=abc"),
+            UnixTime(0),
+        )
+        .unwrap_err();
+        assert!(matches!(future, Error::PendingLoginExpired { .. }));
+    }
+
+    #[test]
+    fn callback_hands_over_the_key_and_the_return_to() {
+        let accepted = accept_callback(
+            &config(),
+            Some(pending_at(0)),
+            Some("auth_key=Ab-9_z.~"),
+            UnixTime(1),
+        )
+        .unwrap();
+        assert_eq!(accepted.auth_key.secret(), "Ab-9_z.~");
+        assert_eq!(accepted.pending.return_to.as_str(), "/private");
+    }
+
+    #[test]
+    fn unusable_auth_keys_are_refused() {
+        let long = format!("auth_key={}", "a".repeat(100_000));
+        type IsExpected = fn(&Error) -> bool;
+        let cases: [(Option<&str>, IsExpected); 9] = [
+            (None, |e| matches!(e, Error::MissingAuthKey)),
+            (Some(""), |e| matches!(e, Error::MissingAuthKey)),
+            (Some("auth_key="), |e| matches!(e, Error::MissingAuthKey)),
+            (Some("other=1"), |e| matches!(e, Error::MissingAuthKey)),
+            (Some(long.as_str()), |e| {
+                matches!(e, Error::MalformedAuthKey)
+            }),
+            (Some("auth_key=%FF%FE"), |e| {
+                matches!(e, Error::MalformedAuthKey)
+            }),
+            (Some("auth_key=a%20b"), |e| {
+                matches!(e, Error::MalformedAuthKey)
+            }),
+            (Some("auth_key=a&auth_key=b"), |e| {
+                matches!(e, Error::MalformedAuthKey)
+            }),
+            (Some("error=access_denied"), |e| {
+                matches!(e, Error::AccessDenied)
+            }),
+        ];
+        for (query, expected) in cases {
+            let err =
+                accept_callback(&config(), Some(pending_at(0)), query, UnixTime(1)).unwrap_err();
+            assert!(expected(&err), "{query:?} gave {err:?}");
+            assert!((400..500).contains(&err.status()));
+        }
+        let both = accept_callback(
+            &config(),
+            Some(pending_at(0)),
+            Some("auth_key=abc&error=access_denied"),
+            UnixTime(1),
+        );
+        assert!(matches!(both, Err(Error::AccessDenied)));
+    }
+
+    #[test]
+    fn a_consumed_pending_login_cannot_serve_a_second_callback() {
+        // The driver takes the pending login out of the session before the check, so
+        // the second callback sees none.
+        let config = config();
+        let mut session_pending = Some(pending_at(0));
+        let first = accept_callback(
+            &config,
+            session_pending.take(),
+            Some("auth_key=k"),
+            UnixTime(1),
+        );
+        assert!(first.is_ok());
+        let second = accept_callback(
+            &config,
+            session_pending.take(),
+            Some("auth_key=k"),
+            UnixTime(2),
+        );
+        assert!(matches!(second, Err(Error::NoPendingLogin)));
+    }
+
+    #[test]
+    fn token_expires_after_the_configured_lifetime() {
+        let config = config();
+        let record = finish_login(&config, user(), AccessToken::new("t"), UnixTime(100));
+        assert_eq!(record.token_expires_at, UnixTime(3700));
+        assert!(matches!(
+            token_state(&record, UnixTime(3699)),
+            TokenState::Valid(_)
+        ));
+        assert_eq!(token_state(&record, UnixTime(3700)), TokenState::Expired);
+        let dropped = drop_token(record);
+        assert_eq!(token_state(&dropped, UnixTime(101)), TokenState::Expired);
+        assert_eq!(dropped.user.id, "7", "the user stays logged in");
+    }
+
+    #[test]
+    fn auth_record_round_trips_and_is_small() {
+        let record = finish_login(&config(), user(), AccessToken::new("tok"), UnixTime(1));
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.len() < 200, "{json}");
+        let back: AuthRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn anonymous_browsers_are_sent_to_login_and_back() {
+        let config = config();
+        assert_eq!(
+            anonymous_reply(&config, false, "/private?tab=2"),
+            AnonymousReply::RedirectToLogin(
+                "/auth/kvixi/login?return_to=%2Fprivate%3Ftab%3D2".into()
+            )
+        );
+        assert_eq!(
+            anonymous_reply(&config, true, "/me"),
+            AnonymousReply::Unauthorized
+        );
+    }
+
+    #[test]
+    fn json_preference_follows_accept_and_x_requested_with() {
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(!prefers_json(Some(browser), None));
+        assert!(prefers_json(Some(browser), Some("XMLHttpRequest")));
+        assert!(prefers_json(Some("application/json"), None));
+        assert!(prefers_json(Some("*/*"), None), "curl");
+        assert!(prefers_json(None, None));
+        assert!(prefers_json(
+            Some("text/html;q=0.5, application/json"),
+            None
+        ));
+        assert!(!prefers_json(
+            Some("application/json;q=0.5, text/html"),
+            None
+        ));
+        assert!(prefers_json(Some("text/html;q=0"), None));
+    }
+}

@@ -1,0 +1,82 @@
+//! Framework-agnostic core of kvixi-rs: "Log in with Kvixi" for Rust web apps.
+//!
+//! This crate holds every decision of the login flow; the `kvixi-axum`, `kvixi-actix`
+//! and `kvixi-rocket` adapters only translate between their framework and [`Kvixi`].
+//!
+//! - [`Config`]: app credentials, URLs, route paths and timeouts, validated.
+//! - [`KvixiClient`]: the key exchange and profile read, deciding failure by the body
+//!   (Kvixi answers errors with HTTP 200), capped, timed out, secrets never in errors.
+//! - [`KvixiUser`]: the typed profile.
+//! - [`flow`]: the login flow as pure transitions (pending login against login CSRF,
+//!   `return_to` sanitizing, token expiry), and [`Kvixi`], the async driver that runs them
+//!   over a [`SessionStorage`].
+//!
+//! # Example
+//!
+//! A whole login against the bundled emulator, with an in-memory session standing in
+//! for a browser's:
+//!
+//! ```
+//! use kvixi_core::{Config, Kvixi, MemorySession};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let callback = "http://localhost:3000/auth/kvixi/callback";
+//! let kvixi_emulator = kvixi_mock::Emulator::builder()
+//!     .app(kvixi_mock::App::new("demo-app", "demo-secret", callback))
+//!     .start("127.0.0.1:0")
+//!     .await?;
+//!
+//! let config = Config::builder("demo-app", "demo-secret", callback)
+//!     .base_url(kvixi_emulator.base_url())
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?;
+//! let session = MemorySession::default();
+//!
+//! // GET /auth/kvixi/login?return_to=/private: where to send the browser.
+//! let kvixi_login_page = kvixi.login(&session, Some("return_to=/private")).await?;
+//! assert!(kvixi_login_page.ends_with("/api/oauth?app_id=demo-app"));
+//!
+//! // The person logs in on Kvixi, which redirects back with a single-use auth_key.
+//! let auth_key = kvixi_emulator.issue_auth_key("demo-app", "alice")?;
+//!
+//! // GET /auth/kvixi/callback?auth_key=...
+//! let logged_in = kvixi.callback(&session, Some(&format!("auth_key={auth_key}"))).await?;
+//! assert_eq!(logged_in.user.name.as_deref(), Some("alice"));
+//! assert_eq!(logged_in.return_to.as_str(), "/private");
+//!
+//! // Any later request: one session read, no network call.
+//! let user = kvixi.current_user(&session).await?;
+//! assert_eq!(user.map(|u| u.id), Some(logged_in.user.id));
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod driver;
+mod error;
+pub mod flow;
+mod reply;
+mod return_to;
+mod secret;
+mod session;
+mod user;
+
+pub use client::KvixiClient;
+pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL};
+pub use driver::{Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused};
+pub use error::Error;
+pub use flow::{AuthRecord, PendingLogin, UnixTime};
+pub use reply::Reply;
+pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};
+pub use secret::{AccessToken, AppSecret, AuthKey};
+pub use session::{MemorySession, SessionStorage};
+pub use user::{KvixiUser, ProfileDate, UserInfoProblem};
+
+/// Name of the session cookie every adapter sets: only a session id travels in it.
+pub const SESSION_COOKIE: &str = "kvixi_session";
+
+/// Re-exported so adapters implement [`SessionStorage`] with the same macro.
+pub use async_trait::async_trait;

@@ -1,0 +1,103 @@
+//! Framework-neutral HTTP answers, which each adapter turns into its own response type.
+
+use serde_json::json;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// An HTTP answer decided by the core. Adapters copy it into their response type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Location` header, for redirects.
+    pub location: Option<String>,
+    /// The `Content-Type` header, when there is a body.
+    pub content_type: Option<&'static str>,
+    /// The body (may be empty).
+    pub body: String,
+}
+
+impl Reply {
+    /// A 303 See Other to `location`.
+    pub fn see_other(location: impl Into<String>) -> Reply {
+        Reply {
+            status: 303,
+            location: Some(location.into()),
+            content_type: None,
+            body: String::new(),
+        }
+    }
+
+    /// The page (or JSON) for a failed request: the status and a user-safe message,
+    /// with a "try again" link to the login route. Nothing of Kvixi's own message.
+    pub fn error(config: &Config, error: &Error, prefers_json: bool) -> Reply {
+        if prefers_json {
+            return Reply {
+                status: error.status(),
+                location: None,
+                content_type: Some("application/json"),
+                body: json!({"error": error.code(), "message": error.user_message()}).to_string(),
+            };
+        }
+        let login = html_escape::encode_double_quoted_attribute(config.login_path());
+        let title = if error.is_provider_failure() {
+            "Kvixi is not answering properly"
+        } else {
+            "Login with Kvixi did not complete"
+        };
+        let body = format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title>\
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}\
+a.button{{display:inline-block;padding:.5rem 1rem;background:#3457d5;color:#fff;border-radius:.3rem;text-decoration:none}}\
+code{{color:#666}}</style></head>\
+<body><h1>{title}</h1><p>{message}</p>\
+<p><a class=\"button\" id=\"try-again\" href=\"{login}\">Try again</a> <a href=\"/\">Home</a></p>\
+<p><code>{code} ({status})</code></p></body></html>\n",
+            message = html_escape::encode_text(error.user_message()),
+            code = error.code(),
+            status = error.status(),
+        );
+        Reply {
+            status: error.status(),
+            location: None,
+            content_type: Some("text/html; charset=utf-8"),
+            body,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::builder("a", "s", "http://localhost/cb")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn html_error_page_offers_try_again_and_hides_the_provider_message() {
+        let err = Error::ProviderError {
+            provider_message: "<script>x</script> db password".into(),
+        };
+        let reply = Reply::error(&config(), &err, false);
+        assert_eq!(reply.status, 502);
+        assert!(reply.body.contains("Try again"));
+        assert!(reply.body.contains("href=\"/auth/kvixi/login\""));
+        assert!(!reply.body.contains("db password"));
+        assert!(!reply.body.contains("<script>"));
+    }
+
+    #[test]
+    fn json_error_names_a_stable_code() {
+        let reply = Reply::error(&config(), &Error::NoPendingLogin, true);
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.content_type, Some("application/json"));
+        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(body["error"], "no_pending_login");
+    }
+}

@@ -1,0 +1,311 @@
+//! The end-to-end harness: a real app on loopback, the Kvixi emulator, and a cookie-jar
+//! browser. Every scenario in [`mod@scenarios`] runs against every adapter; a test file per
+//! framework expands them with [`scenarios!`], so a failure names both.
+#![forbid(unsafe_code)]
+
+pub mod scenarios;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use kvixi_core::{Config, Kvixi, LoginRefused, SESSION_COOKIE, UnixTime};
+use kvixi_mock::Emulator;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::{Response, StatusCode, header};
+use url::Url;
+
+/// App id registered with the emulator for the app under test.
+pub const APP_ID: &str = "e2e-app";
+/// Its secret: no answer or log may contain it.
+pub const APP_SECRET: &str = "e2e-app-secret-4f1c9a";
+/// The fixture user the app's `on_login` hook refuses.
+pub const REFUSED_USER: &str = "bob";
+/// The HTTP timeout the app under test uses towards Kvixi.
+pub const HTTP_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// Starts a framework's example app on `listener`, in the background, serving `kvixi`.
+pub type StartApp = fn(Kvixi, std::net::TcpListener);
+
+/// A running app under test with its own emulator and clock.
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}`.
+    pub base: Url,
+    /// The emulator the app talks to.
+    pub emulator: Emulator,
+    /// The app's flow (its config names the routes).
+    pub kvixi: Kvixi,
+    clock: Arc<AtomicU64>,
+}
+
+impl TestApp {
+    /// Starts the emulator, then the app through `start`, wired to each other.
+    pub async fn start(start: StartApp) -> TestApp {
+        let emulator = Emulator::builder()
+            .start("127.0.0.1:0")
+            .await
+            .expect("the emulator starts on loopback");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let port = listener.local_addr().expect("bound").port();
+        let base = Url::parse(&format!("http://127.0.0.1:{port}/")).expect("valid URL");
+        let redirect_url = base.join("/auth/kvixi/callback").expect("valid URL");
+        emulator.register_app(kvixi_mock::App::new(
+            APP_ID,
+            APP_SECRET,
+            redirect_url.as_str(),
+        ));
+        let clock = Arc::new(AtomicU64::new(UnixTime::now().0));
+        let config = Config::builder(APP_ID, APP_SECRET, redirect_url.as_str())
+            .base_url(emulator.base_url())
+            .http_timeout(HTTP_TIMEOUT)
+            .build()
+            .expect("valid config");
+        let app_clock = clock.clone();
+        let kvixi = Kvixi::builder(config)
+            .clock(move || UnixTime(app_clock.load(Ordering::SeqCst)))
+            .on_login(|user, _token| async move {
+                if user.name.as_deref() == Some(REFUSED_USER) {
+                    Err(LoginRefused::new("the e2e app refuses bob"))
+                } else {
+                    Ok(())
+                }
+            })
+            .build()
+            .expect("flow builds");
+        start(kvixi.clone(), listener);
+        TestApp {
+            base,
+            emulator,
+            kvixi,
+            clock,
+        }
+    }
+
+    /// Moves the app's clock (not the emulator's) forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+
+    /// A new browser with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self.base.clone())
+    }
+}
+
+/// A cookie-jar HTTP client that follows no redirect by itself, so each step is seen.
+pub struct Browser {
+    client: reqwest::Client,
+    jar: Arc<Jar>,
+    base: Url,
+}
+
+impl Browser {
+    /// A browser for the app at `base`.
+    pub fn new(base: Url) -> Browser {
+        // reqwest is built without a default TLS provider; it needs one even for http.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client builds");
+        Browser { client, jar, base }
+    }
+
+    /// Resolves a path (or absolute URL) against the app.
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("valid URL")
+    }
+
+    /// A navigation: `Accept: text/html`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.client.get(self.url(path)).header(header::ACCEPT, HTML))
+            .await
+    }
+
+    /// An API call: `Accept: application/json`.
+    pub async fn get_json(&self, path: &str) -> Response {
+        self.send(
+            self.client
+                .get(self.url(path))
+                .header(header::ACCEPT, "application/json"),
+        )
+        .await
+    }
+
+    /// A form POST, as a browser submits it.
+    pub async fn post(&self, path: &str) -> Response {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header(header::ACCEPT, HTML)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(""),
+        )
+        .await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Response {
+        request.send().await.expect("the app answers")
+    }
+
+    /// The session cookie's value, if the jar has one.
+    pub fn session_cookie(&self) -> Option<String> {
+        let header = self.jar.cookies(&self.base)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")))
+            .map(str::to_owned)
+    }
+
+    /// Puts a session cookie in the jar, as a forger would.
+    pub fn set_session_cookie(&self, value: &str) {
+        self.jar
+            .add_cookie_str(&format!("{SESSION_COOKIE}={value}; Path=/"), &self.base);
+    }
+
+    /// Starts a login and lets the emulator approve it as `user`: returns the callback
+    /// URL the emulator redirects to, not yet visited.
+    pub async fn approve_login(&self, user: &str, return_to: Option<&str>) -> Url {
+        let login = match return_to {
+            Some(path) => format!(
+                "/auth/kvixi/login?return_to={}",
+                url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+            ),
+            None => "/auth/kvixi/login".to_owned(),
+        };
+        let to_kvixi = self.get(&login).await;
+        assert_eq!(
+            to_kvixi.status(),
+            StatusCode::SEE_OTHER,
+            "login redirects to Kvixi"
+        );
+        let mut kvixi_page = location(&to_kvixi, &self.base);
+        assert_eq!(kvixi_page.path(), "/api/oauth");
+        kvixi_page.query_pairs_mut().append_pair("mock_user", user);
+        let approved = self
+            .client
+            .get(kvixi_page)
+            .send()
+            .await
+            .expect("the emulator answers");
+        assert_eq!(
+            approved.status(),
+            StatusCode::SEE_OTHER,
+            "the emulator approves"
+        );
+        location(&approved, &self.base)
+    }
+
+    /// A navigation sent over a raw socket, for request lines larger than the HTTP
+    /// client accepts (browsers send URLs up to megabytes). Returns the status.
+    pub async fn raw_get(&self, path_and_query: &str) -> StatusCode {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = format!(
+            "{}:{}",
+            self.base.host_str().unwrap_or("127.0.0.1"),
+            self.base.port().unwrap_or(80)
+        );
+        let cookie = self
+            .jar
+            .cookies(&self.base)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        let request = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nAccept: {HTML}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        );
+        let mut stream = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
+        // The server may answer and close before reading it all; that is fine.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut head = [0u8; 64];
+        let mut read = 0;
+        while read < 12 {
+            match stream.read(&mut head[read..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+        let line = String::from_utf8_lossy(&head[..read]);
+        let code = line.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok());
+        StatusCode::from_u16(code.unwrap_or_else(|| panic!("no HTTP status in {line:?}")))
+            .expect("valid status")
+    }
+
+    /// Visits a URL as is (the callback, say).
+    pub async fn visit(&self, url: Url) -> Response {
+        self.send(self.client.get(url).header(header::ACCEPT, HTML))
+            .await
+    }
+
+    /// The whole login as `user`; returns the callback's answer.
+    pub async fn log_in(&self, user: &str, return_to: Option<&str>) -> Response {
+        let callback = self.approve_login(user, return_to).await;
+        self.visit(callback).await
+    }
+}
+
+const HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// The `Location` of a redirect, resolved against `base`.
+pub fn location(response: &Response, base: &Url) -> Url {
+    let value = response
+        .headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("{} has no Location", response.status()))
+        .to_str()
+        .expect("ASCII Location");
+    base.join(value).expect("valid Location")
+}
+
+/// The `Location` header as sent (relative or absolute).
+pub fn raw_location(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Expands every scenario into one `#[tokio::test]` for the framework `start` serves.
+#[macro_export]
+macro_rules! scenarios {
+    ($start:path) => {
+        $crate::scenarios!(@each $start;
+            full_login_returns_to_the_requested_page,
+            me_is_the_user_as_json,
+            home_page_welcomes_visitors_and_users,
+            anonymous_json_request_gets_401,
+            anonymous_browser_is_sent_to_login_and_back,
+            replayed_auth_key_logs_no_one_in,
+            callback_without_pending_login_is_refused,
+            callback_after_pending_login_expired_is_refused,
+            hostile_return_to_falls_back_to_home,
+            unusable_auth_keys_are_refused,
+            access_denied_logs_no_one_in,
+            provider_failures_answer_gateway_errors,
+            on_login_refusal_is_403_and_stores_nothing,
+            session_id_rotates_at_login,
+            logout_needs_post_and_ends_the_session,
+            expired_token_asks_for_login_but_keeps_the_user,
+            forged_session_cookie_is_anonymous,
+        );
+    };
+    (@each $start:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::scenarios::$name($start).await
+            }
+        )*
+    };
+}

@@ -1,0 +1,326 @@
+//! The behaviour every adapter must show, each scenario a function of the framework's
+//! [`StartApp`]. Scenarios assert what a user or a browser would notice.
+
+use std::time::{Duration, Instant};
+
+use kvixi_mock::{Endpoint, Fault};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::{APP_SECRET, HTTP_TIMEOUT, REFUSED_USER, StartApp, TestApp, raw_location};
+
+async fn assert_anonymous(browser: &crate::Browser) {
+    let me = browser.get_json("/me").await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "nobody is logged in");
+}
+
+async fn assert_logged_in_as(browser: &crate::Browser, user_id: &str) {
+    let me = browser.get_json("/me").await;
+    assert_eq!(me.status(), StatusCode::OK, "someone is logged in");
+    let body: Value = me.json().await.expect("JSON");
+    assert_eq!(body["id"], user_id);
+}
+
+/// Login with `return_to` lands on that page, showing the user.
+pub async fn full_login_returns_to_the_requested_page(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.log_in("alice", Some("/private?tab=2")).await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(raw_location(&callback), "/private?tab=2");
+    let page = browser.get("/private?tab=2").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("body");
+    assert!(html.contains("Alice Liddell"), "{html}");
+    assert!(!html.contains(APP_SECRET));
+}
+
+/// `/me` answers the typed user as JSON.
+pub async fn me_is_the_user_as_json(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    browser.log_in("alice", None).await;
+    let me = browser.get_json("/me").await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert!(
+        me.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
+    let user: Value = me.json().await.expect("JSON");
+    assert_eq!(user["id"], "1001");
+    assert_eq!(user["name"], "alice");
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["verified"], true);
+    let text = user.to_string();
+    assert!(
+        !text.contains("token"),
+        "the token is not part of the user: {text}"
+    );
+}
+
+/// `Option<KvixiUser>`: visitors see the login button, users their name.
+pub async fn home_page_welcomes_visitors_and_users(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let home = browser.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(
+        home.text()
+            .await
+            .expect("body")
+            .contains("Log in with Kvixi")
+    );
+    browser.log_in("alice", None).await;
+    let home = browser.get("/").await.text().await.expect("body");
+    assert!(home.contains("Alice Liddell"), "{home}");
+    assert!(home.contains("Log out"));
+}
+
+/// API clients get a 401 with a JSON error, never a redirect.
+pub async fn anonymous_json_request_gets_401(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let me = app.browser().get_json("/me").await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = me.json().await.expect("JSON error");
+    assert_eq!(body["error"], "not_logged_in");
+}
+
+/// Browsers are sent to login, which brings them back to the page they wanted.
+pub async fn anonymous_browser_is_sent_to_login_and_back(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let page = browser.get("/private?tab=2").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        raw_location(&page),
+        "/auth/kvixi/login?return_to=%2Fprivate%3Ftab%3D2"
+    );
+}
+
+/// A callback URL used once cannot log anyone in again, even with a fresh login.
+pub async fn replayed_auth_key_logs_no_one_in(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let victim = app.browser();
+    let callback = victim.approve_login("alice", None).await;
+    assert_eq!(
+        victim.visit(callback.clone()).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let attacker = app.browser();
+    attacker.approve_login("bob", None).await; // a pending login of its own
+    let replay = attacker.visit(callback).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let page = replay.text().await.expect("body");
+    assert!(page.contains("Try again"), "{page}");
+    assert_anonymous(&attacker).await;
+}
+
+/// Login CSRF: a callback in a browser that started no login is refused.
+pub async fn callback_without_pending_login_is_refused(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let key = app
+        .emulator
+        .issue_auth_key(crate::APP_ID, "alice")
+        .expect("key");
+    let browser = app.browser();
+    let callback = browser
+        .get(&format!("/auth/kvixi/callback?auth_key={key}"))
+        .await;
+    assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
+    assert_anonymous(&browser).await;
+}
+
+/// A login left waiting more than ten minutes cannot be completed.
+pub async fn callback_after_pending_login_expired_is_refused(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.approve_login("alice", None).await;
+    app.advance_clock(Duration::from_secs(601));
+    assert_eq!(
+        browser.visit(callback).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_anonymous(&browser).await;
+}
+
+/// No open redirect: every off-site `return_to` lands on `/`.
+pub async fn hostile_return_to_falls_back_to_home(start: StartApp) {
+    let app = TestApp::start(start).await;
+    for hostile in [
+        "//evil.example",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\r\nSet-Cookie: x=y",
+        "/.//evil.example",
+    ] {
+        let browser = app.browser();
+        let callback = browser.log_in("alice", Some(hostile)).await;
+        assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{hostile:?}");
+        assert_eq!(raw_location(&callback), "/", "{hostile:?}");
+    }
+}
+
+/// Missing, empty, huge and non-UTF-8 auth_keys are the browser's fault: 4xx, nobody
+/// logged in, never a 500.
+pub async fn unusable_auth_keys_are_refused(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let huge = format!("auth_key={}", "k".repeat(100_000));
+    for query in ["", "auth_key=", huge.as_str(), "auth_key=%FF%FE%80"] {
+        let browser = app.browser();
+        browser.approve_login("alice", None).await;
+        let status = browser
+            .raw_get(&format!("/auth/kvixi/callback?{query}"))
+            .await;
+        assert!(
+            status.is_client_error(),
+            "{}… gave {status}",
+            &query[..query.len().min(20)]
+        );
+        assert_anonymous(&browser).await;
+    }
+}
+
+/// The person clicks Deny on Kvixi.
+pub async fn access_denied_logs_no_one_in(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    browser.approve_login("alice", None).await;
+    let callback = browser
+        .get("/auth/kvixi/callback?error=access_denied")
+        .await;
+    assert_eq!(callback.status(), StatusCode::FORBIDDEN);
+    assert_anonymous(&browser).await;
+}
+
+/// Kvixi down, broken or slow: 502/504 pages within the timeout, nobody logged in.
+pub async fn provider_failures_answer_gateway_errors(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let cases = [
+        (
+            Endpoint::Authorize,
+            Fault::Status(500),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            Endpoint::Authorize,
+            Fault::MalformedJson,
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            Endpoint::UserInfo,
+            Fault::Body(r#"{"user_info":{"user_name":"x"}}"#.into()),
+            StatusCode::BAD_GATEWAY,
+        ),
+        (
+            Endpoint::Authorize,
+            Fault::Delay(HTTP_TIMEOUT * 3),
+            StatusCode::GATEWAY_TIMEOUT,
+        ),
+    ];
+    for (endpoint, fault, expected) in cases {
+        let browser = app.browser();
+        let callback = browser.approve_login("alice", None).await;
+        app.emulator.inject_fault(endpoint, fault.clone());
+        let started = Instant::now();
+        let answer = browser.visit(callback).await;
+        let elapsed = started.elapsed();
+        app.emulator.clear_faults();
+        assert_eq!(answer.status(), expected, "{fault:?}");
+        assert!(elapsed < HTTP_TIMEOUT * 2, "{fault:?} took {elapsed:?}");
+        let page = answer.text().await.expect("body");
+        assert!(page.contains("Try again"), "{page}");
+        assert_anonymous(&browser).await;
+    }
+}
+
+/// The app's `on_login` hook refuses bob: 403 and no session.
+pub async fn on_login_refusal_is_403_and_stores_nothing(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.log_in(REFUSED_USER, None).await;
+    assert_eq!(callback.status(), StatusCode::FORBIDDEN);
+    assert_anonymous(&browser).await;
+}
+
+/// No session fixation: the id changes at login, and the old id is worth nothing.
+pub async fn session_id_rotates_at_login(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.approve_login("alice", None).await;
+    let before = browser
+        .session_cookie()
+        .expect("a session cookie before login");
+    browser.visit(callback).await;
+    let after = browser
+        .session_cookie()
+        .expect("a session cookie after login");
+    assert_ne!(before, after, "the session id changed at login");
+    assert_logged_in_as(&browser, "1001").await;
+
+    let fixated = app.browser();
+    fixated.set_session_cookie(&before);
+    assert_anonymous(&fixated).await;
+}
+
+/// Logout is a POST that ends the session; a GET logs nobody out.
+pub async fn logout_needs_post_and_ends_the_session(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    browser.log_in("alice", None).await;
+    let cookie = browser.session_cookie().expect("cookie");
+    let get = browser.get("/auth/kvixi/logout").await;
+    assert!(
+        get.status().is_client_error(),
+        "GET logout gave {}",
+        get.status()
+    );
+    assert_logged_in_as(&browser, "1001").await;
+
+    let logout = browser.post("/auth/kvixi/logout").await;
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    assert_eq!(raw_location(&logout), "/");
+    assert_anonymous(&browser).await;
+
+    let old = app.browser();
+    old.set_session_cookie(&cookie);
+    assert_anonymous(&old).await;
+}
+
+/// After the token's hour, `KvixiToken` asks for a new login; the user stays logged in.
+pub async fn expired_token_asks_for_login_but_keeps_the_user(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    browser.log_in("alice", None).await;
+    let fresh = browser.get_json("/me/fresh").await;
+    assert_eq!(
+        fresh.status(),
+        StatusCode::OK,
+        "the token reads the profile"
+    );
+    app.advance_clock(Duration::from_secs(3600));
+    assert_eq!(
+        browser.get_json("/me/fresh").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let page = browser.get("/me/fresh").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert!(raw_location(&page).starts_with("/auth/kvixi/login?return_to="));
+    assert_logged_in_as(&browser, "1001").await;
+}
+
+/// A session cookie nobody issued is anonymous, not an error.
+pub async fn forged_session_cookie_is_anonymous(start: StartApp) {
+    let app = TestApp::start(start).await;
+    for forged in ["forged", "AAAAAAAAAAAAAAAAAAAAAA", "%00%ff", "a.b.c"] {
+        let browser = app.browser();
+        browser.set_session_cookie(forged);
+        assert_anonymous(&browser).await;
+        let home = browser.get("/").await;
+        assert_eq!(home.status(), StatusCode::OK, "{forged}");
+    }
+}
