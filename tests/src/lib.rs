@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod scenarios;
+pub mod service;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

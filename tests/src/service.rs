@@ -1,0 +1,102 @@
+//! External programs the suite starts itself (chromedriver, redis-server), and the rule
+//! for when one is missing: outside CI the test says so and passes; in CI it fails.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed when dropped.
+pub struct Service {
+    child: Child,
+    /// The loopback port it listens on.
+    pub port: u16,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `program` exists; when it does not, fails under `CI=true` and otherwise
+/// prints why the test does nothing.
+pub fn available(program: &str, package: &str) -> bool {
+    if Path::new(program).exists() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    assert!(
+        !ci,
+        "{program} is missing: `apt-get install {package}` (scripts/test installs it)"
+    );
+    eprintln!("SKIPPED: {program} is missing; run scripts/test to install {package}");
+    false
+}
+
+/// A free loopback port (bound and released; good enough for a child to take it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Starts `program args…` and waits until it accepts connections on `port`.
+pub fn start(program: &str, args: &[String], port: u16) -> Service {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let service = Service { child, port };
+    wait_for_port(port, Duration::from_secs(20));
+    service
+}
+
+/// Polls until `127.0.0.1:port` accepts a TCP connection.
+pub fn wait_for_port(port: u16, limit: Duration) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < limit,
+            "nothing listens on 127.0.0.1:{port} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `redis-server` on a free loopback port, without persistence.
+pub fn redis() -> Option<Service> {
+    if !available("/usr/bin/redis-server", "redis-server") {
+        return None;
+    }
+    let port = free_port();
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .map(str::to_owned);
+    Some(start("/usr/bin/redis-server", &args, port))
+}
+
+/// `chromedriver` on a free loopback port.
+pub fn chromedriver() -> Option<Service> {
+    if !available("/usr/bin/chromium", "chromium")
+        || !available("/usr/bin/chromedriver", "chromium-driver")
+    {
+        return None;
+    }
+    let port = free_port();
+    let args = [format!("--port={port}")];
+    Some(start("/usr/bin/chromedriver", &args, port))
+}
