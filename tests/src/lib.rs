@@ -3,6 +3,12 @@
 //! framework expands them with [`scenarios!`], so a failure names both.
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub use redis_scenarios::*;
+#[doc(hidden)]
+pub use scenarios::*;
+
+pub mod redis_scenarios;
 pub mod scenarios;
 pub mod service;
 
@@ -28,6 +34,46 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Starts a framework's example app on `listener`, in the background, serving `kvixi`.
 pub type StartApp = fn(Kvixi, std::net::TcpListener);
 
+/// Starts a framework's example app with its sessions in the Redis at `redis_url`;
+/// the returned [`Stop`] ends that instance.
+pub type StartRedisApp = fn(Kvixi, std::net::TcpListener, String) -> Stop;
+
+/// Ends a running app instance (as a process exit would).
+pub struct Stop(Option<Box<dyn FnOnce() + Send>>);
+
+impl Stop {
+    /// A stop that runs `stop` once, when called or dropped.
+    pub fn new(stop: impl FnOnce() + Send + 'static) -> Stop {
+        Stop(Some(Box::new(stop)))
+    }
+
+    /// Ends the instance now.
+    pub fn stop(mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop();
+        }
+    }
+}
+
+/// A non-blocking listener on a free loopback port, and its base URL.
+pub fn loopback_listener() -> (std::net::TcpListener, Url) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let port = listener.local_addr().expect("bound").port();
+    let base = Url::parse(&format!("http://127.0.0.1:{port}/")).expect("valid URL");
+    (listener, base)
+}
+
 /// A running app under test with its own emulator and clock.
 pub struct TestApp {
     /// `http://127.0.0.1:{port}`.
@@ -42,16 +88,16 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the emulator, then the app through `start`, wired to each other.
     pub async fn start(start: StartApp) -> TestApp {
+        Self::start_with(|kvixi, listener| start(kvixi, listener)).await
+    }
+
+    /// Like [`TestApp::start`] with any way of starting the app.
+    pub async fn start_with(start: impl FnOnce(Kvixi, std::net::TcpListener)) -> TestApp {
         let emulator = Emulator::builder()
             .start("127.0.0.1:0")
             .await
             .expect("the emulator starts on loopback");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let port = listener.local_addr().expect("bound").port();
-        let base = Url::parse(&format!("http://127.0.0.1:{port}/")).expect("valid URL");
+        let (listener, base) = loopback_listener();
         let redirect_url = base.join("/auth/kvixi/callback").expect("valid URL");
         emulator.register_app(kvixi_mock::App::new(
             APP_ID,
@@ -277,6 +323,18 @@ pub fn raw_location(response: &Response) -> String {
         .to_owned()
 }
 
+/// Expands the Redis scenarios into one `#[tokio::test]` each for `start`, a
+/// [`StartRedisApp`].
+#[macro_export]
+macro_rules! redis_scenarios {
+    ($start:path) => {
+        $crate::scenarios!(@each $start;
+            two_instances_share_one_redis_session_store,
+            redis_sessions_survive_an_app_restart,
+        );
+    };
+}
+
 /// Expands every scenario into one `#[tokio::test]` for the framework `start` serves.
 #[macro_export]
 macro_rules! scenarios {
@@ -305,7 +363,7 @@ macro_rules! scenarios {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                $crate::scenarios::$name($start).await
+                $crate::$name($start).await
             }
         )*
     };
