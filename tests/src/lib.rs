@@ -88,7 +88,7 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the emulator, then the app through `start`, wired to each other.
     pub async fn start(start: StartApp) -> TestApp {
-        Self::start_with(|kvixi, listener| start(kvixi, listener)).await
+        Self::start_with(start).await
     }
 
     /// Like [`TestApp::start`] with any way of starting the app.
