@@ -357,6 +357,12 @@ macro_rules! scenarios {
             logout_needs_post_and_ends_the_session,
             expired_token_asks_for_login_but_keeps_the_user,
             forged_session_cookie_is_anonymous,
+            concurrent_logins_never_mix_users,
+            racing_callbacks_with_one_auth_key_log_in_at_most_one,
+            unreachable_provider_answers_503,
+            huge_provider_answer_is_refused_quickly,
+            failed_login_leaves_the_session_as_it_was,
+            others_are_served_while_kvixi_hangs,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {

@@ -324,3 +324,135 @@ pub async fn forged_session_cookie_is_anonymous(start: StartApp) {
         assert_eq!(home.status(), StatusCode::OK, "{forged}");
     }
 }
+
+/// A third fixture user the app admits, for scenarios with several people.
+fn add_carol(app: &TestApp) {
+    let mut carol = kvixi_mock::User::new("1003", "carol", "carol-password");
+    carol.user_firstname = "Carol".into();
+    app.emulator.add_user(carol);
+}
+
+/// Many browsers logging in at once each end up as their own user.
+pub async fn concurrent_logins_never_mix_users(start: StartApp) {
+    let app = std::sync::Arc::new(TestApp::start(start).await);
+    add_carol(&app);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let (user, id) = if i % 2 == 0 {
+                ("alice", "1001")
+            } else {
+                ("carol", "1003")
+            };
+            let browser = app.browser();
+            let callback = browser.log_in(user, None).await;
+            assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{user} #{i}");
+            assert_logged_in_as(&browser, id).await;
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a login task panicked");
+    }
+}
+
+/// Two browsers race the same callback URL: at most one of them is logged in.
+pub async fn racing_callbacks_with_one_auth_key_log_in_at_most_one(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let first = app.browser();
+    let second = app.browser();
+    let callback = first.approve_login("alice", None).await;
+    second.approve_login("alice", None).await;
+    let (a, b) = tokio::join!(first.visit(callback.clone()), second.visit(callback));
+    let logged_in = [a.status(), b.status()]
+        .iter()
+        .filter(|s| **s == StatusCode::SEE_OTHER)
+        .count();
+    assert!(logged_in <= 1, "{} and {}", a.status(), b.status());
+    let mut sessions = 0;
+    for browser in [&first, &second] {
+        if browser.get_json("/me").await.status() == StatusCode::OK {
+            sessions += 1;
+        }
+    }
+    assert_eq!(sessions, logged_in, "only the winner holds a session");
+}
+
+/// Kvixi refuses connections: 503, nobody logged in.
+pub async fn unreachable_provider_answers_503(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.approve_login("alice", None).await;
+    app.emulator.shutdown().await;
+    let answer = browser.visit(callback).await;
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.text().await.expect("body").contains("Try again"));
+    assert_anonymous(&browser).await;
+}
+
+/// A 100 MB answer is cut off at the cap: 502 without reading it all.
+pub async fn huge_provider_answer_is_refused_quickly(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let callback = browser.approve_login("alice", None).await;
+    app.emulator
+        .inject_fault(Endpoint::Authorize, Fault::OversizedBody(100 * 1024 * 1024));
+    let started = Instant::now();
+    let answer = browser.visit(callback).await;
+    assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        started.elapsed() < HTTP_TIMEOUT,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_anonymous(&browser).await;
+}
+
+/// A failed second login leaves the first one in place, and its callback is spent.
+pub async fn failed_login_leaves_the_session_as_it_was(start: StartApp) {
+    let app = TestApp::start(start).await;
+    add_carol(&app);
+    let browser = app.browser();
+    browser.log_in("alice", None).await;
+    let callback = browser.approve_login("carol", None).await;
+    app.emulator
+        .inject_fault(Endpoint::UserInfo, Fault::Status(500));
+    assert_eq!(
+        browser.visit(callback.clone()).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+    app.emulator.clear_faults();
+    assert_logged_in_as(&browser, "1001").await;
+    assert_eq!(
+        browser.visit(callback).await.status(),
+        StatusCode::BAD_REQUEST,
+        "the pending login was consumed by the failed callback"
+    );
+    assert_logged_in_as(&browser, "1001").await;
+}
+
+/// While Kvixi hangs on one login, logged-in users are served at once.
+pub async fn others_are_served_while_kvixi_hangs(start: StartApp) {
+    let app = std::sync::Arc::new(TestApp::start(start).await);
+    let regular = app.browser();
+    regular.log_in("alice", None).await;
+    let waiting = app.browser();
+    let callback = waiting.approve_login("alice", None).await;
+    app.emulator
+        .inject_fault(Endpoint::Authorize, Fault::Delay(HTTP_TIMEOUT * 3));
+    let hanging = tokio::spawn(async move { waiting.visit(callback).await.status() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_logged_in_as(&regular, "1001").await;
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "/me took {:?} while Kvixi hangs",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        hanging.await.expect("the hanging login"),
+        StatusCode::GATEWAY_TIMEOUT
+    );
+}
