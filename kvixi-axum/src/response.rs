@@ -1,24 +1,23 @@
 //! The core's [`Reply`] as an axum response.
 
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use kvixi_core::Reply;
 use kvixi_core::flow::prefers_json;
 
-/// Copies a core reply into an axum response. Flow answers are never cached.
+/// Copies a core reply into an axum response.
 pub(crate) fn into_response(reply: Reply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, reply.body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(content_type) = reply.content_type {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    } else {
-        headers.remove(header::CONTENT_TYPE);
+    let mut headers = HeaderMap::new();
+    for (name, value) in reply.headers() {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
     }
-    if let Some(location) = reply.location.and_then(|l| HeaderValue::try_from(l).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
+    let mut response = Response::new(Body::from(reply.body));
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.headers_mut() = headers;
     response
 }
 

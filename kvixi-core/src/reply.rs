@@ -19,6 +19,20 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Every header of the reply: `Location` and `Content-Type` when set, and on every
+    /// flow answer `Cache-Control: no-store` (nothing here may be cached) and
+    /// `Referrer-Policy: no-referrer` (a callback URL holds an auth_key).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("location", self.location.as_deref()),
+            ("content-type", self.content_type),
+            ("cache-control", Some("no-store")),
+            ("referrer-policy", Some("no-referrer")),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|value| (name, value)))
+    }
+
     /// A 303 See Other to `location`.
     pub fn see_other(location: impl Into<String>) -> Reply {
         Reply {
@@ -90,6 +104,20 @@ mod tests {
         assert!(reply.body.contains("href=\"/auth/kvixi/login\""));
         assert!(!reply.body.contains("db password"));
         assert!(!reply.body.contains("<script>"));
+    }
+
+    #[test]
+    fn every_reply_forbids_caching_and_referrers() {
+        let reply = Reply::see_other("/next");
+        let headers: Vec<_> = reply.headers().collect();
+        assert_eq!(
+            headers,
+            [
+                ("location", "/next"),
+                ("cache-control", "no-store"),
+                ("referrer-policy", "no-referrer")
+            ]
+        );
     }
 
     #[test]

@@ -17,6 +17,22 @@ pub(crate) async fn state(State(shared): State<Arc<Shared>>) -> Json<StateSnapsh
     Json(shared.registry().snapshot(shared.base_url(), now))
 }
 
+/// Query of `POST /_mock/clock`.
+#[derive(serde::Deserialize)]
+pub(crate) struct AdvanceClock {
+    advance: u64,
+}
+
+/// `POST /_mock/clock?advance=SECS`: moves the emulator's clock forward, for tests that
+/// drive a separate process (the library call is [`crate::Emulator::advance_clock`]).
+pub(crate) async fn advance_clock(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Query(query): axum::extract::Query<AdvanceClock>,
+) -> StatusCode {
+    shared.clock().advance(std::time::Duration::from_secs(query.advance));
+    StatusCode::NO_CONTENT
+}
+
 /// `GET /_mock/avatar/{name}.svg`: a round avatar with the name's initial.
 pub(crate) async fn avatar(Path(file): Path<String>) -> Response {
     picture(&file, |initial, color| {

@@ -86,6 +86,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/api/authorize", get(authorize::authorize))
         .route("/api/get_user_info", get(user_info::get_user_info))
         .route("/_mock/state", get(dev::state))
+        .route("/_mock/clock", axum::routing::post(dev::advance_clock))
         .route("/_mock/avatar/{file}", get(dev::avatar))
         .route("/_mock/cover/{file}", get(dev::cover))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })

@@ -51,3 +51,18 @@ async fn app_registered_at_runtime_appears_and_replaces_same_id() {
     assert_eq!(apps[0].app_secret, "rotated-secret");
     assert_eq!(apps[1].app_id, "second");
 }
+
+#[tokio::test]
+async fn clock_endpoint_expires_tokens_from_another_process() {
+    let h = start().await;
+    let token = h.log_in(ALICE).await;
+    let advanced = h
+        .http
+        .post(h.url("/_mock/clock?advance=3601"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(advanced.status(), StatusCode::NO_CONTENT);
+    let (_, body) = h.user_info(&token).await;
+    assert_eq!(body["message"], "Bad Request, expired access_token");
+}
