@@ -28,11 +28,19 @@
 //! The default memory store lives in one process. Behind a load balancer, give every
 //! instance the same Redis store (crate `tower-sessions-redis-store`):
 //!
-//! ```ignore
-//! let pool = fred::prelude::Pool::new(fred::prelude::Config::from_url("redis://127.0.0.1:6379")?, None, None, None, 4)?;
+//! ```no_run
+//! # use axum::{Router, routing::get};
+//! # use kvixi_axum::{Kvixi, KvixiRouterExt};
+//! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
+//!
+//! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::new(Config::from_url("redis://127.0.0.1:6379")?, None, None, None, 4)?;
 //! pool.init().await?;
-//! let app = Router::new().route("/me", get(me))
-//!     .with_kvixi_store(kvixi, tower_sessions_redis_store::RedisStore::new(pool));
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hi" }))
+//!     .with_kvixi_store(kvixi, RedisStore::new(pool));
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 

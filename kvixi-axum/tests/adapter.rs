@@ -1,0 +1,92 @@
+//! What is specific to the axum adapter; the user-visible flow is proven for every
+//! adapter by the end-to-end suite in `tests/`.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiUser};
+use kvixi_core::Config;
+use tower::ServiceExt;
+
+async fn me(user: KvixiUser) -> String {
+    user.id.clone()
+}
+
+fn kvixi(redirect_url: &str, base_url: &str) -> Kvixi {
+    let config = Config::builder("app", "secret", redirect_url)
+        .base_url(base_url)
+        .build()
+        .expect("valid config");
+    Kvixi::new(config).expect("flow builds")
+}
+
+#[tokio::test]
+async fn extractor_without_the_layer_names_the_fix() {
+    let app: Router = Router::new().route("/me", get(me));
+    let response = app
+        .oneshot(Request::get("/me").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("with_kvixi"), "{text}");
+}
+
+#[tokio::test]
+async fn https_redirect_url_makes_the_session_cookie_secure() {
+    let kvixi = kvixi(
+        "https://app.example/auth/kvixi/callback",
+        "http://127.0.0.1:9",
+    );
+    let app = Router::new().route("/me", get(me)).with_kvixi(kvixi);
+    let response = app
+        .oneshot(
+            Request::get("/auth/kvixi/login")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("ASCII cookie")
+        .to_ascii_lowercase();
+    assert!(cookie.contains("; secure"), "{cookie}");
+    assert!(cookie.contains("samesite=lax"), "{cookie}");
+}
+
+#[tokio::test]
+async fn testing_helper_logs_a_fixture_user_in_on_the_router() {
+    let callback = "http://localhost:3000/auth/kvixi/callback";
+    let emulator = kvixi_mock::Emulator::builder()
+        .app(kvixi_mock::App::new("app", "secret", callback))
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator");
+    let kvixi = kvixi(callback, &emulator.base_url());
+    let app = Router::new()
+        .route("/me", get(me))
+        .with_kvixi(kvixi.clone());
+    let cookie = kvixi_axum::testing::log_in(&app, &kvixi, &emulator, "bob")
+        .await
+        .expect("logged in");
+    let response = app
+        .oneshot(
+            Request::get("/me")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    assert_eq!(&body[..], kvixi_mock::fixture::BOB_USER_ID.as_bytes());
+}
