@@ -1,2 +1,149 @@
-//! Log in with Kvixi for rocket (work in progress).
+//! "Log in with Kvixi" for Rocket 0.5, in one line.
+//!
+//! ```no_run
+//! # use kvixi_rocket::{Kvixi, KvixiFairing};
+//! # fn app() -> Result<(), Box<dyn std::error::Error>> {
+//! # let kvixi = Kvixi::new(kvixi_core::Config::from_env()?)?;
+//! let app = rocket::build().attach(KvixiFairing::new(kvixi));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`KvixiFairing`] mounts the login, callback and logout routes at the configured paths,
+//! registers the catcher that answers refused guards, and keeps sessions in an in-memory
+//! store. Handlers then take the request guards [`KvixiUser`], `Option<KvixiUser>` or
+//! [`KvixiToken`], and `&State<Kvixi>` for the flow itself. Every decision of the flow is
+//! made by [`kvixi_core`]; this crate only translates.
+//!
+//! ```no_run
+//! use kvixi_rocket::{Kvixi, KvixiFairing, KvixiUser};
+//! use rocket::serde::json::Json;
+//!
+//! #[rocket::get("/me")]
+//! fn me(user: KvixiUser) -> Json<kvixi_core::KvixiUser> {
+//!     Json(user.0)
+//! }
+//!
+//! #[rocket::launch]
+//! fn app() -> _ {
+//!     // KVIXI_APP_ID, KVIXI_APP_SECRET and KVIXI_REDIRECT_URL from the environment.
+//!     let config = kvixi_core::Config::from_env().expect("Kvixi is configured");
+//!     let kvixi = Kvixi::new(config).expect("valid Kvixi config");
+//!     rocket::build()
+//!         .mount("/", rocket::routes![me])
+//!         .attach(KvixiFairing::new(kvixi))
+//! }
+//! ```
+//!
+//! # Sessions
+//!
+//! Rocket has no server-side session, so the cookie [`SESSION_COOKIE`] holds only a session
+//! id, in a private (encrypted and authenticated) cookie: set Rocket's `secret_key` in
+//! production, or every restart logs everybody out (Rocket refuses to launch a release
+//! build without one). The data lives in a [`tower_sessions_core::SessionStore`] and expires
+//! after a day without a request. The cookie is `HttpOnly`, `SameSite=Lax` (Rocket's
+//! default, Strict, would lose the session on the redirect back from Kvixi), `Secure` when
+//! the redirect URL is https, `Path=/`. A cookie that does not decrypt, or names no stored
+//! session, is anonymous.
+//!
+//! # Several instances: Redis
+//!
+//! The default memory store lives in one process. Behind a load balancer, give every
+//! instance the same Redis store (crate `tower-sessions-redis-store`):
+//!
+//! ```no_run
+//! # use kvixi_rocket::{Kvixi, KvixiFairing};
+//! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
+//!
+//! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::new(Config::from_url("redis://127.0.0.1:6379")?, None, None, None, 4)?;
+//! pool.init().await?;
+//! let app = rocket::build().attach(KvixiFairing::new(kvixi).store(RedisStore::new(pool)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every instance needs the same Rocket `secret_key` too, or the others cannot read the
+//! session cookie.
+//!
+//! # Anonymous requests and your own catchers
+//!
+//! A guard cannot answer a redirect by itself. When [`KvixiUser`] or [`KvixiToken`] finds
+//! nobody logged in, it leaves the reply the core decided in the request's local cache (a
+//! 303 to the login route that comes back to this page for a browser, a 401 JSON error for
+//! a client that prefers JSON) and fails with status 401; the 401 catcher the fairing
+//! registers at `/` answers that reply. So:
+//!
+//! - do not register a 401 catcher at `/` yourself: Rocket refuses to launch with two;
+//! - a 401 catcher of yours under a longer base (say `/api`) wins for those paths; start
+//!   it with [`KvixiResponse::refusal`] to keep the login redirect, as below;
+//! - a 401 raised by your own guards reaches the same catcher and, with no Kvixi reply
+//!   cached, gets a plain 401.
+//!
+//! ```
+//! use kvixi_rocket::KvixiResponse;
+//! use rocket::Request;
+//!
+//! #[rocket::catch(401)]
+//! fn api_unauthorized(request: &Request<'_>) -> Result<KvixiResponse, &'static str> {
+//!     KvixiResponse::refusal(request).ok_or("please authenticate")
+//! }
+//! # let _ = rocket::build().register("/api", rocket::catchers![api_unauthorized]);
+//! ```
+//!
+//! # Logs: keep Rocket's request log off
+//!
+//! Rocket 0.5 logs every request line with its query string, and the callback's
+//! `auth_key` is a credential. Set Rocket's `log_level` to `critical` or `off`
+//! (`ROCKET_LOG_LEVEL`) and rely on this crate's `tracing` logs, which never print it. If a
+//! `log`-to-`tracing` bridge is installed first (tracing-subscriber's `tracing-log` feature,
+//! on by default), Rocket's own logger is not, its `log_level` filters nothing and its
+//! records reach your subscriber under the target `rocket`: turn that target off there
+//! (`EnvFilter` directive `rocket=off`), as the `rocket` example of `kvixi-examples` does.
 #![forbid(unsafe_code)]
+
+mod fairing;
+mod guard;
+mod response;
+mod routes;
+mod session;
+#[cfg(test)]
+mod test_app;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use fairing::KvixiFairing;
+pub use guard::{KvixiToken, KvixiUser};
+pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+pub use response::KvixiResponse;
+
+/// What can go wrong in this adapter (flow errors are [`kvixi_core::Error`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A guard or route ran in a rocket without the fairing.
+    #[error("the Kvixi fairing is not attached: add `.attach(KvixiFairing::new(kvixi))`")]
+    NotAttached,
+    /// A guard needed a logged-in user (with a valid token, for [`KvixiToken`]).
+    #[error("nobody is logged in with Kvixi, or the Kvixi access token has expired")]
+    NotLoggedIn,
+    /// The flow failed (the session store, typically).
+    #[error(transparent)]
+    Flow(#[from] kvixi_core::Error),
+    /// A configured path cannot be a Rocket route.
+    #[error("{setting} {path:?} cannot be a Rocket route: use a plain path like /auth/kvixi/login")]
+    RoutePath {
+        /// The configuration setting.
+        setting: &'static str,
+        /// Its value.
+        path: String,
+    },
+    /// The test login did not go through (see the `testing` module).
+    #[error("test login failed at {step}: {problem}")]
+    TestLogin {
+        /// The step of the flow that failed.
+        step: &'static str,
+        /// What happened.
+        problem: String,
+    },
+}

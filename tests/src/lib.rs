@@ -363,6 +363,7 @@ macro_rules! scenarios {
             huge_provider_answer_is_refused_quickly,
             failed_login_leaves_the_session_as_it_was,
             others_are_served_while_kvixi_hangs,
+            flow_answers_are_private_and_the_cookie_locked_down,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {

@@ -456,3 +456,46 @@ pub async fn others_are_served_while_kvixi_hangs(start: StartApp) {
         StatusCode::GATEWAY_TIMEOUT
     );
 }
+
+/// Flow answers are never cached nor leak the callback URL, and the session cookie is
+/// out of scripts' reach and survives the redirect back from Kvixi.
+pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = app.browser();
+    let login = browser.get("/auth/kvixi/login").await;
+    let header = |name: &str| {
+        login
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("cache-control"), "no-store");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE)))
+        .expect("the login sets the session cookie")
+        .to_ascii_lowercase();
+    assert!(cookie.contains("httponly"), "{cookie}");
+    assert!(cookie.contains("samesite=lax"), "{cookie}");
+    assert!(cookie.contains("path=/"), "{cookie}");
+    assert!(
+        !cookie.contains("secure"),
+        "plain-http redirect URL: {cookie}"
+    );
+    let callback = browser
+        .visit(browser.approve_login("alice", None).await)
+        .await;
+    assert_eq!(
+        callback
+            .headers()
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-referrer")
+    );
+}

@@ -1,0 +1,123 @@
+//! The login, callback and logout routes.
+
+use kvixi_core::Config;
+use rocket::http::uri::Origin;
+use rocket::http::{Method, Status};
+use rocket::route::{Handler, Outcome, Route};
+use rocket::{Data, Request};
+
+use crate::Error;
+use crate::fairing::Attached;
+use crate::response::{KvixiResponse, wants_json};
+
+/// The three routes at the configured paths. Each matches any query string and hands
+/// it, raw, to the core.
+pub(crate) fn routes(config: &Config) -> Result<Vec<Route>, Error> {
+    [
+        ("login_path", Method::Get, config.login_path(), Flow::Login),
+        (
+            "redirect_url",
+            Method::Get,
+            config.callback_path(),
+            Flow::Callback,
+        ),
+        (
+            "logout_path",
+            Method::Post,
+            config.logout_path(),
+            Flow::Logout,
+        ),
+    ]
+    .into_iter()
+    .map(|(setting, method, path, flow)| {
+        // `Route::new` panics on what it cannot parse, and `<…>` would be a parameter.
+        if path.contains(['<', '>']) || Origin::parse_route(path).is_err() {
+            return Err(Error::RoutePath {
+                setting,
+                path: path.to_owned(),
+            });
+        }
+        let mut route = Route::new(method, path, flow);
+        route.name = Some(flow.name().into());
+        Ok(route)
+    })
+    .collect()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Flow {
+    Login,
+    Callback,
+    Logout,
+}
+
+impl Flow {
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Login => "kvixi_login",
+            Flow::Callback => "kvixi_callback",
+            Flow::Logout => "kvixi_logout",
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl Handler for Flow {
+    async fn handle<'r>(&self, request: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+        let Some(attached) = Attached::of(request) else {
+            tracing::error!(error = %Error::NotAttached, "kvixi route without its fairing");
+            return Outcome::Error(Status::InternalServerError);
+        };
+        let kvixi = &attached.kvixi;
+        let session = attached.sessions.of(request);
+        let query = request.uri().query().map(|query| query.as_str());
+        let reply = match self {
+            Flow::Login => kvixi.handle_login(&session, query).await,
+            Flow::Callback => {
+                kvixi
+                    .handle_callback(&session, query, wants_json(request))
+                    .await
+            }
+            Flow::Logout => kvixi.handle_logout(&session, wants_json(request)).await,
+        };
+        Outcome::from(request, KvixiResponse(reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kvixi_core::{Config, Kvixi};
+    use rocket::http::Status;
+    use rocket::local::asynchronous::Client;
+
+    use crate::KvixiFairing;
+    use crate::test_app::{CALLBACK, bare, client};
+
+    #[rocket::async_test]
+    async fn a_path_rocket_cannot_route_stops_ignition() {
+        let config = Config::builder("app", "secret", CALLBACK)
+            .login_path("/auth/<who>")
+            .build()
+            .expect("the core accepts it");
+        let kvixi = Kvixi::new(config).expect("flow builds");
+        match Client::tracked(bare().attach(KvixiFairing::new(kvixi))).await {
+            Err(error) => assert!(matches!(
+                error.kind(),
+                rocket::error::ErrorKind::FailedFairings(_)
+            )),
+            Ok(_) => panic!("the rocket ignited with a parameter in a Kvixi path"),
+        }
+    }
+
+    #[rocket::async_test]
+    async fn callback_without_pending_login_is_refused_by_the_core() {
+        let (_emulator, client) = client().await;
+        let callback = client
+            .get("/auth/kvixi/callback?auth_key=abc")
+            .dispatch()
+            .await;
+        assert_eq!(callback.status(), Status::BadRequest);
+        let logout = client.get("/auth/kvixi/logout").dispatch().await;
+        assert_eq!(logout.status(), Status::NotFound);
+    }
+}

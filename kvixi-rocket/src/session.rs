@@ -1,0 +1,318 @@
+//! Sessions for Rocket: a session id in a private cookie, the data in a tower-sessions
+//! store, written through at every change.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kvixi_core::{Error, SESSION_COOKIE, SessionStorage, async_trait};
+use rocket::Request;
+use rocket::http::{Cookie, CookieJar, SameSite};
+use rocket::tokio::sync::{Mutex, MutexGuard};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use tower_sessions_core::SessionStore;
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store;
+
+/// A session ends after this long without a request.
+const INACTIVITY: Duration = Duration::hours(24);
+/// A read pushes the expiry back at most this often (a store write).
+const TOUCH_EVERY: Duration = Duration::hours(1);
+
+/// The store and the cookie settings, shared by every request.
+pub(crate) struct Sessions {
+    store: Arc<dyn SessionStore>,
+    secure: bool,
+}
+
+impl Sessions {
+    pub(crate) fn new(store: Arc<dyn SessionStore>, secure: bool) -> Self {
+        Sessions { store, secure }
+    }
+
+    /// The session of `request`; its record is read at most once per request.
+    pub(crate) fn of<'r>(&'r self, request: &'r Request<'_>) -> RequestSession<'r> {
+        RequestSession {
+            sessions: self,
+            cookies: request.cookies(),
+            slot: request.local_cache(Slot::default),
+        }
+    }
+}
+
+/// What this request knows of its record.
+#[derive(Default)]
+struct Slot(Mutex<Loaded>);
+
+#[derive(Default)]
+struct Loaded {
+    read: bool,
+    record: Option<Record>,
+}
+
+/// One request's session, seen through the core's [`SessionStorage`].
+pub(crate) struct RequestSession<'r> {
+    sessions: &'r Sessions,
+    cookies: &'r CookieJar<'r>,
+    slot: &'r Slot,
+}
+
+fn store_error(error: session_store::Error) -> Error {
+    Error::Session(error.to_string())
+}
+
+fn fresh_expiry() -> OffsetDateTime {
+    OffsetDateTime::now_utc() + INACTIVITY
+}
+
+impl RequestSession<'_> {
+    /// The record, read from the store at the first call of the request.
+    async fn loaded(&self) -> Result<MutexGuard<'_, Loaded>, Error> {
+        let mut loaded = self.slot.0.lock().await;
+        if !loaded.read {
+            loaded.record = self.read().await?;
+            loaded.read = true;
+        }
+        Ok(loaded)
+    }
+
+    async fn read(&self) -> Result<Option<Record>, Error> {
+        // A cookie that does not decrypt or parse is someone else's: anonymous.
+        let Some(id) = self
+            .cookies
+            .get_private(SESSION_COOKIE)
+            .and_then(|cookie| cookie.value().parse::<Id>().ok())
+        else {
+            return Ok(None);
+        };
+        let store = &self.sessions.store;
+        let Some(mut record) = store.load(&id).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        if record.expiry_date < fresh_expiry() - TOUCH_EVERY {
+            record.expiry_date = fresh_expiry();
+            store.save(&record).await.map_err(store_error)?;
+        }
+        Ok(Some(record))
+    }
+
+    async fn save(&self, record: &mut Record) -> Result<(), Error> {
+        record.expiry_date = fresh_expiry();
+        self.sessions.store.save(record).await.map_err(store_error)
+    }
+
+    /// Stores `record` under a new id and points the cookie at it.
+    async fn create(&self, record: &mut Record) -> Result<(), Error> {
+        record.id = Id::default();
+        record.expiry_date = fresh_expiry();
+        self.sessions
+            .store
+            .create(record)
+            .await
+            .map_err(store_error)?;
+        let cookie = Cookie::build((SESSION_COOKIE, record.id.to_string()))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.sessions.secure)
+            .path("/")
+            .expires(None::<OffsetDateTime>); // ends with the browser; the store decides
+        self.cookies.add_private(cookie);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStorage for RequestSession<'_> {
+    async fn get(&self, key: &str) -> Result<Option<Value>, Error> {
+        let loaded = self.loaded().await?;
+        Ok(loaded
+            .record
+            .as_ref()
+            .and_then(|record| record.data.get(key).cloned()))
+    }
+
+    async fn insert(&self, key: &str, value: Value) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        match &mut loaded.record {
+            Some(record) => {
+                record.data.insert(key.to_owned(), value);
+                self.save(record).await
+            }
+            None => {
+                let mut record = Record {
+                    id: Id::default(),
+                    data: HashMap::from([(key.to_owned(), value)]),
+                    expiry_date: fresh_expiry(),
+                };
+                self.create(&mut record).await?;
+                loaded.record = Some(record);
+                Ok(())
+            }
+        }
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        match &mut loaded.record {
+            Some(record) => match record.data.remove(key) {
+                Some(_) => self.save(record).await,
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+
+    async fn rotate_id(&self) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        if let Some(record) = &mut loaded.record {
+            let old = record.id;
+            self.create(record).await?;
+            self.sessions
+                .store
+                .delete(&old)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        if let Some(record) = loaded.record.take() {
+            self.sessions
+                .store
+                .delete(&record.id)
+                .await
+                .map_err(store_error)?;
+        }
+        self.cookies.remove_private(Cookie::from(SESSION_COOKIE));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rocket::http::{Cookie, Status};
+    use rocket::local::asynchronous::Client;
+    use tower_sessions_core::SessionStore;
+    use tower_sessions_core::session::Id;
+    use tower_sessions_memory_store::MemoryStore;
+
+    use crate::SESSION_COOKIE;
+    use crate::test_app::{bare, client, client_with};
+    use crate::testing::log_in;
+
+    /// The `Set-Cookie` header of the session cookie in `response`.
+    fn set_cookie(response: &rocket::local::asynchronous::LocalResponse<'_>) -> String {
+        response
+            .headers()
+            .get("Set-Cookie")
+            .find(|header| header.starts_with(&format!("{SESSION_COOKIE}=")))
+            .expect("a session cookie")
+            .to_owned()
+    }
+
+    #[rocket::async_test]
+    async fn session_cookie_is_lax_http_only_and_holds_no_data() {
+        let (_emulator, client) = client().await;
+        let login = client.get("/auth/kvixi/login").dispatch().await;
+        assert_eq!(login.status(), Status::SeeOther);
+        let header = set_cookie(&login);
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(header.contains(attribute), "{header}");
+        }
+        assert!(!header.contains("Secure"), "http redirect URL: {header}");
+        assert!(
+            !header.contains("Expires"),
+            "a browser-session cookie: {header}"
+        );
+        assert!(!header.contains("pending"), "{header}");
+    }
+
+    /// The session id the client's cookie names.
+    fn session_id(client: &Client) -> Id {
+        let cookie = client
+            .cookies()
+            .get_private(SESSION_COOKIE)
+            .expect("cookie");
+        cookie.value().parse().expect("a session id")
+    }
+
+    #[rocket::async_test]
+    async fn https_redirect_url_makes_the_session_cookie_secure() {
+        let config =
+            kvixi_core::Config::builder("app", "secret", "https://app.example/auth/kvixi/callback")
+                .base_url("http://127.0.0.1:9")
+                .build()
+                .expect("valid config");
+        let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
+        let client = Client::tracked(bare().attach(crate::KvixiFairing::new(kvixi)))
+            .await
+            .expect("the rocket ignites");
+        let login = client.get("/auth/kvixi/login").dispatch().await;
+        assert_eq!(login.status(), Status::SeeOther);
+        let header = set_cookie(&login);
+        assert!(header.contains("; Secure"), "{header}");
+        assert!(header.contains("SameSite=Lax"), "{header}");
+    }
+
+    #[rocket::async_test]
+    async fn login_rotates_the_id_and_deletes_the_old_record() {
+        let store = MemoryStore::default();
+        let (emulator, client) = client_with(store.clone()).await;
+        client.get("/auth/kvixi/login").dispatch().await;
+        let before = session_id(&client);
+        assert!(store.load(&before).await.expect("load").is_some());
+
+        log_in(&client, &emulator, "alice")
+            .await
+            .expect("logged in");
+        let after = session_id(&client);
+        assert_ne!(before, after);
+        assert!(store.load(&before).await.expect("load").is_none());
+        let record = store.load(&after).await.expect("load").expect("a record");
+        assert!(record.data.contains_key(kvixi_core::flow::AUTH_RECORD_KEY));
+    }
+
+    #[rocket::async_test]
+    async fn tampered_cookie_is_anonymous() {
+        let (_emulator, client) = client().await;
+        for value in ["forged", "AAAAAAAAAAAAAAAAAAAAAA", ""] {
+            let response = client
+                .get("/maybe")
+                .cookie(Cookie::new(SESSION_COOKIE, value))
+                .dispatch()
+                .await;
+            assert_eq!(response.status(), Status::Ok);
+            assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+        }
+    }
+
+    #[rocket::async_test]
+    async fn logout_deletes_the_record_and_clears_the_cookie() {
+        let store = MemoryStore::default();
+        let (emulator, client) = client_with(store.clone()).await;
+        log_in(&client, &emulator, "alice")
+            .await
+            .expect("logged in");
+        let session = client
+            .cookies()
+            .get_private(SESSION_COOKIE)
+            .expect("cookie");
+        let id = session_id(&client);
+
+        let logout = client.post("/auth/kvixi/logout").dispatch().await;
+        assert_eq!(logout.status(), Status::SeeOther);
+        assert!(set_cookie(&logout).contains("Max-Age=0"));
+        assert!(client.cookies().get_private(SESSION_COOKIE).is_none());
+        assert!(store.load(&id).await.expect("load").is_none());
+
+        // The jar no longer holds a session cookie, so this one is what the app sees.
+        let old = client
+            .get("/maybe")
+            .private_cookie(session)
+            .dispatch()
+            .await;
+        assert_eq!(old.into_string().await.as_deref(), Some("anonymous"));
+    }
+}
