@@ -43,23 +43,8 @@ impl ReturnTo {
     /// Accepts `raw` only if it is a same-site path; the result is normalized
     /// (`/a/../b` becomes `/b`, unsafe characters percent-encoded).
     pub fn parse(raw: &str) -> Result<ReturnTo, NotSameSitePath> {
-        if raw.is_empty() || raw.len() > MAX_RETURN_TO_LEN || !looks_same_site(raw) {
+        if !looks_same_site_decoded(raw) {
             return Err(NotSameSitePath);
-        }
-        // Look through percent-encoding too: `/%2F%2Fevil.com` or `/%5Cevil.com` are
-        // decoded by some servers and proxies before a browser sees them.
-        let mut decoded = raw.to_owned();
-        for _ in 0..3 {
-            let next = percent_encoding::percent_decode_str(&decoded)
-                .decode_utf8_lossy()
-                .into_owned();
-            if !looks_same_site(&next) {
-                return Err(NotSameSitePath);
-            }
-            if next == decoded {
-                break;
-            }
-            decoded = next;
         }
         // Resolve against a placeholder origin, exactly as a browser would, and keep
         // the result only if it stayed on that origin.
@@ -72,8 +57,10 @@ impl ReturnTo {
         {
             return Err(NotSameSitePath);
         }
+        // Dot segments may have been removed (`%2E.` counts as `..`): the result gets
+        // the same checks as the input.
         let normalized = &joined[url::Position::BeforePath..];
-        if normalized.len() > MAX_RETURN_TO_LEN || !looks_same_site(normalized) {
+        if !looks_same_site_decoded(normalized) {
             return Err(NotSameSitePath);
         }
         Ok(ReturnTo(normalized.to_owned()))
@@ -83,6 +70,29 @@ impl ReturnTo {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Length and [`looks_same_site`] for the value and each of its percent-decodings:
+/// `/%2F%2Fevil.com` or `/%5Cevil.com` are decoded by some servers and proxies before a
+/// browser sees them.
+fn looks_same_site_decoded(value: &str) -> bool {
+    if value.is_empty() || value.len() > MAX_RETURN_TO_LEN || !looks_same_site(value) {
+        return false;
+    }
+    let mut decoded = value.to_owned();
+    for _ in 0..3 {
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if !looks_same_site(&next) {
+            return false;
+        }
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    true
 }
 
 /// The checks that must hold both for the raw value and for every decoding of it.
@@ -167,6 +177,8 @@ mod tests {
             "/.//evil.com",
             "/..//evil.com",
             "/a/../..//evil.com",
+            // Found by the fuzzer: `%2E.` is a dot segment, and what is left decodes to `//`.
+            "/%2E..e/%2E./%2F./",
             long.as_str(),
         ];
         for raw in hostile {
@@ -191,6 +203,19 @@ mod tests {
         ];
         for (raw, expected) in legit {
             assert_eq!(sanitize(raw), expected, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn sanitizing_is_idempotent() {
+        for raw in [
+            "/a/./b/../c?x=%2F#f",
+            "/%2E%2E/x",
+            "/caf\u{e9}",
+            "/a/%2e./b",
+        ] {
+            let once = sanitize(raw);
+            assert_eq!(sanitize(&once), once, "{raw:?}");
         }
     }
 
