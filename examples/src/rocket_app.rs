@@ -11,9 +11,23 @@ use rocket::{Build, Rocket, State};
 /// The pages, with Kvixi login attached (sessions in memory), configured by `figment`
 /// (address, port, `secret_key`, log level: see the `rocket` binary).
 pub fn rocket(kvixi: Kvixi, figment: Figment) -> Rocket<Build> {
+    with_fairing(KvixiFairing::new(kvixi), figment)
+}
+
+/// The same app with its sessions in `store` (Redis for several instances; every
+/// instance then needs the same `secret_key`).
+pub fn rocket_with_store(
+    kvixi: Kvixi,
+    figment: Figment,
+    store: impl kvixi_rocket::SessionStore,
+) -> Rocket<Build> {
+    with_fairing(KvixiFairing::new(kvixi).store(store), figment)
+}
+
+fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .mount("/", rocket::routes![home, private, me, fresh])
-        .attach(KvixiFairing::new(kvixi))
+        .attach(fairing)
 }
 
 #[rocket::get("/")]

@@ -178,3 +178,8 @@ async fn axum_example_prints_no_secret_at_trace_level() {
 async fn rocket_example_prints_no_secret_at_trace_level() {
     check_example(env!("CARGO_BIN_EXE_rocket")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_example_prints_no_secret_at_trace_level() {
+    check_example(env!("CARGO_BIN_EXE_actix")).await;
+}

@@ -1,2 +1,85 @@
-//! Log in with Kvixi for actix (work in progress).
+//! "Log in with Kvixi" for actix-web 4, in one line.
+//!
+//! [`session_middleware`] wraps the app in actix-session with the cookie the flow needs
+//! and [`configure`] mounts the login, callback and logout routes with the flow in the
+//! app data. Handlers then take [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`].
+//! Every decision of the flow is made by [`kvixi_core`]; this crate only translates.
+//!
+//! ```no_run
+//! use actix_web::cookie::Key;
+//! use actix_web::{App, HttpServer, web};
+//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//!
+//! async fn me(user: KvixiUser) -> web::Json<kvixi_core::KvixiUser> {
+//!     web::Json(user.0)
+//! }
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // KVIXI_APP_ID, KVIXI_APP_SECRET and KVIXI_REDIRECT_URL from the environment.
+//! let kvixi = Kvixi::new(kvixi_core::Config::from_env()?)?;
+//! let (store, key) = (MemoryStore::default(), Key::generate());
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
+//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .route("/me", web::get().to(me))
+//! })
+//! .bind("127.0.0.1:3000")?
+//! .run()
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Sessions
+//!
+//! Sessions are server-side: the cookie carries only an encrypted session key, the
+//! access token stays on the server. [`MemoryStore`] keeps them in one process. The
+//! cookie [`Key`](actix_web::cookie::Key) encrypts that key: generate it once per
+//! deployment, not per worker.
+//!
+//! # Several instances: Redis
+//!
+//! Behind a load balancer, give every instance the same cookie key (64 bytes from your
+//! secret store) and the same Redis, with this crate's `redis` feature:
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # async fn run(kvixi: kvixi_actix::Kvixi, key_bytes: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_web::{App, HttpServer, cookie::Key};
+//!
+//! let key = Key::try_from(key_bytes.as_slice())?;
+//! let store = kvixi_actix::RedisSessionStore::new("redis://127.0.0.1:6379").await?;
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
+//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//! })
+//! .bind("0.0.0.0:3000")?
+//! .run()
+//! .await?;
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+
+mod error;
+mod extract;
+mod middleware;
+mod response;
+mod routes;
+mod session;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(feature = "redis")]
+pub use actix_session::storage::RedisSessionStore;
+pub use actix_session::storage::SessionStore;
+pub use error::Error;
+pub use extract::{KvixiToken, KvixiUser};
+pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+pub use middleware::session_middleware;
+pub use routes::configure;
+pub use store::MemoryStore;

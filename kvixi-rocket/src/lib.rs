@@ -116,6 +116,8 @@ pub use fairing::KvixiFairing;
 pub use guard::{KvixiToken, KvixiUser};
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
 pub use response::KvixiResponse;
+/// The session store interface (from `tower-sessions-core`) that [`KvixiFairing::store`] takes.
+pub use tower_sessions_core::SessionStore;
 
 /// What can go wrong in this adapter (flow errors are [`kvixi_core::Error`]).
 #[derive(Debug, thiserror::Error)]

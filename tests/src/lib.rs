@@ -8,6 +8,7 @@ pub use redis_scenarios::*;
 #[doc(hidden)]
 pub use scenarios::*;
 
+pub mod apps;
 pub mod redis_scenarios;
 pub mod scenarios;
 pub mod service;
@@ -45,6 +46,11 @@ impl Stop {
     /// A stop that runs `stop` once, when called or dropped.
     pub fn new(stop: impl FnOnce() + Send + 'static) -> Stop {
         Stop(Some(Box::new(stop)))
+    }
+
+    /// Lets the instance run until the test ends.
+    pub fn detach(mut self) {
+        self.0 = None;
     }
 
     /// Ends the instance now.

@@ -138,13 +138,17 @@ async fn log_in_and_out_with_a_real_browser(framework: &str, start: StartApp) {
     client.close().await.expect("close the browser");
 }
 
-fn start_axum(kvixi: kvixi_core::Kvixi, listener: std::net::TcpListener) {
-    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-    let app = kvixi_examples::axum_app::router(kvixi);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_example_logs_alice_in_and_out_in_chromium() {
+    log_in_and_out_with_a_real_browser("axum", kvixi_e2e::apps::axum).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn axum_example_logs_alice_in_and_out_in_chromium() {
-    log_in_and_out_with_a_real_browser("axum", start_axum).await;
+async fn actix_example_logs_alice_in_and_out_in_chromium() {
+    log_in_and_out_with_a_real_browser("actix", kvixi_e2e::apps::actix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_example_logs_alice_in_and_out_in_chromium() {
+    log_in_and_out_with_a_real_browser("rocket", kvixi_e2e::apps::rocket).await;
 }

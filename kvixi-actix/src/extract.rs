@@ -1,0 +1,101 @@
+//! Extractors: `KvixiUser`, `Option<KvixiUser>` and `KvixiToken`.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+
+use actix_session::SessionExt;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use kvixi_core::{AccessToken, Kvixi};
+
+use crate::Error;
+use crate::response::{path_and_query, prefers_json};
+use crate::session::{SessionEdit, edit_session};
+
+/// The Kvixi user of the request's session, as an actix extractor. An anonymous request
+/// is answered by the core: a 401 JSON error for API clients, a 303 to the login route
+/// (coming back to the same path and query) for browsers.
+///
+/// For pages open to visitors, take `Option<KvixiUser>`: actix-web turns any refusal of
+/// the inner extractor into `None`, so a visitor is `None`, never an error.
+///
+/// One session read, no call to Kvixi. Derefs to [`kvixi_core::KvixiUser`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct KvixiUser(pub kvixi_core::KvixiUser);
+
+impl Deref for KvixiUser {
+    type Target = kvixi_core::KvixiUser;
+    fn deref(&self) -> &kvixi_core::KvixiUser {
+        &self.0
+    }
+}
+
+/// The access token of the request's session, to call Kvixi as the user. A token past
+/// its lifetime is refused like an anonymous request (the browser goes through login
+/// again) while [`KvixiUser`] still finds the user.
+#[derive(Clone, Debug)]
+pub struct KvixiToken(pub AccessToken);
+
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
+
+/// The flow [`crate::configure`] put in the app data.
+pub(crate) fn flow(request: &HttpRequest) -> Result<Kvixi, Error> {
+    match request.app_data::<web::Data<Kvixi>>() {
+        Some(kvixi) => Ok(Kvixi::clone(kvixi)),
+        None => {
+            tracing::error!("kvixi extractor used in an app without kvixi_actix::configure");
+            Err(Error::NotConfigured)
+        }
+    }
+}
+
+/// Extracts what `read` finds in the session; finding nothing gets the core's anonymous
+/// answer, a session failure its error page.
+fn extract<T: 'static>(
+    request: &HttpRequest,
+    read: impl AsyncFnOnce(&Kvixi, &SessionEdit) -> Result<Option<T>, kvixi_core::Error> + 'static,
+) -> Extraction<T> {
+    let request = request.clone();
+    Box::pin(async move {
+        let kvixi = flow(&request)?;
+        let json = prefers_json(&request);
+        let found = edit_session(&request.get_session(), async |session| {
+            read(&kvixi, session).await
+        })
+        .await
+        .and_then(|read| read);
+        match found {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(Error::NotLoggedIn(
+                kvixi.anonymous_reply(json, path_and_query(&request)),
+            )),
+            Err(error) => Err(Error::Session {
+                reply: kvixi.failure(&error, json),
+                error,
+            }),
+        }
+    })
+}
+
+impl FromRequest for KvixiUser {
+    type Error = Error;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(request, async |kvixi, session| {
+            Ok(kvixi.current_user(session).await?.map(KvixiUser))
+        })
+    }
+}
+
+impl FromRequest for KvixiToken {
+    type Error = Error;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(request, async |kvixi, session| {
+            Ok(kvixi.current_token(session).await?.map(KvixiToken))
+        })
+    }
+}

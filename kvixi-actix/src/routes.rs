@@ -1,0 +1,64 @@
+//! The login, callback and logout routes.
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, web};
+use kvixi_core::{Kvixi, Reply};
+
+use crate::response::{prefers_json, respond};
+use crate::session::{SessionEdit, edit_session};
+
+/// Mounts the login (GET), callback (GET) and logout (POST) routes at the configured
+/// paths and puts the flow in the app data, as `web::Data<Kvixi>`, where the extractors
+/// and your handlers find it. Pass it to `App::configure`, with
+/// [`session_middleware`](crate::session_middleware) wrapping the app.
+pub fn configure(kvixi: Kvixi) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |app| {
+        let paths = kvixi.config();
+        let login = web::resource(paths.login_path()).route(web::get().to(login));
+        let callback = web::resource(paths.callback_path()).route(web::get().to(callback));
+        let logout = web::resource(paths.logout_path()).route(web::post().to(logout));
+        app.app_data(web::Data::new(kvixi))
+            .service(login)
+            .service(callback)
+            .service(logout);
+    }
+}
+
+/// Answers the reply of one core call on the session; a session that cannot be
+/// written is the core's failure page.
+async fn answer(
+    kvixi: &Kvixi,
+    request: &HttpRequest,
+    session: &Session,
+    call: impl AsyncFnOnce(&SessionEdit) -> Reply,
+) -> HttpResponse {
+    let reply = edit_session(session, call)
+        .await
+        .unwrap_or_else(|error| kvixi.failure(&error, prefers_json(request)));
+    respond(reply)
+}
+
+async fn login(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
+    let query = request.uri().query();
+    answer(&kvixi, &request, &session, async |session| {
+        kvixi.handle_login(session, query).await
+    })
+    .await
+}
+
+async fn callback(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
+    let query = request.uri().query();
+    let json = prefers_json(&request);
+    answer(&kvixi, &request, &session, async |session| {
+        kvixi.handle_callback(session, query, json).await
+    })
+    .await
+}
+
+async fn logout(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
+    let json = prefers_json(&request);
+    answer(&kvixi, &request, &session, async |session| {
+        kvixi.handle_logout(session, json).await
+    })
+    .await
+}

@@ -1,0 +1,105 @@
+//! Logging a fixture user in from your own tests, through the real flow.
+//!
+//! Enable the `testing` feature in `[dev-dependencies]`. The login runs against the
+//! [`kvixi_mock`] emulator over `actix_web::test`: the same routes, key exchange and
+//! session renewal as in production, without a browser or a listening server.
+//!
+//! ```
+//! use actix_web::cookie::Key;
+//! use actix_web::{App, test, web};
+//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let callback = "http://localhost:3000/auth/kvixi/callback";
+//! let emulator = kvixi_mock::Emulator::builder()
+//!     .app(kvixi_mock::App::new("my-app", "my-secret", callback))
+//!     .start("127.0.0.1:0")
+//!     .await?;
+//! let config = kvixi_core::Config::builder("my-app", "my-secret", callback)
+//!     .base_url(emulator.base_url())
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?;
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), MemoryStore::default(), Key::generate()))
+//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .route("/hello", web::get().to(|user: KvixiUser| async move { format!("hi {}", user.id) })),
+//! )
+//! .await;
+//!
+//! let cookie = kvixi_actix::testing::log_in(&app, &kvixi, &emulator, "alice").await?;
+//! let request = test::TestRequest::get().uri("/hello").cookie(cookie).to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(response.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
+
+use actix_http::Request;
+use actix_web::cookie::Cookie;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::test::{TestRequest, try_call_service};
+use kvixi_core::Kvixi;
+
+use crate::{Error, SESSION_COOKIE};
+
+/// Logs `user_name` (a user of the emulator's fixture, such as `"alice"`) in on `app` (an
+/// `actix_web::test::init_service` service) and returns the logged-in session's cookie,
+/// for `TestRequest::cookie`.
+pub async fn log_in<S, B>(
+    app: &S,
+    kvixi: &Kvixi,
+    emulator: &kvixi_mock::Emulator,
+    user_name: &str,
+) -> Result<Cookie<'static>, Error>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let paths = kvixi.config();
+    let started = navigate(app, "login", paths.login_path(), None).await?;
+
+    let auth_key = emulator
+        .issue_auth_key(paths.app_id(), user_name)
+        .map_err(|e| failed("emulator", e.to_string()))?;
+    let callback = format!("{}?auth_key={auth_key}", paths.callback_path());
+    navigate(app, "callback", &callback, Some(started)).await
+}
+
+/// One browser navigation that must answer 303 with a session cookie; returns it.
+async fn navigate<S, B>(
+    app: &S,
+    step: &'static str,
+    uri: &str,
+    cookie: Option<Cookie<'static>>,
+) -> Result<Cookie<'static>, Error>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let mut request = TestRequest::get()
+        .uri(uri)
+        .insert_header((header::ACCEPT, "text/html"));
+    if let Some(cookie) = cookie {
+        request = request.cookie(cookie);
+    }
+    let response = try_call_service(app, request.to_request())
+        .await
+        .map_err(|e| failed(step, e.to_string()))?;
+    if response.status() != StatusCode::SEE_OTHER {
+        return Err(failed(
+            step,
+            format!("expected 303, got {}", response.status()),
+        ));
+    }
+    response
+        .response()
+        .cookies()
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .map(Cookie::into_owned)
+        .ok_or_else(|| failed(step, "no session cookie was set".into()))
+}
+
+fn failed(step: &'static str, problem: String) -> Error {
+    Error::TestLogin { step, problem }
+}

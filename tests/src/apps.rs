@@ -1,0 +1,142 @@
+//! How each framework's example app is started for the suite: in memory (the
+//! [`StartApp`](crate::StartApp) functions) or on a Redis session store (the
+//! [`StartRedisApp`](crate::StartRedisApp) functions, whose instances all share the same
+//! cookie key, as instances behind a load balancer must).
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use kvixi_core::Kvixi;
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+
+use crate::Stop;
+
+/// The cookie key every actix and Rocket instance of a test shares.
+const SHARED_KEY: [u8; 64] = [7; 64];
+
+async fn fred_pool(redis_url: &str) -> Pool {
+    let config = Config::from_url(redis_url).expect("redis URL");
+    let pool = Pool::new(config, None, None, None, 2).expect("redis pool");
+    pool.init().await.expect("redis connects");
+    pool
+}
+
+/// The axum example on the test's tokio runtime.
+pub fn axum(kvixi: Kvixi, listener: std::net::TcpListener) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let app = kvixi_examples::axum_app::router(kvixi);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+/// The axum example with tower-sessions' Redis store.
+pub fn axum_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    let task = tokio::spawn(async move {
+        let store = RedisStore::new(fred_pool(&redis_url).await);
+        axum::serve(
+            listener,
+            kvixi_examples::axum_app::router_with_store(kvixi, store),
+        )
+        .await
+    });
+    Stop::new(move || task.abort())
+}
+
+/// The actix example from a thread of its own: actix runs its own single-threaded
+/// runtime (a `System`), apart from the test's tokio runtime.
+pub fn actix(kvixi: Kvixi, listener: std::net::TcpListener) {
+    actix_on(kvixi, listener, None).detach();
+}
+
+/// The actix example with actix-session's Redis store.
+pub fn actix_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
+    actix_on(kvixi, listener, Some(redis_url))
+}
+
+fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<String>) -> Stop {
+    use actix_web::HttpServer;
+    use actix_web::cookie::Key;
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let key = Key::from(&SHARED_KEY);
+            let server = match redis_url {
+                Some(url) => {
+                    let store = kvixi_actix::RedisSessionStore::new(url)
+                        .await
+                        .expect("redis connects");
+                    HttpServer::new(move || {
+                        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
+                }
+                None => {
+                    let store = kvixi_actix::MemoryStore::default();
+                    HttpServer::new(move || {
+                        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
+                }
+            };
+            let _ = handle_tx.send(server.handle());
+            server.await
+        })
+    });
+    let handle = handle_rx.recv().expect("the actix instance starts");
+    Stop::new(move || drop(handle.stop(false)))
+}
+
+fn rocket_figment(port: u16) -> rocket::figment::Figment {
+    rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("address", "127.0.0.1"))
+        .merge(("port", port))
+        .merge(("log_level", "off"))
+        .merge(("secret_key", SHARED_KEY.to_vec()))
+        .merge(("workers", 2))
+        .merge(("shutdown.ctrlc", false))
+        .merge(("cli_colors", false))
+}
+
+/// The Rocket example. Rocket 0.5 binds its own listener: free the port, launch on it,
+/// and return once it accepts connections, so that no scenario races the bind.
+pub fn rocket(kvixi: Kvixi, listener: std::net::TcpListener) {
+    rocket_on(kvixi, listener, None).detach();
+}
+
+/// The Rocket example with tower-sessions' Redis store.
+pub fn rocket_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
+    rocket_on(kvixi, listener, Some(redis_url))
+}
+
+fn rocket_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<String>) -> Stop {
+    let port = listener.local_addr().expect("bound").port();
+    drop(listener);
+    let figment = rocket_figment(port);
+    let task = tokio::spawn(async move {
+        let app = match redis_url {
+            Some(url) => {
+                let store = RedisStore::new(fred_pool(&url).await);
+                kvixi_examples::rocket_app::rocket_with_store(kvixi, figment, store)
+            }
+            None => kvixi_examples::rocket_app::rocket(kvixi, figment),
+        };
+        if let Err(error) = app.launch().await {
+            panic!("the Rocket app did not launch: {error}");
+        }
+    });
+    tokio::task::block_in_place(|| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the Rocket app never listened");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    Stop::new(move || task.abort())
+}
