@@ -55,35 +55,17 @@ pub fn actix_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Str
 }
 
 fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<String>) -> Stop {
-    use actix_web::HttpServer;
-    use actix_web::cookie::Key;
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let key = Key::from(&SHARED_KEY);
             let server = match redis_url {
                 Some(url) => {
                     let store = kvixi_actix::RedisSessionStore::new(url)
                         .await
                         .expect("redis connects");
-                    HttpServer::new(move || {
-                        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)?
-                    .run()
+                    actix_server(kvixi, store, listener)?
                 }
-                None => {
-                    let store = kvixi_actix::MemoryStore::default();
-                    HttpServer::new(move || {
-                        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
-                    })
-                    .workers(1)
-                    .disable_signals()
-                    .listen(listener)?
-                    .run()
-                }
+                None => actix_server(kvixi, kvixi_actix::MemoryStore::default(), listener)?,
             };
             let _ = handle_tx.send(server.handle());
             server.await
@@ -91,6 +73,21 @@ fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<Str
     });
     let handle = handle_rx.recv().expect("the actix instance starts");
     Stop::new(move || drop(handle.stop(false)))
+}
+
+fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
+    kvixi: Kvixi,
+    store: S,
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::Server> {
+    let key = actix_web::cookie::Key::from(&SHARED_KEY);
+    Ok(actix_web::HttpServer::new(move || {
+        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
 }
 
 fn rocket_figment(port: u16) -> rocket::figment::Figment {
