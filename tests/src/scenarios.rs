@@ -313,9 +313,21 @@ pub async fn expired_token_asks_for_login_but_keeps_the_user(start: StartApp) {
     assert_logged_in_as(&browser, "1001").await;
 }
 
-/// A session cookie nobody issued is anonymous, not an error.
+/// A session cookie nobody issued, or a real one tampered with, is anonymous, not an
+/// error.
 pub async fn forged_session_cookie_is_anonymous(start: StartApp) {
     let app = TestApp::start(start).await;
+    let victim = app.browser();
+    victim.log_in("alice", None).await;
+    let real = victim.session_cookie().expect("a session cookie");
+    let mut chars: Vec<char> = real.chars().collect();
+    for at in [0, chars.len() / 2, chars.len() - 1] {
+        chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+    }
+    let tampered: String = chars.into_iter().collect();
+    let browser = app.browser();
+    browser.set_session_cookie(&tampered);
+    assert_anonymous(&browser).await;
     for forged in ["forged", "AAAAAAAAAAAAAAAAAAAAAA", "%00%ff", "a.b.c"] {
         let browser = app.browser();
         browser.set_session_cookie(forged);
