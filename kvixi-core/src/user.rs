@@ -328,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn extra_numbers_survive_the_session_round_trip() {
+        // Found by the provider_json fuzz target: without exact float parsing this
+        // number came back from the session slightly different.
+        let body: Value = serde_json::from_str(
+            r#"{"user_info":{"user_id":"1","x":[3333333333333300000000000000000000000000000000000000000000000000000000000000000000000000000000012297829382473034406]}}"#,
+        )
+        .unwrap();
+        let user = KvixiUser::from_user_info_response(&body).unwrap();
+        let stored = serde_json::to_string(&user).unwrap();
+        assert_eq!(serde_json::from_str::<KvixiUser>(&stored).unwrap(), user);
+    }
+
+    #[test]
     fn unparsable_dates_stay_raw() {
         let body = json!({"user_info": {"user_id": "1", "user_birthdate": "0000-00-00"}});
         let user = KvixiUser::from_user_info_response(&body).unwrap();
