@@ -82,6 +82,7 @@ fn init_tracing() {
     // `setup::from_env` finds this subscriber installed and keeps it.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
