@@ -59,7 +59,6 @@ fn extract<T: 'static>(
     let request = request.clone();
     Box::pin(async move {
         let kvixi = flow(&request)?;
-        let json = prefers_json(&request);
         let found = edit_session(&request.get_session(), async |session| {
             read(&kvixi, session).await
         })
@@ -68,10 +67,10 @@ fn extract<T: 'static>(
         match found {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(Error::NotLoggedIn(
-                kvixi.anonymous_reply(json, path_and_query(&request)),
+                kvixi.anonymous_reply(prefers_json(&request), path_and_query(&request)),
             )),
             Err(error) => Err(Error::Session {
-                reply: kvixi.failure(&error, json),
+                reply: kvixi.failure(&error, prefers_json(&request)),
                 error,
             }),
         }

@@ -12,12 +12,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use actix_session::Session;
 use kvixi_core::{Error, SessionStorage, async_trait};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One write the core made, to be replayed on the `Session`.
 #[derive(Debug)]
 enum Write {
-    Insert(String, Value),
+    /// A key and its JSON text.
+    Insert(String, String),
     Remove(String),
     Renew,
     Purge,
@@ -37,11 +38,16 @@ pub(crate) struct SessionEdit {
 }
 
 impl SessionEdit {
-    /// Starts an edit of `session` from a copy of its entries.
+    /// Starts an edit of `session` from a copy of the entries the flow uses.
     pub(crate) fn begin(session: &Session) -> SessionEdit {
+        let all = session.entries();
+        let entries = kvixi_core::flow::SESSION_KEYS
+            .iter()
+            .filter_map(|key| all.get(*key).map(|json| ((*key).to_owned(), json.clone())))
+            .collect();
         SessionEdit {
             copy: Mutex::new(Copy {
-                entries: session.entries().clone(),
+                entries,
                 writes: Vec::new(),
             }),
         }
@@ -56,9 +62,14 @@ impl SessionEdit {
             .unwrap_or_else(PoisonError::into_inner);
         for write in copy.writes {
             match write {
-                Write::Insert(key, value) => session
-                    .insert(key, value)
-                    .map_err(|e| Error::Session(e.to_string()))?,
+                Write::Insert(key, json) => {
+                    // Stored as the JSON itself, not as a JSON string holding JSON.
+                    let raw =
+                        RawValue::from_string(json).map_err(|e| Error::Session(e.to_string()))?;
+                    session
+                        .insert(key, raw)
+                        .map_err(|e| Error::Session(e.to_string()))?;
+                }
                 Write::Remove(key) => drop(session.remove(&key)),
                 Write::Renew => session.renew(),
                 Write::Purge => session.purge(),
@@ -87,18 +98,15 @@ pub(crate) async fn edit_session<T>(
 
 #[async_trait]
 impl SessionStorage for SessionEdit {
-    async fn get(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.lock()
-            .entries
-            .get(key)
-            .map(|text| serde_json::from_str(text).map_err(|e| Error::Session(e.to_string())))
-            .transpose()
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        // actix-session keeps every entry as JSON text already.
+        Ok(self.lock().entries.get(key).cloned())
     }
 
-    async fn insert(&self, key: &str, value: Value) -> Result<(), Error> {
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
         let mut copy = self.lock();
-        copy.entries.insert(key.to_owned(), value.to_string());
-        copy.writes.push(Write::Insert(key.to_owned(), value));
+        copy.entries.insert(key.to_owned(), json.clone());
+        copy.writes.push(Write::Insert(key.to_owned(), json));
         Ok(())
     }
 
@@ -127,14 +135,16 @@ mod tests {
     use actix_session::SessionExt;
     use actix_session::SessionStatus;
     use actix_web::test::TestRequest;
-    use serde_json::json;
+    use kvixi_core::flow::{AUTH_RECORD_KEY as AUTH, PENDING_LOGIN_KEY as PENDING};
+    use serde_json::{Value, json};
 
     use super::*;
 
-    /// A request's session holding `auth` = 1.
+    /// A request's session holding an auth record and an app value.
     fn logged_in_session() -> Session {
         let session = TestRequest::default().to_http_request().get_session();
-        session.insert("auth", 1).unwrap();
+        session.insert(AUTH, json!({"user": 1})).unwrap();
+        session.insert("cart", json!([1, 2])).unwrap();
         session
     }
 
@@ -142,23 +152,37 @@ mod tests {
     async fn writes_reach_the_session_only_at_commit_and_in_order() {
         let request = TestRequest::default().to_http_request();
         let session = request.get_session();
-        session.insert("pending", "old").unwrap();
+        session.insert(PENDING, "old").unwrap();
 
         let edit = SessionEdit::begin(&session);
-        assert_eq!(edit.get("pending").await.unwrap(), Some(json!("old")));
-        edit.remove("pending").await.unwrap();
+        assert_eq!(
+            edit.get(PENDING).await.unwrap().as_deref(),
+            Some(r#""old""#)
+        );
+        edit.remove(PENDING).await.unwrap();
         edit.rotate_id().await.unwrap();
-        edit.insert("auth", json!({"user": 1})).await.unwrap();
-        assert_eq!(edit.get("pending").await.unwrap(), None);
-        assert!(session.contains_key("pending"), "untouched before commit");
+        edit.insert(AUTH, r#"{"user":1}"#.into()).await.unwrap();
+        assert_eq!(edit.get(PENDING).await.unwrap(), None);
+        assert!(session.contains_key(PENDING), "untouched before commit");
 
         edit.commit(&session).unwrap();
         assert_eq!(session.status(), SessionStatus::Renewed);
-        assert!(!session.contains_key("pending"));
+        assert!(!session.contains_key(PENDING));
         assert_eq!(
-            session.get::<Value>("auth").unwrap(),
-            Some(json!({"user": 1}))
+            session.get::<Value>(AUTH).unwrap(),
+            Some(json!({"user": 1})),
+            "stored as JSON, not as a string holding JSON"
         );
+    }
+
+    #[tokio::test]
+    async fn only_the_flow_entries_are_copied_and_the_others_survive() {
+        let session = logged_in_session();
+        let edit = SessionEdit::begin(&session);
+        assert_eq!(edit.get("cart").await.unwrap(), None, "not the flow's");
+        edit.remove(AUTH).await.unwrap();
+        edit.commit(&session).unwrap();
+        assert_eq!(session.get::<Value>("cart").unwrap(), Some(json!([1, 2])));
     }
 
     #[tokio::test]
@@ -166,20 +190,17 @@ mod tests {
         let session = logged_in_session();
         let edit = SessionEdit::begin(&session);
         edit.destroy().await.unwrap();
-        assert_eq!(edit.get("auth").await.unwrap(), None);
+        assert_eq!(edit.get(AUTH).await.unwrap(), None);
         edit.commit(&session).unwrap();
         assert_eq!(session.status(), SessionStatus::Purged);
         assert!(session.entries().is_empty());
     }
 
     #[tokio::test]
-    async fn unreadable_entries_are_session_errors() {
+    async fn text_that_is_not_json_is_refused_at_commit() {
         let session = logged_in_session();
-        // actix-session only holds JSON; a foreign writer could still leave other text.
         let edit = SessionEdit::begin(&session);
-        edit.lock()
-            .entries
-            .insert("auth".into(), "{not json".into());
-        assert!(matches!(edit.get("auth").await, Err(Error::Session(_))));
+        edit.insert(AUTH, "{not json".into()).await.unwrap();
+        assert!(matches!(edit.commit(&session), Err(Error::Session(_))));
     }
 }

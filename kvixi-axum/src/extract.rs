@@ -100,13 +100,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for KvixiUser {
 impl<S: Send + Sync> FromRequestParts<S> for KvixiUser {
     type Rejection = KvixiRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match <Self as OptionalFromRequestParts<S>>::from_request_parts(parts, state).await? {
-            Some(user) => Ok(user),
-            None => {
-                let (kvixi, _) = flow_and_session(parts)?;
-                Err(anonymous(&kvixi, parts))
-            }
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (kvixi, session) = flow_and_session(parts)?;
+        match kvixi.current_user(&session).await {
+            Ok(Some(user)) => Ok(KvixiUser(user)),
+            Ok(None) => Err(anonymous(&kvixi, parts)),
+            Err(error) => Err(failure(&kvixi, parts, &error)),
         }
     }
 }

@@ -13,12 +13,17 @@ fn store_error(error: tower_sessions::session::Error) -> Error {
 
 #[async_trait]
 impl SessionStorage for TowerSession {
-    async fn get(&self, key: &str) -> Result<Option<Value>, Error> {
-        self.0.get_value(key).await.map_err(store_error)
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let value = self.0.get_value(key).await.map_err(store_error)?;
+        Ok(value.map(|value| match value {
+            Value::String(json) => json,
+            // Written by something else than the flow: the core decides what it is worth.
+            other => other.to_string(),
+        }))
     }
-    async fn insert(&self, key: &str, value: Value) -> Result<(), Error> {
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
         self.0
-            .insert_value(key, value)
+            .insert_value(key, Value::String(json))
             .await
             .map(drop)
             .map_err(store_error)

@@ -324,10 +324,10 @@ async fn read<T: DeserializeOwned>(
     session: &dyn SessionStorage,
     key: &str,
 ) -> Result<Option<T>, Error> {
-    let Some(value) = session.get(key).await? else {
+    let Some(json) = session.get(key).await? else {
         return Ok(None);
     };
-    match serde_json::from_value(value) {
+    match serde_json::from_str(&json) {
         Ok(parsed) => Ok(Some(parsed)),
         Err(error) => {
             tracing::warn!(key, %error, "dropping an unreadable session value");
@@ -342,8 +342,8 @@ async fn write<T: Serialize>(
     key: &str,
     value: &T,
 ) -> Result<(), Error> {
-    let value = serde_json::to_value(value).map_err(|e| Error::Session(e.to_string()))?;
-    session.insert(key, value).await
+    let json = serde_json::to_string(value).map_err(|e| Error::Session(e.to_string()))?;
+    session.insert(key, json).await
 }
 
 /// 128 random bits, hex.

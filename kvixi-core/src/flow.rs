@@ -20,6 +20,8 @@ use crate::user::KvixiUser;
 pub const PENDING_LOGIN_KEY: &str = "kvixi.pending_login";
 /// Session key of the auth record.
 pub const AUTH_RECORD_KEY: &str = "kvixi.auth";
+/// Every session key the flow reads or writes (an adapter may copy just these).
+pub const SESSION_KEYS: [&str; 2] = [PENDING_LOGIN_KEY, AUTH_RECORD_KEY];
 /// Longest auth_key accepted from a callback.
 pub const MAX_AUTH_KEY_LEN: usize = 256;
 

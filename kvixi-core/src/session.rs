@@ -1,21 +1,21 @@
 //! The small session interface each adapter implements for its framework's session.
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use crate::error::Error;
 
 /// What the login flow needs from a server-side session.
 ///
-/// Values are JSON: tower-sessions stores them as such, and string-based stores
-/// (actix-session) serialize them. Implementations map their store's failures to
-/// [`Error::Session`].
+/// Values are JSON text, kept as one string: reading the current user then costs one
+/// string copy and one parse, instead of cloning a JSON tree (tower-sessions' stores
+/// clone what they hold on every load) and converting it. Implementations map their
+/// store's failures to [`Error::Session`].
 #[async_trait]
 pub trait SessionStorage: Send + Sync {
-    /// Reads a value; `None` when absent.
-    async fn get(&self, key: &str) -> Result<Option<Value>, Error>;
-    /// Writes a value, replacing any previous one.
-    async fn insert(&self, key: &str, value: Value) -> Result<(), Error>;
+    /// Reads a value's JSON text; `None` when absent.
+    async fn get(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Writes a value's JSON text, replacing any previous value.
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error>;
     /// Removes a value; removing an absent key is not an error.
     async fn remove(&self, key: &str) -> Result<(), Error>;
     /// Gives the session a new id, keeping its data (defence against session fixation).
@@ -35,7 +35,7 @@ pub struct MemorySession {
 #[derive(Debug, Default)]
 struct MemorySessionState {
     id: u64,
-    values: std::collections::HashMap<String, Value>,
+    values: std::collections::HashMap<String, String>,
 }
 
 impl MemorySession {
@@ -54,11 +54,11 @@ impl MemorySession {
 
 #[async_trait]
 impl SessionStorage for MemorySession {
-    async fn get(&self, key: &str) -> Result<Option<Value>, Error> {
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
         Ok(self.lock().values.get(key).cloned())
     }
-    async fn insert(&self, key: &str, value: Value) -> Result<(), Error> {
-        self.lock().values.insert(key.to_owned(), value);
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
+        self.lock().values.insert(key.to_owned(), json);
         Ok(())
     }
     async fn remove(&self, key: &str) -> Result<(), Error> {

@@ -5,8 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
-use time::macros::format_description;
-use time::{Date, PrimitiveDateTime};
+use time::{Date, Month, PrimitiveDateTime, Time};
 
 /// The fields of `user_info` that map to typed fields; anything else is kept in `extra`.
 const KNOWN_FIELDS: [&str; 16] = [
@@ -146,6 +145,29 @@ impl KvixiUser {
     }
 }
 
+/// `YYYY-MM-DD`.
+fn parse_date(bytes: &[u8]) -> Option<Date> {
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year = bytes[..4].iter().try_fold(0i32, |acc, b| {
+        b.is_ascii_digit().then(|| acc * 10 + i32::from(b - b'0'))
+    })?;
+    let month = Month::try_from(two_digits(bytes, 5, b'-')?).ok()?;
+    Date::from_calendar_date(year, month, two_digits(bytes, 8, b'\0')?).ok()
+}
+
+/// Two ASCII digits at `at`, followed by `separator` (or the end, for `\0`).
+fn two_digits(bytes: &[u8], at: usize, separator: u8) -> Option<u8> {
+    let (tens, ones) = (*bytes.get(at)?, *bytes.get(at + 1)?);
+    let next_ok = match bytes.get(at + 2) {
+        Some(b) => *b == separator,
+        None => separator == b'\0',
+    };
+    (tens.is_ascii_digit() && ones.is_ascii_digit() && next_ok)
+        .then(|| (tens - b'0') * 10 + (ones - b'0'))
+}
+
 /// A string field: strings are trimmed, numbers and booleans kept as text; empty,
 /// `null`, arrays and objects become `None`.
 fn lenient_text(value: &Value) -> Option<String> {
@@ -180,16 +202,27 @@ pub enum ProfileDate {
 
 impl ProfileDate {
     /// Parses Kvixi's text, keeping it raw when it is neither a date nor a date-time.
+    ///
+    /// Hand-written rather than through `time`'s format parser: it runs on every read
+    /// of the session, so it must cost next to nothing.
     pub fn from_text(text: String) -> ProfileDate {
-        let date = format_description!("[year]-[month]-[day]");
-        let date_time = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        if let Ok(d) = Date::parse(&text, date) {
-            ProfileDate::Date(d)
-        } else if let Ok(dt) = PrimitiveDateTime::parse(&text, date_time) {
-            ProfileDate::DateTime(dt)
-        } else {
-            ProfileDate::Raw(text)
-        }
+        let parsed = match text.len() {
+            10 => parse_date(text.as_bytes()).map(ProfileDate::Date),
+            19 if text.as_bytes()[10] == b' ' => {
+                let bytes = text.as_bytes();
+                parse_date(&bytes[..10]).and_then(|date| {
+                    let time = Time::from_hms(
+                        two_digits(bytes, 11, b':')?,
+                        two_digits(bytes, 14, b':')?,
+                        two_digits(bytes, 17, b'\0')?,
+                    )
+                    .ok()?;
+                    Some(ProfileDate::DateTime(PrimitiveDateTime::new(date, time)))
+                })
+            }
+            _ => None,
+        };
+        parsed.unwrap_or(ProfileDate::Raw(text))
     }
 
     /// The calendar date, when there is one.
@@ -338,6 +371,37 @@ mod tests {
         let user = KvixiUser::from_user_info_response(&body).unwrap();
         let stored = serde_json::to_string(&user).unwrap();
         assert_eq!(serde_json::from_str::<KvixiUser>(&stored).unwrap(), user);
+    }
+
+    #[test]
+    fn dates_and_date_times_parse_and_print_back() {
+        for text in [
+            "1990-05-04",
+            "2019-01-15 10:00:00",
+            "0001-01-01",
+            "2024-02-29 23:59:59",
+        ] {
+            let parsed = ProfileDate::from_text(text.to_owned());
+            assert!(!matches!(parsed, ProfileDate::Raw(_)), "{text}");
+            assert_eq!(parsed.to_string(), text);
+        }
+        for raw in [
+            "0000-00-00",
+            "1990-13-01",
+            "1990-02-30",
+            "1990-5-04",
+            "1990-05-04T10:00:00",
+            "2019-01-15 24:00:00",
+            "199O-05-04",
+            "1990/05/04",
+            "+990-05-04",
+            "2019-01-15 10:00:0x",
+        ] {
+            assert_eq!(
+                ProfileDate::from_text(raw.to_owned()),
+                ProfileDate::Raw(raw.to_owned())
+            );
+        }
     }
 
     #[test]

@@ -123,15 +123,21 @@ impl RequestSession<'_> {
 
 #[async_trait]
 impl SessionStorage for RequestSession<'_> {
-    async fn get(&self, key: &str) -> Result<Option<Value>, Error> {
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
         let loaded = self.loaded().await?;
         Ok(loaded
             .record
             .as_ref()
-            .and_then(|record| record.data.get(key).cloned()))
+            .and_then(|record| record.data.get(key))
+            .map(|value| match value {
+                Value::String(json) => json.clone(),
+                // Written by something else than the flow: the core decides what it is worth.
+                other => other.to_string(),
+            }))
     }
 
-    async fn insert(&self, key: &str, value: Value) -> Result<(), Error> {
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
+        let value = Value::String(json);
         let mut loaded = self.loaded().await?;
         match &mut loaded.record {
             Some(record) => {

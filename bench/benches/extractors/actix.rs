@@ -1,0 +1,156 @@
+//! actix-web 4: `KvixiUser` against a hand-written handler on the same actix-session
+//! middleware, store and key.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use actix_session::Session;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, Either, HttpRequest, HttpResponse, web};
+use criterion::Criterion;
+use kvixi_actix::{KvixiUser, MemoryStore};
+use kvixi_core::flow::AUTH_RECORD_KEY;
+use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
+
+use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
+use crate::provider::Provider;
+use crate::record::bench;
+use crate::{floor, table};
+
+async fn kvixi_me(user: KvixiUser) -> String {
+    user.0.id
+}
+
+/// The floor: the auth record read from the session by hand.
+async fn floor_me(request: HttpRequest, session: Session) -> Either<String, HttpResponse> {
+    let entries = session.entries();
+    let record = entries
+        .get(AUTH_RECORD_KEY)
+        .and_then(|text| floor::auth_record_from_text(text));
+    match record {
+        Some(record) => Either::Left(record.user.id),
+        None => Either::Right(floor_anonymous(&request)),
+    }
+}
+
+fn floor_anonymous(request: &HttpRequest) -> HttpResponse {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut response = if floor::prefers_json(text("accept"), text("x-requested-with")) {
+        HttpResponse::Unauthorized()
+            .content_type("application/json")
+            .body(floor::UNAUTHORIZED_JSON)
+    } else {
+        let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, floor::login_location(path)))
+            .finish()
+    };
+    for (name, value) in floor::HEADERS {
+        response.headers_mut().insert(
+            header::HeaderName::from_static(name),
+            header::HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn request(cookie: Option<&Cookie<'static>>, accept: &'static str) -> actix_http::Request {
+    let mut request = TestRequest::get()
+        .uri("/me?tab=1")
+        .insert_header((header::ACCEPT, accept));
+    if let Some(cookie) = cookie {
+        request = request.cookie(cookie.clone());
+    }
+    request.to_request()
+}
+
+/// `iters` requests one after another; the time they took.
+async fn run<S, B>(
+    app: &S,
+    cookie: Option<&Cookie<'static>>,
+    accept: &'static str,
+    iters: u64,
+) -> Duration
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let start = Instant::now();
+    for _ in 0..iters {
+        let response = test::call_service(app, request(cookie, accept)).await;
+        black_box(response.status());
+        drop(black_box(response));
+    }
+    start.elapsed()
+}
+
+async fn expect<S, B>(app: &S, cookie: Option<&Cookie<'static>>, accept: &'static str, status: u16)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let response = test::call_service(app, request(cookie, accept)).await;
+    assert_eq!(response.status().as_u16(), status, "{accept}");
+    if status == 200 {
+        let body = test::read_body(response).await;
+        assert_eq!(body, ALICE_USER_ID.as_bytes());
+    }
+}
+
+/// Runs the actix benchmarks.
+pub fn benches(criterion: &mut Criterion, provider: &Provider) {
+    let system = actix_web::rt::System::new();
+    let kvixi = provider.kvixi();
+    let (store, key) = (MemoryStore::default(), Key::generate());
+    let middleware = || kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone());
+
+    let kvixi_app = system.block_on(test::init_service(
+        App::new()
+            .wrap(middleware())
+            .configure(kvixi_actix::configure(kvixi.clone()))
+            .route("/me", web::get().to(kvixi_me)),
+    ));
+    let floor_app = system.block_on(test::init_service(
+        App::new()
+            .wrap(middleware())
+            .route("/me", web::get().to(floor_me)),
+    ));
+    let cookie = system
+        .block_on(kvixi_actix::testing::log_in(
+            &kvixi_app,
+            &kvixi,
+            provider.emulator(),
+            ALICE,
+        ))
+        .expect("alice logs in");
+
+    system.block_on(async {
+        expect(&kvixi_app, Some(&cookie), JSON, 200).await;
+        expect(&floor_app, Some(&cookie), JSON, 200).await;
+        for accept in [JSON, BROWSER] {
+            let status = if accept == JSON { 401 } else { 303 };
+            expect(&kvixi_app, None, accept, status).await;
+            expect(&floor_app, None, accept, status).await;
+        }
+    });
+
+    let cookie = Some(&cookie);
+    let mut both = |path: &str, cookie: Option<&Cookie<'static>>, accept: &'static str| {
+        bench(
+            criterion,
+            &table::id(path, "actix", table::FLOOR),
+            |iters| system.block_on(run(&floor_app, cookie, accept, iters)),
+        );
+        bench(
+            criterion,
+            &table::id(path, "actix", table::KVIXI),
+            |iters| system.block_on(run(&kvixi_app, cookie, accept, iters)),
+        );
+    };
+    both(table::AUTHENTICATED, cookie, JSON);
+    both(table::ANONYMOUS_JSON, None, JSON);
+    both(table::ANONYMOUS_BROWSER, None, BROWSER);
+}

@@ -1,0 +1,58 @@
+//! `cargo bench -p kvixi-bench`: the cost of an authenticated request through each
+//! adapter's `KvixiUser` extractor, side by side in one run with
+//!
+//! - the floor: the same framework, the same session layer and store, and a handler that
+//!   reads the auth record the flow stored by hand and answers the user id;
+//! - the peer (axum only): axum-login's `login_required!` + `AuthSession` on the same
+//!   tower-sessions `MemoryStore`;
+//!
+//! and the anonymous paths (401 for a JSON client, 303 to login for a browser). Each
+//! framework is driven in process the idiomatic way (axum: `oneshot` on the `Router`;
+//! actix: `init_service` + `call_service`; Rocket: the local asynchronous `Client`), one
+//! request after another inside one `block_on` per sample, so the figures are the
+//! framework, the session and the extractor. After criterion's own report, one table of
+//! medians and ratios.
+
+mod actix;
+mod axum;
+mod floor;
+mod provider;
+mod record;
+mod rocket;
+mod table;
+
+use std::time::Duration;
+
+use criterion::Criterion;
+
+/// Samples per benchmark; the table reads the last this many routine calls of each.
+const SAMPLE_SIZE: usize = 40;
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let provider = provider::Provider::start();
+
+    // With KVIXI_BENCH_ONLY, only the framework of that benchmark is set up.
+    let wanted = |framework: &str| {
+        record::only().is_none_or(|(id, _)| id.split('/').nth(1) == Some(framework))
+    };
+    let mut auth_record_bytes = None;
+    if wanted("axum") {
+        auth_record_bytes = Some(axum::benches(&mut criterion, &provider));
+    }
+    if wanted("actix") {
+        actix::benches(&mut criterion, &provider);
+    }
+    if wanted("rocket") {
+        rocket::benches(&mut criterion, &provider);
+    }
+
+    if record::only().is_none() {
+        criterion.final_summary();
+        table::print(auth_record_bytes);
+    }
+}

@@ -1,0 +1,202 @@
+//! Rocket 0.5: the `KvixiUser` guard against a hand-written handler that decrypts the
+//! same private cookie and reads the same tower-sessions store.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use kvixi_core::flow::AUTH_RECORD_KEY;
+use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
+use kvixi_rocket::{KvixiFairing, KvixiUser, SESSION_COOKIE};
+use rocket::http::uri::Origin;
+use rocket::http::{Cookie, CookieJar, Header, Status};
+use rocket::local::asynchronous::Client;
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::{self, Responder, Response};
+use rocket::{Build, Rocket, State};
+use tower_sessions_core::SessionStore;
+use tower_sessions_core::session::Id;
+use tower_sessions_memory_store::MemoryStore;
+
+use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
+use crate::provider::Provider;
+use crate::record::bench;
+use crate::{floor, table};
+
+#[rocket::get("/me")]
+fn kvixi_me(user: KvixiUser) -> String {
+    user.0.id
+}
+
+/// What the floor looks at, only to answer a visitor: borrowed, nothing copied.
+struct Visitor<'r> {
+    accept: Option<&'r str>,
+    requested_with: Option<&'r str>,
+    uri: &'r Origin<'r>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Visitor<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let headers = request.headers();
+        Outcome::Success(Visitor {
+            accept: headers.get_one("Accept"),
+            requested_with: headers.get_one("X-Requested-With"),
+            uri: request.uri(),
+        })
+    }
+}
+
+/// The floor's answer to a visitor.
+struct Refused {
+    prefers_json: bool,
+    path_and_query: String,
+}
+
+impl<'r> Responder<'r, 'static> for Refused {
+    fn respond_to(self, _request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        if self.prefers_json {
+            response
+                .status(Status::Unauthorized)
+                .raw_header("content-type", "application/json")
+                .sized_body(
+                    floor::UNAUTHORIZED_JSON.len(),
+                    std::io::Cursor::new(floor::UNAUTHORIZED_JSON),
+                );
+        } else {
+            response
+                .status(Status::SeeOther)
+                .raw_header("location", floor::login_location(&self.path_and_query));
+        }
+        for (name, value) in floor::HEADERS {
+            response.raw_header(name, value);
+        }
+        response.ok()
+    }
+}
+
+/// The floor: the private cookie decrypted, the record loaded from the store and the
+/// auth record read from it, by hand.
+#[rocket::get("/me")]
+async fn floor_me(
+    cookies: &CookieJar<'_>,
+    store: &State<MemoryStore>,
+    visitor: Visitor<'_>,
+) -> Result<String, Refused> {
+    let id = cookies
+        .get_private(SESSION_COOKIE)
+        .and_then(|cookie| cookie.value().parse::<Id>().ok());
+    let record = match id {
+        Some(id) => store.load(&id).await.ok().flatten(),
+        None => None,
+    };
+    let user = record
+        .and_then(|mut record| record.data.remove(AUTH_RECORD_KEY))
+        .and_then(floor::auth_record);
+    match user {
+        Some(record) => Ok(record.user.id),
+        None => Err(Refused {
+            prefers_json: floor::prefers_json(visitor.accept, visitor.requested_with),
+            path_and_query: visitor.uri.to_string(),
+        }),
+    }
+}
+
+/// A rocket with the bench's secret key and Rocket's own log off.
+fn base() -> Rocket<Build> {
+    let figment = rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(("secret_key", vec![7u8; 64]));
+    rocket::custom(figment)
+}
+
+async fn run(client: &Client, cookie: Option<&str>, accept: &'static str, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let mut request = client
+            .get("/me?tab=1")
+            .header(Header::new("Accept", accept));
+        if let Some(cookie) = cookie {
+            request = request.cookie(Cookie::new(SESSION_COOKIE, cookie.to_owned()));
+        }
+        let response = request.dispatch().await;
+        black_box(response.status());
+        drop(black_box(response));
+    }
+    start.elapsed()
+}
+
+async fn expect(client: &Client, cookie: Option<&str>, accept: &'static str, status: u16) {
+    let mut request = client
+        .get("/me?tab=1")
+        .header(Header::new("Accept", accept));
+    if let Some(cookie) = cookie {
+        request = request.cookie(Cookie::new(SESSION_COOKIE, cookie.to_owned()));
+    }
+    let response = request.dispatch().await;
+    assert_eq!(response.status().code, status, "{accept}");
+    if status == 200 {
+        assert_eq!(response.into_string().await.as_deref(), Some(ALICE_USER_ID));
+    }
+}
+
+/// Runs the Rocket benchmarks.
+pub fn benches(criterion: &mut Criterion, provider: &Provider) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let kvixi = provider.kvixi();
+    let store = MemoryStore::default();
+    let kvixi_rocket = || {
+        base()
+            .mount("/", rocket::routes![kvixi_me])
+            .attach(KvixiFairing::new(kvixi.clone()).store(store.clone()))
+    };
+
+    let (kvixi_client, floor_client, cookie) = runtime.block_on(async {
+        // A tracked client logs alice in and keeps the encrypted cookie; the measured
+        // clients are untracked and send that same cookie.
+        let browser = Client::tracked(kvixi_rocket()).await.expect("ignites");
+        kvixi_rocket::testing::log_in(&browser, provider.emulator(), ALICE)
+            .await
+            .expect("alice logs in");
+        let cookie = browser
+            .cookies()
+            .get(SESSION_COOKIE)
+            .expect("the session cookie")
+            .value()
+            .to_owned();
+        let kvixi_client = Client::untracked(kvixi_rocket()).await.expect("ignites");
+        let floor_client = Client::untracked(
+            base()
+                .mount("/", rocket::routes![floor_me])
+                .manage(store.clone()),
+        )
+        .await
+        .expect("ignites");
+        for client in [&kvixi_client, &floor_client] {
+            expect(client, Some(&cookie), JSON, 200).await;
+            expect(client, None, JSON, 401).await;
+            expect(client, None, BROWSER, 303).await;
+        }
+        (kvixi_client, floor_client, cookie)
+    });
+
+    let cookie = Some(cookie.as_str());
+    let cases = [
+        (table::AUTHENTICATED, cookie, JSON),
+        (table::ANONYMOUS_JSON, None, JSON),
+        (table::ANONYMOUS_BROWSER, None, BROWSER),
+    ];
+    for (path, cookie, accept) in cases {
+        for (variant, client) in [(table::FLOOR, &floor_client), (table::KVIXI, &kvixi_client)] {
+            bench(criterion, &table::id(path, "rocket", variant), |iters| {
+                runtime.block_on(run(client, cookie, accept, iters))
+            });
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The one table the run ends with: medians per request and the ratios that matter.
+
+use crate::record::median_ns;
+
+/// A logged-in session reading the user.
+pub const AUTHENTICATED: &str = "authenticated";
+/// No session, a client that prefers JSON: 401.
+pub const ANONYMOUS_JSON: &str = "anonymous-json";
+/// No session, a browser navigation: 303 to the login route.
+pub const ANONYMOUS_BROWSER: &str = "anonymous-browser";
+
+/// The hand-written handler on the same session layer and store.
+pub const FLOOR: &str = "floor";
+/// The adapter's `KvixiUser` extractor.
+pub const KVIXI: &str = "kvixi";
+/// axum-login's `login_required!` + `AuthSession`, on the same store.
+pub const PEER: &str = "axum-login";
+
+const FRAMEWORKS: [&str; 3] = ["axum", "actix", "rocket"];
+
+/// The benchmark id criterion shows.
+pub fn id(path: &str, framework: &str, variant: &str) -> String {
+    format!("{path}/{framework}/{variant}")
+}
+
+fn micros(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "-".to_owned(), |ns| format!("{:.2} µs", ns / 1000.0))
+}
+
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> String {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d > 0.0 => format!("{:.3}", n / d),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Prints the table of every benchmark that ran.
+pub fn print(auth_record_bytes: Option<usize>) {
+    println!();
+    println!("kvixi-rs extractors: median time per request over criterion's samples");
+    println!(
+        "{:<18} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
+        "path", "server", "floor", "kvixi", "axum-login", "kvixi/floor", "kvixi/a-login"
+    );
+    for path in [AUTHENTICATED, ANONYMOUS_JSON, ANONYMOUS_BROWSER] {
+        for framework in FRAMEWORKS {
+            let floor = median_ns(&id(path, framework, FLOOR));
+            let kvixi = median_ns(&id(path, framework, KVIXI));
+            let peer = median_ns(&id(path, framework, PEER));
+            if floor.is_none() && kvixi.is_none() && peer.is_none() {
+                continue;
+            }
+            println!(
+                "{:<18} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
+                path,
+                framework,
+                micros(floor),
+                micros(kvixi),
+                micros(peer),
+                ratio(kvixi, floor),
+                ratio(kvixi, peer),
+            );
+        }
+    }
+    if let Some(bytes) = auth_record_bytes {
+        println!(
+            "auth record of alice (full-profile fixture) as stored in the session: {bytes} bytes of JSON"
+        );
+    }
+    println!(
+        "targets: authenticated kvixi/floor <= 1.05 on every framework; kvixi/axum-login < 1; auth record <= 1024 bytes"
+    );
+}

@@ -1,0 +1,101 @@
+//! The example app under load, in a fresh child process of its own (this same binary in
+//! `serve` mode), so that its memory and CPU time can be read from `/proc`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+/// How long the app may take to answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running example app; killed (by its pid) when dropped.
+pub struct App {
+    child: Child,
+    /// The app's base URL, on 127.0.0.1.
+    pub url: Url,
+}
+
+/// A free port on 127.0.0.1 (free when asked; the child binds it right after).
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+impl App {
+    /// Starts the `framework` example with its embedded emulator, both on loopback.
+    pub fn start(framework: &str) -> Result<App, String> {
+        let (app_port, mock_port) = (
+            free_port().map_err(|e| e.to_string())?,
+            free_port().map_err(|e| e.to_string())?,
+        );
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .args(["serve", framework])
+            .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
+            .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
+            .env("KVIXI_MOCK_ADDR", format!("127.0.0.1:{mock_port}"))
+            .env("RUST_LOG", "warn,rocket=off")
+            .env_remove("KVIXI_APP_ID")
+            .env_remove("KVIXI_BASE_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the {framework} example: {e}"))?;
+        let url =
+            Url::parse(&format!("http://127.0.0.1:{app_port}/")).map_err(|e| e.to_string())?;
+        let mut app = App { child, url };
+        app.wait_until_listening(SocketAddr::from((Ipv4Addr::LOCALHOST, app_port)))?;
+        Ok(app)
+    }
+
+    fn wait_until_listening(&mut self, addr: SocketAddr) -> Result<(), String> {
+        let start = Instant::now();
+        while start.elapsed() < START_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("the example exited: {status}"));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "the example did not listen on {addr} within {START_TIMEOUT:?}"
+        ))
+    }
+
+    /// The app's resident memory (`VmRSS`), in bytes.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// The CPU time (user + system) the app has used so far.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_time_of(&self.child.id().to_string())
+    }
+}
+
+/// CPU time (user + system) of process `pid` (`self` for this one), from `/proc/<pid>/stat`.
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every architecture it runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
