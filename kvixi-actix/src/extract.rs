@@ -11,7 +11,7 @@ use kvixi_core::{AccessToken, Kvixi};
 
 use crate::Error;
 use crate::response::{path_and_query, prefers_json};
-use crate::session::{SessionEdit, edit_session};
+use crate::session::AuthRead;
 
 /// The Kvixi user of the request's session, as an actix extractor. An anonymous request
 /// is answered by the core: a 401 JSON error for API clients, a 303 to the login route
@@ -54,16 +54,15 @@ pub(crate) fn flow(request: &HttpRequest) -> Result<Kvixi, Error> {
 /// answer, a session failure its error page.
 fn extract<T: 'static>(
     request: &HttpRequest,
-    read: impl AsyncFnOnce(&Kvixi, &SessionEdit) -> Result<Option<T>, kvixi_core::Error> + 'static,
+    read: impl AsyncFnOnce(&Kvixi, &AuthRead) -> Result<Option<T>, kvixi_core::Error> + 'static,
 ) -> Extraction<T> {
     let request = request.clone();
     Box::pin(async move {
         let kvixi = flow(&request)?;
-        let found = edit_session(&request.get_session(), async |session| {
-            read(&kvixi, session).await
-        })
-        .await
-        .and_then(|read| read);
+        let session = request.get_session();
+        let auth = AuthRead::begin(&session);
+        let found = read(&kvixi, &auth).await;
+        auth.finish(&session);
         match found {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(Error::NotLoggedIn(

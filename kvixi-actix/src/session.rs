@@ -8,9 +8,11 @@
 //! real session.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use actix_session::Session;
+use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::{Error, SessionStorage, async_trait};
 use serde_json::value::RawValue;
 
@@ -94,6 +96,62 @@ pub(crate) async fn edit_session<T>(
     let output = call(&edit).await;
     edit.commit(session)?;
     Ok(output)
+}
+
+/// What an extractor hands the core: a copy of the auth record alone. Reading the user or
+/// the token writes nothing, except that the core drops a record it cannot read; that
+/// removal is replayed by [`AuthRead::finish`].
+#[derive(Debug)]
+pub(crate) struct AuthRead {
+    json: Option<String>,
+    dropped: AtomicBool,
+}
+
+impl AuthRead {
+    /// Copies the auth record of `session`.
+    pub(crate) fn begin(session: &Session) -> AuthRead {
+        AuthRead {
+            json: session.entries().get(AUTH_RECORD_KEY).cloned(),
+            dropped: AtomicBool::new(false),
+        }
+    }
+
+    /// Applies the core's only possible write, the removal of an unreadable record.
+    pub(crate) fn finish(self, session: &Session) {
+        if self.dropped.into_inner() {
+            drop(session.remove(AUTH_RECORD_KEY));
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStorage for AuthRead {
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.json.clone().filter(|_| key == AUTH_RECORD_KEY))
+    }
+
+    async fn insert(&self, _key: &str, _json: String) -> Result<(), Error> {
+        Err(read_only())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), Error> {
+        if key == AUTH_RECORD_KEY {
+            self.dropped.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn rotate_id(&self) -> Result<(), Error> {
+        Err(read_only())
+    }
+
+    async fn destroy(&self) -> Result<(), Error> {
+        Err(read_only())
+    }
+}
+
+fn read_only() -> Error {
+    Error::Session("an extractor only reads the session".into())
 }
 
 #[async_trait]
@@ -183,6 +241,22 @@ mod tests {
         edit.remove(AUTH).await.unwrap();
         edit.commit(&session).unwrap();
         assert_eq!(session.get::<Value>("cart").unwrap(), Some(json!([1, 2])));
+    }
+
+    #[tokio::test]
+    async fn auth_read_sees_only_the_record_and_replays_its_removal() {
+        let session = logged_in_session();
+        let read = AuthRead::begin(&session);
+        assert_eq!(
+            read.get(AUTH).await.unwrap().as_deref(),
+            Some(r#"{"user":1}"#)
+        );
+        assert_eq!(read.get("cart").await.unwrap(), None);
+        assert!(read.insert(AUTH, "1".into()).await.is_err());
+        read.remove(AUTH).await.unwrap();
+        read.finish(&session);
+        assert!(!session.contains_key(AUTH));
+        assert!(session.contains_key("cart"));
     }
 
     #[tokio::test]

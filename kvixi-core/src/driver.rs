@@ -189,9 +189,7 @@ impl Kvixi {
     pub fn anonymous_reply(&self, prefers_json: bool, path_and_query: &str) -> Reply {
         match flow::anonymous_reply(self.config(), prefers_json, path_and_query) {
             flow::AnonymousReply::RedirectToLogin(location) => Reply::see_other(location),
-            flow::AnonymousReply::Unauthorized => {
-                Reply::error(self.config(), &Error::NotLoggedIn, true)
-            }
+            flow::AnonymousReply::Unauthorized => Reply::not_logged_in_json(),
         }
     }
 
@@ -276,7 +274,13 @@ impl Kvixi {
         &self,
         session: &dyn SessionStorage,
     ) -> Result<Option<KvixiUser>, Error> {
-        Ok(self.auth_record(session).await?.map(|record| record.user))
+        /// The auth record without its token: reading the user needs nothing else.
+        #[derive(serde::Deserialize)]
+        struct UserOnly {
+            user: KvixiUser,
+        }
+        let record: Option<UserOnly> = read(session, flow::AUTH_RECORD_KEY).await?;
+        Ok(record.map(|record| record.user))
     }
 
     /// The access token, if someone is logged in and it has not expired.
