@@ -29,7 +29,9 @@ pub(crate) async fn advance_clock(
     State(shared): State<Arc<Shared>>,
     axum::extract::Query(query): axum::extract::Query<AdvanceClock>,
 ) -> StatusCode {
-    shared.clock().advance(std::time::Duration::from_secs(query.advance));
+    shared
+        .clock()
+        .advance(std::time::Duration::from_secs(query.advance));
     StatusCode::NO_CONTENT
 }
 
