@@ -10,7 +10,7 @@ use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 use kvixi_rocket::{KvixiFairing, KvixiUser, SESSION_COOKIE};
 use rocket::http::uri::Origin;
 use rocket::http::{Cookie, CookieJar, Header, Status};
-use rocket::local::asynchronous::Client;
+use rocket::local::asynchronous::{Client, LocalRequest};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{Build, Rocket, State};
@@ -113,16 +113,25 @@ fn base() -> Rocket<Build> {
     rocket::custom(figment)
 }
 
+/// `GET /me?tab=1` with `accept`, and the session cookie when there is one.
+fn me_request<'c>(
+    client: &'c Client,
+    cookie: Option<&str>,
+    accept: &'static str,
+) -> LocalRequest<'c> {
+    let request = client
+        .get("/me?tab=1")
+        .header(Header::new("Accept", accept));
+    match cookie {
+        Some(cookie) => request.cookie(Cookie::new(SESSION_COOKIE, cookie.to_owned())),
+        None => request,
+    }
+}
+
 async fn run(client: &Client, cookie: Option<&str>, accept: &'static str, iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
-        let mut request = client
-            .get("/me?tab=1")
-            .header(Header::new("Accept", accept));
-        if let Some(cookie) = cookie {
-            request = request.cookie(Cookie::new(SESSION_COOKIE, cookie.to_owned()));
-        }
-        let response = request.dispatch().await;
+        let response = me_request(client, cookie, accept).dispatch().await;
         black_box(response.status());
         drop(black_box(response));
     }
@@ -130,13 +139,7 @@ async fn run(client: &Client, cookie: Option<&str>, accept: &'static str, iters:
 }
 
 async fn expect(client: &Client, cookie: Option<&str>, accept: &'static str, status: u16) {
-    let mut request = client
-        .get("/me?tab=1")
-        .header(Header::new("Accept", accept));
-    if let Some(cookie) = cookie {
-        request = request.cookie(Cookie::new(SESSION_COOKIE, cookie.to_owned()));
-    }
-    let response = request.dispatch().await;
+    let response = me_request(client, cookie, accept).dispatch().await;
     assert_eq!(response.status().code, status, "{accept}");
     if status == 200 {
         assert_eq!(response.into_string().await.as_deref(), Some(ALICE_USER_ID));
