@@ -80,6 +80,6 @@ pub use actix_session::storage::SessionStore;
 pub use error::Error;
 pub use extract::{KvixiToken, KvixiUser};
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
-pub use middleware::session_middleware;
+pub use middleware::{session_key, session_middleware};
 pub use routes::configure;
 pub use store::MemoryStore;

@@ -10,9 +10,16 @@ use kvixi_core::{Config, SESSION_COOKIE};
 /// How long a session lasts without a request.
 const IDLE_LIFETIME: Duration = Duration::hours(24);
 
+/// The key for [`session_middleware`], derived from the app's cookie key
+/// (`KVIXI_COOKIE_KEY`): the one secret every instance behind a load balancer shares.
+pub fn session_key(config: &Config) -> Key {
+    Key::derive_from(config.cookie_key().secret())
+}
+
 /// The session middleware the Kvixi routes and extractors need, over `store`.
 ///
-/// The cookie holds only the session key, encrypted with `key`: named
+/// The cookie holds only the session key, encrypted with `key` (use
+/// [`session_key`]`(config)`, so that the app's cookie key is the one shared secret): named
 /// [`SESSION_COOKIE`], `HttpOnly`, `SameSite=Lax` (Strict would lose the session on the
 /// way back from Kvixi), `Secure` when the redirect URL is https, `Path=/`. A session
 /// ends after a day without requests. Every instance behind a load balancer needs the

@@ -12,7 +12,8 @@ pub(crate) fn respond(reply: Reply) -> HttpResponse {
     for (name, value) in reply.headers() {
         match HeaderValue::from_str(value) {
             Ok(value) => {
-                response.insert_header((name, value));
+                // Appended: the session middleware may add its own `Set-Cookie`.
+                response.append_header((name, value));
             }
             Err(_) => tracing::error!(header = name, "kvixi reply header is not a header value"),
         }

@@ -1,6 +1,7 @@
 //! The login, callback and logout routes.
 
 use actix_session::Session;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use kvixi_core::{Kvixi, Reply};
 
@@ -38,19 +39,23 @@ async fn answer(
     respond(reply)
 }
 
-async fn login(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
-    let query = request.uri().query();
-    answer(&kvixi, &request, &session, async |session| {
-        kvixi.handle_login(session, query).await
-    })
-    .await
+async fn login(request: HttpRequest, kvixi: web::Data<Kvixi>) -> HttpResponse {
+    // The pending login travels in its own cookie: no session is touched here.
+    respond(kvixi.handle_login(request.uri().query()))
 }
 
 async fn callback(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
     let query = request.uri().query();
     let json = prefers_json(&request);
+    let cookies = request
+        .headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok());
+    let login_cookie = kvixi_core::flow::cookie_value(cookies, kvixi_core::flow::LOGIN_COOKIE);
     answer(&kvixi, &request, &session, async |session| {
-        kvixi.handle_callback(session, query, json).await
+        kvixi
+            .handle_callback(session, query, login_cookie, json)
+            .await
     })
     .await
 }

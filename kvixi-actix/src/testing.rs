@@ -42,6 +42,7 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::test::{TestRequest, try_call_service};
 use kvixi_core::Kvixi;
+use kvixi_core::flow::LOGIN_COOKIE;
 
 use crate::{Error, SESSION_COOKIE};
 
@@ -58,21 +59,22 @@ where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     let paths = kvixi.config();
-    let started = navigate(app, "login", paths.login_path(), None).await?;
+    let started = navigate(app, "login", paths.login_path(), None, LOGIN_COOKIE).await?;
 
     let auth_key = emulator
         .issue_auth_key(paths.app_id(), user_name)
         .map_err(|e| failed("emulator", e.to_string()))?;
     let callback = format!("{}?auth_key={auth_key}", paths.callback_path());
-    navigate(app, "callback", &callback, Some(started)).await
+    navigate(app, "callback", &callback, Some(started), SESSION_COOKIE).await
 }
 
-/// One browser navigation that must answer 303 with a session cookie; returns it.
+/// One browser navigation that must answer 303 and set the cookie `expected`; returns it.
 async fn navigate<S, B>(
     app: &S,
     step: &'static str,
     uri: &str,
     cookie: Option<Cookie<'static>>,
+    expected: &str,
 ) -> Result<Cookie<'static>, Error>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
@@ -95,9 +97,9 @@ where
     response
         .response()
         .cookies()
-        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .find(|cookie| cookie.name() == expected)
         .map(Cookie::into_owned)
-        .ok_or_else(|| failed(step, "no session cookie was set".into()))
+        .ok_or_else(|| failed(step, format!("no {expected} cookie was set")))
 }
 
 fn failed(step: &'static str, problem: String) -> Error {

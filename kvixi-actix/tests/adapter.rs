@@ -1,7 +1,7 @@
 //! What is specific to the actix adapter; the flow a user sees is proven for every
 //! adapter by the end-to-end suite in `tests/`.
 
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
 use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
@@ -33,35 +33,73 @@ async fn extractor_without_configure_names_the_fix() {
     );
 }
 
-/// The session cookie a login sets, for a flow redirecting to `redirect_url`.
-async fn login_cookie(redirect_url: &str) -> actix_web::cookie::Cookie<'static> {
+/// The cookies a request to `uri` sets, on an app redirecting to `redirect_url` whose
+/// `/cart` handler writes app data to the session.
+async fn cookies_set_by(redirect_url: &str, uri: &str) -> Vec<actix_web::cookie::Cookie<'static>> {
     let kvixi = kvixi(redirect_url);
     let app = test::init_service(
         App::new()
             .wrap(kvixi_actix::session_middleware(
                 kvixi.config(),
                 MemoryStore::default(),
-                Key::generate(),
+                kvixi_actix::session_key(kvixi.config()),
             ))
-            .configure(kvixi_actix::configure(kvixi.clone())),
+            .configure(kvixi_actix::configure(kvixi.clone()))
+            .route(
+                "/cart",
+                web::get().to(|session: actix_session::Session| async move {
+                    session.insert("cart", [1, 2]).map(|()| "ok")
+                }),
+            ),
     )
     .await;
-    let request = test::TestRequest::get()
-        .uri("/auth/kvixi/login")
-        .to_request();
+    let request = test::TestRequest::get().uri(uri).to_request();
     let response = test::call_service(&app, request).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(response.status().is_success() || response.status().is_redirection());
     response
         .response()
         .cookies()
-        .find(|cookie| cookie.name() == SESSION_COOKIE)
         .map(|cookie| cookie.into_owned())
+        .collect()
+}
+
+/// The session cookie, as the session middleware sets it.
+async fn session_cookie(redirect_url: &str) -> actix_web::cookie::Cookie<'static> {
+    cookies_set_by(redirect_url, "/cart")
+        .await
+        .into_iter()
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
         .expect("a session cookie")
 }
 
 #[actix_web::test]
+async fn login_start_sets_only_the_login_cookie_scoped_to_the_callback() {
+    let cookies = cookies_set_by(
+        "https://app.example/auth/kvixi/callback",
+        "/auth/kvixi/login",
+    )
+    .await;
+    assert!(
+        cookies.iter().all(|cookie| cookie.name() != SESSION_COOKIE),
+        "no session for a visitor who only started a login: {cookies:?}"
+    );
+    let login = cookies
+        .iter()
+        .find(|cookie| cookie.name() == kvixi_core::flow::LOGIN_COOKIE)
+        .expect("the login cookie");
+    assert_eq!(login.path(), Some("/auth/kvixi/callback"));
+    assert_eq!(login.http_only(), Some(true));
+    assert_eq!(login.secure(), Some(true));
+    assert_eq!(login.same_site(), Some(SameSite::Lax));
+    assert_eq!(
+        login.max_age(),
+        Some(actix_web::cookie::time::Duration::minutes(10))
+    );
+}
+
+#[actix_web::test]
 async fn session_cookie_is_http_only_lax_and_site_wide() {
-    let cookie = login_cookie("http://localhost:3000/auth/kvixi/callback").await;
+    let cookie = session_cookie("http://localhost:3000/auth/kvixi/callback").await;
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(cookie.same_site(), Some(SameSite::Lax));
     assert_eq!(cookie.path(), Some("/"));
@@ -74,6 +112,6 @@ async fn session_cookie_is_http_only_lax_and_site_wide() {
 
 #[actix_web::test]
 async fn https_redirect_url_makes_the_session_cookie_secure() {
-    let cookie = login_cookie("https://app.example/auth/kvixi/callback").await;
+    let cookie = session_cookie("https://app.example/auth/kvixi/callback").await;
     assert_eq!(cookie.secure(), Some(true));
 }

@@ -47,12 +47,7 @@ impl IntoResponse for KvixiRejection {
 fn flow_and_session(parts: &Parts) -> Result<(Kvixi, TowerSession), KvixiRejection> {
     let missing = |error: Error| {
         tracing::error!(%error, "kvixi extractor used without its layers");
-        KvixiRejection(Reply {
-            status: 500,
-            location: None,
-            content_type: Some("text/plain; charset=utf-8"),
-            body: error.to_string(),
-        })
+        KvixiRejection(Reply::plain(500, error.to_string()))
     };
     let kvixi = parts
         .extensions

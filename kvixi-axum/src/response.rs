@@ -11,7 +11,8 @@ pub(crate) fn into_response(reply: Reply) -> Response {
     let mut headers = HeaderMap::new();
     for (name, value) in reply.headers() {
         if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(name, value);
+            // Appended: the session layer may add its own `Set-Cookie`.
+            headers.append(name, value);
         }
     }
     let mut response = Response::new(Body::from(reply.body));
@@ -29,4 +30,13 @@ pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     prefers_json(text(header::ACCEPT.as_str()), text("x-requested-with"))
+}
+
+/// The value of the flow's login cookie in the request's `Cookie` headers.
+pub(crate) fn login_cookie(headers: &HeaderMap) -> Option<&str> {
+    let cookies = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok());
+    kvixi_core::flow::cookie_value(cookies, kvixi_core::flow::LOGIN_COOKIE)
 }

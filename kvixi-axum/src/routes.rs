@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use kvixi_core::{Config, Kvixi};
 use tower_sessions::Session;
 
-use crate::response::{into_response, wants_json};
+use crate::response::{into_response, login_cookie, wants_json};
 use crate::session::TowerSession;
 
 /// The three routes at the configured paths. They need [`crate::KvixiLayer`] and a
@@ -21,12 +21,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
         .route(config.logout_path(), post(logout))
 }
 
-async fn login(Extension(kvixi): Extension<Kvixi>, session: Session, uri: Uri) -> Response {
-    into_response(
-        kvixi
-            .handle_login(&TowerSession(session), uri.query())
-            .await,
-    )
+async fn login(Extension(kvixi): Extension<Kvixi>, uri: Uri) -> Response {
+    // The pending login travels in its own cookie: no session is touched here.
+    into_response(kvixi.handle_login(uri.query()))
 }
 
 async fn callback(
@@ -35,8 +32,14 @@ async fn callback(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
+    let login_cookie = login_cookie(&headers);
     let reply = kvixi
-        .handle_callback(&TowerSession(session), uri.query(), wants_json(&headers))
+        .handle_callback(
+            &TowerSession(session),
+            uri.query(),
+            login_cookie,
+            wants_json(&headers),
+        )
         .await;
     into_response(reply)
 }

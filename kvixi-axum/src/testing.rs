@@ -36,6 +36,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use kvixi_core::Kvixi;
+use kvixi_core::flow::LOGIN_COOKIE;
 use tower::ServiceExt;
 
 use crate::{Error, SESSION_COOKIE};
@@ -51,7 +52,8 @@ pub async fn log_in(
     let fail = |step: &'static str, problem: String| Error::TestLogin { step, problem };
     let login = send(app, kvixi.config().login_path(), None).await?;
     expect_redirect("login", login.status())?;
-    let cookie = session_cookie(&login).ok_or_else(|| fail("login", "no session cookie".into()))?;
+    let cookie =
+        cookie_pair(&login, LOGIN_COOKIE).ok_or_else(|| fail("login", "no login cookie".into()))?;
 
     let auth_key = emulator
         .issue_auth_key(kvixi.config().app_id(), user_name)
@@ -59,8 +61,8 @@ pub async fn log_in(
     let callback = format!("{}?auth_key={auth_key}", kvixi.config().callback_path());
     let callback = send(app, &callback, Some(&cookie)).await?;
     expect_redirect("callback", callback.status())?;
-    let rotated = session_cookie(&callback)
-        .ok_or_else(|| fail("callback", "no rotated session cookie".into()))?;
+    let rotated = cookie_pair(&callback, SESSION_COOKIE)
+        .ok_or_else(|| fail("callback", "no session cookie".into()))?;
     HeaderValue::try_from(rotated).map_err(|e| fail("callback", e.to_string()))
 }
 
@@ -94,14 +96,14 @@ fn expect_redirect(step: &'static str, status: StatusCode) -> Result<(), Error> 
     }
 }
 
-/// `name=value` of the session cookie a response sets.
-fn session_cookie(response: &axum::response::Response) -> Option<String> {
+/// `name=value` of the cookie `name` a response sets.
+fn cookie_pair(response: &axum::response::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(';').next())
-        .find(|pair| pair.starts_with(&format!("{SESSION_COOKIE}=")))
+        .find(|pair| pair.starts_with(&format!("{name}=")))
         .map(str::to_owned)
 }

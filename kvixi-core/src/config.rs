@@ -7,7 +7,7 @@ use url::{Host, Url};
 
 use crate::error::Error;
 use crate::return_to::ReturnTo;
-use crate::secret::AppSecret;
+use crate::secret::{AppSecret, CookieKey};
 
 /// Kvixi's production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://kvixi.com";
@@ -27,6 +27,9 @@ pub struct Config {
     pending_login_lifetime: Duration,
     token_lifetime: Duration,
     max_response_bytes: usize,
+    cookie_key: CookieKey,
+    session_store_timeout: Duration,
+    max_memory_sessions: u64,
 }
 
 impl Config {
@@ -51,11 +54,18 @@ impl Config {
             pending_login_lifetime: Duration::from_secs(10 * 60),
             token_lifetime: Duration::from_secs(3600),
             max_response_bytes: 64 * 1024,
+            cookie_key: None,
+            session_store_timeout: Duration::from_secs(2),
+            max_memory_sessions: 100_000,
         }
     }
 
-    /// Reads `KVIXI_APP_ID`, `KVIXI_APP_SECRET`, `KVIXI_REDIRECT_URL` and, optionally,
-    /// `KVIXI_BASE_URL` from the environment.
+    /// Reads `KVIXI_APP_ID`, `KVIXI_APP_SECRET`, `KVIXI_REDIRECT_URL`, `KVIXI_COOKIE_KEY`
+    /// and, optionally, `KVIXI_BASE_URL` from the environment.
+    ///
+    /// `KVIXI_COOKIE_KEY` (at least 32 random characters, the same on every instance)
+    /// encrypts the cookie that carries a started login; it is required here because a
+    /// deployment read from the environment may run several instances.
     pub fn from_env() -> Result<Config, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -80,7 +90,12 @@ impl Config {
             "KVIXI_REDIRECT_URL",
             "the App Redirect URL registered on Kvixi (e.g. https://example.com/auth/kvixi/callback)",
         )?;
-        let mut builder = Config::builder(app_id, app_secret, redirect_url);
+        let cookie_key = required(
+            "KVIXI_COOKIE_KEY",
+            "at least 32 random characters, the same on every instance (e.g. the output of `openssl rand -base64 48`): it encrypts the cookie of a started login",
+        )?;
+        let mut builder =
+            Config::builder(app_id, app_secret, redirect_url).cookie_key(cookie_key.into_bytes());
         if let Some(base) = lookup("KVIXI_BASE_URL").filter(|v| !v.trim().is_empty()) {
             builder = builder.base_url(base);
         }
@@ -139,6 +154,19 @@ impl Config {
     pub fn cookie_secure(&self) -> bool {
         self.redirect_url.scheme() == "https"
     }
+    /// The key that encrypts and authenticates this library's cookies.
+    pub fn cookie_key(&self) -> &CookieKey {
+        &self.cookie_key
+    }
+    /// How long a request waits for the session store before answering 503.
+    pub fn session_store_timeout(&self) -> Duration {
+        self.session_store_timeout
+    }
+    /// How many sessions the adapters' in-memory stores hold at most; past it the least
+    /// recently used one is dropped.
+    pub fn max_memory_sessions(&self) -> u64 {
+        self.max_memory_sessions
+    }
 }
 
 /// Builds a [`Config`]; see [`Config::builder`].
@@ -156,6 +184,9 @@ pub struct ConfigBuilder {
     pending_login_lifetime: Duration,
     token_lifetime: Duration,
     max_response_bytes: usize,
+    cookie_key: Option<Vec<u8>>,
+    session_store_timeout: Duration,
+    max_memory_sessions: u64,
 }
 
 /// Names used in validation errors: builder methods or environment variables.
@@ -164,6 +195,7 @@ struct Setting {
     app_secret: &'static str,
     redirect_url: &'static str,
     base_url: &'static str,
+    cookie_key: &'static str,
 }
 
 impl Setting {
@@ -173,6 +205,7 @@ impl Setting {
             app_secret: "app_secret",
             redirect_url: "redirect_url",
             base_url: "base_url",
+            cookie_key: "cookie_key",
         }
     }
     fn env() -> Self {
@@ -181,6 +214,7 @@ impl Setting {
             app_secret: "KVIXI_APP_SECRET",
             redirect_url: "KVIXI_REDIRECT_URL",
             base_url: "KVIXI_BASE_URL",
+            cookie_key: "KVIXI_COOKIE_KEY",
         }
     }
 }
@@ -225,6 +259,25 @@ impl ConfigBuilder {
     /// Largest answer read from Kvixi (default 64 KiB).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+    /// The key that encrypts this library's cookies: at least 32 random bytes, the same
+    /// on every instance behind a load balancer. Without it each process makes a random
+    /// one, and a login started on one instance cannot finish on another.
+    pub fn cookie_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.cookie_key = Some(key.into());
+        self
+    }
+    /// How long a request waits for the session store (Redis) before it is answered
+    /// 503 (default 2 s).
+    pub fn session_store_timeout(mut self, timeout: Duration) -> Self {
+        self.session_store_timeout = timeout;
+        self
+    }
+    /// How many sessions an adapter's default in-memory store holds at most (default
+    /// 100 000); past it the least recently used session is dropped.
+    pub fn max_memory_sessions(mut self, sessions: u64) -> Self {
+        self.max_memory_sessions = sessions;
         self
     }
 
@@ -323,6 +376,7 @@ impl ConfigBuilder {
             ("http_timeout", self.http_timeout),
             ("pending_login_lifetime", self.pending_login_lifetime),
             ("token_lifetime", self.token_lifetime),
+            ("session_store_timeout", self.session_store_timeout),
         ] {
             if value.is_zero() {
                 return Err(invalid(setting, "must be longer than zero".into()));
@@ -334,6 +388,25 @@ impl ConfigBuilder {
                 "must be at least 1024 bytes".into(),
             ));
         }
+        if self.max_memory_sessions == 0 {
+            return Err(invalid(
+                "max_memory_sessions",
+                "must be at least 1".into(),
+            ));
+        }
+        let cookie_key = match self.cookie_key {
+            Some(key) => CookieKey::derive(&key).ok_or_else(|| {
+                invalid(
+                    names.cookie_key,
+                    format!(
+                        "is {} bytes long; use at least {} random bytes (e.g. the output of `openssl rand -base64 48`)",
+                        key.len(),
+                        CookieKey::MIN_LEN
+                    ),
+                )
+            })?,
+            None => CookieKey::random(),
+        };
         Ok(Config {
             app_id: self.app_id.trim().to_owned(),
             app_secret: self.app_secret,
@@ -346,6 +419,9 @@ impl ConfigBuilder {
             pending_login_lifetime: self.pending_login_lifetime,
             token_lifetime: self.token_lifetime,
             max_response_bytes: self.max_response_bytes,
+            cookie_key,
+            session_store_timeout: self.session_store_timeout,
+            max_memory_sessions: self.max_memory_sessions,
         })
     }
 }
@@ -416,17 +492,57 @@ mod tests {
         assert!(problem.contains("is not set"), "{problem}");
     }
 
+    const SHARED_KEY: &str = "0123456789abcdef0123456789abcdef-shared";
+
     #[test]
-    fn env_config_reads_all_four_variables() {
+    fn env_config_reads_all_five_variables() {
         let config = Config::from_lookup(env(&[
             ("KVIXI_APP_ID", "id"),
             ("KVIXI_APP_SECRET", "s"),
             ("KVIXI_REDIRECT_URL", CALLBACK),
             ("KVIXI_BASE_URL", "http://127.0.0.1:8787"),
+            ("KVIXI_COOKIE_KEY", SHARED_KEY),
         ]))
         .unwrap();
         assert_eq!(config.base_url().as_str(), "http://127.0.0.1:8787/");
         assert_eq!(config.app_secret().secret(), "s");
+        let again = Config::builder("id", "s", CALLBACK)
+            .cookie_key(SHARED_KEY)
+            .build()
+            .unwrap();
+        let sealed = config.cookie_key().seal("c", "v");
+        assert_eq!(
+            again.cookie_key().open("c", &sealed).as_deref(),
+            Some("v"),
+            "instances sharing the key read each other's cookies"
+        );
+        assert_eq!(again.cookie_key().open("other", &sealed), None);
+        let stranger = Config::builder("id", "s", CALLBACK).build().unwrap();
+        assert_eq!(stranger.cookie_key().open("c", &sealed), None);
+    }
+
+    #[test]
+    fn a_missing_or_short_cookie_key_is_named() {
+        let base = [
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_APP_SECRET", "s"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+        ];
+        let (setting, problem) = config_error(Config::from_lookup(env(&base)));
+        assert_eq!(setting, "KVIXI_COOKIE_KEY");
+        assert!(problem.contains("same on every instance"), "{problem}");
+        let mut short = base.to_vec();
+        short.push(("KVIXI_COOKIE_KEY", "too-short"));
+        let (setting, problem) = config_error(Config::from_lookup(env(&short)));
+        assert_eq!(setting, "KVIXI_COOKIE_KEY");
+        assert!(problem.contains("at least 32"), "{problem}");
+        assert!(!problem.contains("too-short"), "the key is never echoed");
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .cookie_key(vec![7; 31])
+                .build(),
+        );
+        assert_eq!(setting, "cookie_key");
     }
 
     #[test]
@@ -463,6 +579,7 @@ mod tests {
             ("KVIXI_APP_SECRET", "s"),
             ("KVIXI_REDIRECT_URL", CALLBACK),
             ("KVIXI_BASE_URL", "http://kvixi.com"),
+            ("KVIXI_COOKIE_KEY", SHARED_KEY),
         ])));
         assert_eq!(setting, "KVIXI_BASE_URL");
     }

@@ -66,7 +66,11 @@ struct Inner {
     client: KvixiClient,
     on_login: Option<LoginHook>,
     clock: Clock,
+    consumed: std::sync::Mutex<flow::ConsumedLogins>,
 }
+
+/// Most pending-login ids remembered as used (about 100 bytes each).
+const MAX_CONSUMED_LOGINS: usize = 65_536;
 
 impl fmt::Debug for Kvixi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +79,16 @@ impl fmt::Debug for Kvixi {
             .field("on_login", &self.inner.on_login.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// A started login: where to send the browser, and its login cookie.
+#[derive(Clone, Debug)]
+pub struct LoginStarted {
+    /// Kvixi's login page for this app (the 303's `Location`).
+    pub location: String,
+    /// The sealed pending login: the value of the [`flow::LOGIN_COOKIE`], which the
+    /// browser brings back to the callback.
+    pub login_cookie: String,
 }
 
 /// A successful login, as the callback produced it.
@@ -120,6 +134,7 @@ impl KvixiBuilder {
                 client: KvixiClient::new(self.config)?,
                 on_login: self.on_login,
                 clock: self.clock,
+                consumed: std::sync::Mutex::new(flow::ConsumedLogins::new(MAX_CONSUMED_LOGINS)),
             }),
         })
     }
@@ -154,27 +169,31 @@ impl Kvixi {
         (self.inner.clock)()
     }
 
-    /// `GET login`: records a pending login and answers 303 to Kvixi's login page.
-    pub async fn handle_login(&self, session: &dyn SessionStorage, query: Option<&str>) -> Reply {
-        match self.login(session, query).await {
-            Ok(location) => Reply::see_other(location),
-            Err(error) => self.failure(&error, false),
-        }
+    /// `GET login`: gives the browser a pending login in its login cookie (nothing is
+    /// stored on the server) and answers 303 to Kvixi's login page.
+    pub fn handle_login(&self, query: Option<&str>) -> Reply {
+        let started = self.login(query);
+        let cookie = flow::login_cookie_header(self.config(), &started.login_cookie);
+        Reply::see_other(started.location).with_cookie(Some(cookie))
     }
 
-    /// `GET callback`: exchanges the key, reads the user, runs `on_login`, rotates the
-    /// session id and stores the auth record; 303 to the `return_to` on success, an error
-    /// page (or JSON) otherwise.
+    /// `GET callback`: checks the login cookie (`login_cookie`: the value of the
+    /// [`flow::LOGIN_COOKIE`] the request brought), exchanges the key, reads the user,
+    /// runs `on_login`, rotates the session id and stores the auth record; 303 to the
+    /// `return_to` on success, an error page (or JSON) otherwise. The login cookie is
+    /// cleared whatever the outcome.
     pub async fn handle_callback(
         &self,
         session: &dyn SessionStorage,
         query: Option<&str>,
+        login_cookie: Option<&str>,
         prefers_json: bool,
     ) -> Reply {
-        match self.callback(session, query).await {
+        let reply = match self.callback(session, query, login_cookie).await {
             Ok(logged_in) => Reply::see_other(logged_in.return_to.as_str()),
             Err(error) => self.failure(&error, prefers_json),
-        }
+        };
+        reply.with_cookie(Some(flow::clear_login_cookie_header(self.config())))
     }
 
     /// `POST logout`: ends the session; 303 to `/`.
@@ -203,33 +222,34 @@ impl Kvixi {
         Reply::error(self.config(), error, prefers_json)
     }
 
-    /// Starts a login; returns the URL of Kvixi's login page.
-    pub async fn login(
-        &self,
-        session: &dyn SessionStorage,
-        query: Option<&str>,
-    ) -> Result<String, Error> {
+    /// Starts a login: Kvixi's login page and the sealed pending login for the
+    /// browser's login cookie. No session is read or written.
+    pub fn login(&self, query: Option<&str>) -> LoginStarted {
         let start = flow::start_login(self.config(), query, random_id(), self.now());
-        write(session, flow::PENDING_LOGIN_KEY, &start.pending).await?;
-        tracing::info!(login_id = %start.pending.id, "kvixi login started");
-        Ok(start.redirect.into())
+        tracing::debug!(login_id = %start.pending.id, "kvixi login started");
+        LoginStarted {
+            location: start.redirect.into(),
+            login_cookie: flow::seal_pending_login(self.config(), &start.pending),
+        }
     }
 
-    /// Completes a login from the callback's raw query string.
+    /// Completes a login from the callback's raw query string and the value of the
+    /// login cookie the request brought.
     pub async fn callback(
         &self,
         session: &dyn SessionStorage,
         query: Option<&str>,
+        login_cookie: Option<&str>,
     ) -> Result<LoggedIn, Error> {
-        // Consumed before anything else, whatever the outcome.
-        let pending: Option<PendingLogin> = read(session, flow::PENDING_LOGIN_KEY).await?;
-        if pending.is_some() {
-            session.remove(flow::PENDING_LOGIN_KEY).await?;
-        }
+        let now = self.now();
+        // One callback per pending login: a replayed copy of the cookie finds it used.
+        let pending = login_cookie
+            .and_then(|sealed| flow::open_pending_login(self.config(), sealed))
+            .filter(|pending| self.consume(pending, now));
         let login_id = pending.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let span = tracing::info_span!("kvixi.callback", login_id = %login_id);
         async {
-            let accepted = flow::accept_callback(self.config(), pending, query, self.now())?;
+            let accepted = flow::accept_callback(self.config(), pending, query, now)?;
             let client = &self.inner.client;
             let token = client.authorize(&accepted.auth_key).await?;
             let user = client.user_info(&token).await?;
@@ -251,6 +271,15 @@ impl Kvixi {
         }
         .instrument(span)
         .await
+    }
+
+    fn consume(&self, pending: &PendingLogin, now: UnixTime) -> bool {
+        let mut consumed = self
+            .inner
+            .consumed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        consumed.consume(self.config(), pending, now)
     }
 
     /// Ends the session.

@@ -97,9 +97,16 @@ pub enum Error {
         /// The transport error, without its URL.
         problem: String,
     },
-    /// The session store failed.
-    #[error("session store error: {0}")]
+    /// The session could not be used (a value that does not serialize, a misuse).
+    #[error("session error: {0}")]
     Session(String),
+    /// The session store (Redis) failed or did not answer within the configured
+    /// timeout: nobody can be told logged in or out until it is back.
+    #[error("session store unavailable: {problem}")]
+    SessionStoreUnavailable {
+        /// What the store said, or the timeout.
+        problem: String,
+    },
 }
 
 impl Error {
@@ -119,7 +126,7 @@ impl Error {
             | Error::ProviderStatus { .. }
             | Error::ProviderMalformed { .. }
             | Error::ProviderBodyTooLarge { .. } => 502,
-            Error::ProviderUnreachable { .. } => 503,
+            Error::ProviderUnreachable { .. } | Error::SessionStoreUnavailable { .. } => 503,
             Error::ProviderTimeout { .. } => 504,
             Error::Config { .. } | Error::Session(_) => 500,
         }
@@ -146,6 +153,7 @@ impl Error {
             Error::ProviderTimeout { .. } => "provider_timeout",
             Error::ProviderUnreachable { .. } => "provider_unreachable",
             Error::Session(_) => "session_error",
+            Error::SessionStoreUnavailable { .. } => "session_store_unavailable",
         }
     }
 
@@ -181,12 +189,15 @@ impl Error {
                 "Kvixi took too long to answer. Please try again in a moment."
             }
             Error::Session(_) => "Something went wrong on our side. Please try again.",
+            Error::SessionStoreUnavailable { .. } => {
+                "This site cannot read its sessions right now. Nobody was logged out; please try again in a moment."
+            }
         }
     }
 
     /// Whether this failure is the provider's (logged at `warn`) rather than the browser's.
     pub fn is_provider_failure(&self) -> bool {
-        self.status() >= 502
+        self.status() >= 502 && !matches!(self, Error::SessionStoreUnavailable { .. })
     }
 }
 

@@ -16,12 +16,15 @@ use crate::return_to::ReturnTo;
 use crate::secret::{AccessToken, AuthKey};
 use crate::user::KvixiUser;
 
-/// Session key of the pending login.
-pub const PENDING_LOGIN_KEY: &str = "kvixi.pending_login";
+/// Name of the cookie that carries a started login (encrypted, scoped to the callback
+/// path): a visitor who has not finished a login owns no server-side record.
+pub const LOGIN_COOKIE: &str = "kvixi_login";
 /// Session key of the auth record.
 pub const AUTH_RECORD_KEY: &str = "kvixi.auth";
 /// Every session key the flow reads or writes (an adapter may copy just these).
-pub const SESSION_KEYS: [&str; 2] = [PENDING_LOGIN_KEY, AUTH_RECORD_KEY];
+pub const SESSION_KEYS: [&str; 1] = [AUTH_RECORD_KEY];
+/// Longest login cookie value looked at (a sealed pending login is about 200 bytes).
+pub const MAX_LOGIN_COOKIE_LEN: usize = 1024;
 /// Longest auth_key accepted from a callback.
 pub const MAX_AUTH_KEY_LEN: usize = 256;
 
@@ -71,11 +74,11 @@ pub struct AuthRecord {
     pub token_expires_at: UnixTime,
 }
 
-/// What starting a login produces: the session's new pending login and where to send
-/// the browser.
+/// What starting a login produces: the pending login for the browser's login cookie and
+/// where to send the browser.
 #[derive(Clone, Debug)]
 pub struct LoginStart {
-    /// To be written to the session under [`PENDING_LOGIN_KEY`].
+    /// To be sealed into the [`LOGIN_COOKIE`] (see [`seal_pending_login`]).
     pub pending: PendingLogin,
     /// Kvixi's login page for this app.
     pub redirect: Url,
@@ -219,6 +222,119 @@ pub fn anonymous_reply(
         .append_pair("return_to", back.as_str())
         .finish();
     AnonymousReply::RedirectToLogin(format!("{}?{query}", config.login_path()))
+}
+
+/// The pending login sealed (encrypted and authenticated with the app's cookie key) as
+/// the value of the [`LOGIN_COOKIE`].
+pub fn seal_pending_login(config: &Config, pending: &PendingLogin) -> String {
+    // Serializing three plain fields cannot fail.
+    let json = serde_json::to_string(pending).unwrap_or_default();
+    config.cookie_key().seal(LOGIN_COOKIE, &json)
+}
+
+/// The pending login in a [`LOGIN_COOKIE`] value, if this app sealed it; anything else
+/// (forged, tampered with, oversized, another app's) is no pending login.
+pub fn open_pending_login(config: &Config, sealed: &str) -> Option<PendingLogin> {
+    if sealed.len() > MAX_LOGIN_COOKIE_LEN {
+        return None;
+    }
+    let json = config.cookie_key().open(LOGIN_COOKIE, sealed)?;
+    serde_json::from_str(&json).ok()
+}
+
+/// The `Set-Cookie` header that hands the browser its pending login: `HttpOnly`,
+/// `SameSite=Lax` (it must come back on Kvixi's redirect), `Secure` on https, sent only
+/// to the callback path, gone after the pending-login lifetime.
+pub fn login_cookie_header(config: &Config, sealed: &str) -> String {
+    login_cookie(config, sealed, config.pending_login_lifetime()).to_string()
+}
+
+/// The `Set-Cookie` header that deletes the login cookie (every callback sends it).
+pub fn clear_login_cookie_header(config: &Config) -> String {
+    login_cookie(config, "", Duration::ZERO).to_string()
+}
+
+fn login_cookie<'c>(config: &'c Config, value: &'c str, max_age: Duration) -> cookie::Cookie<'c> {
+    let max_age = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    cookie::Cookie::build((LOGIN_COOKIE, value))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(config.cookie_secure())
+        .path(config.callback_path())
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+/// The value of the cookie `name` in a request's `Cookie` header(s), if sent once. A
+/// name sent twice (a planted duplicate) counts as absent.
+pub fn cookie_value<'h>(
+    cookie_headers: impl IntoIterator<Item = &'h str>,
+    name: &str,
+) -> Option<&'h str> {
+    let mut found = cookie_headers
+        .into_iter()
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim_matches('"'));
+    match (found.next(), found.next()) {
+        (Some(value), None) => Some(value),
+        _ => None,
+    }
+}
+
+/// Pending logins already used by a callback, kept until their lifetime ends: a replayed
+/// copy of a login cookie (or two racing callbacks with one) buys no second call to
+/// Kvixi. Bounded: past `capacity` the oldest entries are forgotten first (they are the
+/// closest to expiring anyway). Every operation is O(1) amortized.
+#[derive(Debug)]
+pub struct ConsumedLogins {
+    capacity: usize,
+    ids: std::collections::HashSet<String>,
+    by_expiry: std::collections::VecDeque<(UnixTime, String)>,
+}
+
+impl ConsumedLogins {
+    /// An empty record holding at most `capacity` ids.
+    pub fn new(capacity: usize) -> Self {
+        ConsumedLogins {
+            capacity: capacity.max(1),
+            ids: Default::default(),
+            by_expiry: Default::default(),
+        }
+    }
+
+    /// Marks `pending` as used at `now`; `false` when it was used already.
+    pub fn consume(&mut self, config: &Config, pending: &PendingLogin, now: UnixTime) -> bool {
+        while let Some((expires, _)) = self.by_expiry.front() {
+            if *expires >= now && self.by_expiry.len() < self.capacity {
+                break;
+            }
+            if let Some((_, id)) = self.by_expiry.pop_front() {
+                self.ids.remove(&id);
+            }
+        }
+        if self.ids.contains(&pending.id) {
+            return false;
+        }
+        let expires = pending.created_at.plus(config.pending_login_lifetime());
+        if expires >= now {
+            // An expired one is refused by `accept_callback` anyway: nothing to keep.
+            self.ids.insert(pending.id.clone());
+            self.by_expiry.push_back((expires, pending.id.clone()));
+        }
+        true
+    }
+
+    /// How many ids are held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 /// Whether a request wants JSON rather than an HTML page: it says so with
@@ -481,5 +597,84 @@ mod tests {
             None
         ));
         assert!(prefers_json(Some("text/html;q=0"), None));
+    }
+
+    #[test]
+    fn the_login_cookie_carries_the_pending_login_sealed_and_scoped_to_the_callback() {
+        let config = config();
+        let pending = pending_at(42);
+        let sealed = seal_pending_login(&config, &pending);
+        assert!(!sealed.contains("/private"), "encrypted: {sealed}");
+        assert_eq!(open_pending_login(&config, &sealed), Some(pending.clone()));
+        let mut flipped = sealed.clone().into_bytes();
+        flipped[10] ^= 1;
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert_eq!(open_pending_login(&config, &flipped), None, "tampered");
+        assert_eq!(open_pending_login(&config, "forged"), None);
+        assert_eq!(open_pending_login(&config, &"A".repeat(5000)), None);
+        let other_app = config_with_key(&[9; 32]);
+        assert_eq!(open_pending_login(&other_app, &sealed), None, "another key");
+
+        let header = login_cookie_header(&config, &sealed);
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/auth/kvixi/callback", "Max-Age=600"] {
+            assert!(header.contains(attribute), "{header}");
+        }
+        assert!(!header.contains("Secure"), "plain-http redirect URL: {header}");
+        let https = Config::builder("a", "s", "https://app.example/cb").build().unwrap();
+        assert!(login_cookie_header(&https, "v").contains("Secure"));
+        let clear = clear_login_cookie_header(&config);
+        assert!(clear.starts_with("kvixi_login=;"), "{clear}");
+        assert!(clear.contains("Max-Age=0") && clear.contains("Path=/auth/kvixi/callback"));
+    }
+
+    fn config_with_key(key: &[u8]) -> Config {
+        Config::builder("app-1", "secret", "http://localhost:3000/auth/kvixi/callback")
+            .cookie_key(key.to_vec())
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn cookie_value_finds_one_cookie_and_ignores_planted_duplicates() {
+        let headers = ["a=1; kvixi_login=abc", "b=2"];
+        assert_eq!(cookie_value(headers, LOGIN_COOKIE), Some("abc"));
+        assert_eq!(cookie_value(["kvixi_login_x=1"], LOGIN_COOKIE), None);
+        assert_eq!(cookie_value([] as [&str; 0], LOGIN_COOKIE), None);
+        assert_eq!(
+            cookie_value(["kvixi_login=a; kvixi_login=b"], LOGIN_COOKIE),
+            None
+        );
+    }
+
+    #[test]
+    fn a_pending_login_serves_one_callback_and_the_record_stays_bounded() {
+        let config = config();
+        let mut consumed = ConsumedLogins::new(3);
+        let first = pending_at(100);
+        assert!(consumed.consume(&config, &first, UnixTime(101)));
+        assert!(!consumed.consume(&config, &first, UnixTime(102)), "replayed");
+        for i in 0..10 {
+            let other = PendingLogin {
+                id: format!("other-{i}"),
+                ..pending_at(100)
+            };
+            assert!(consumed.consume(&config, &other, UnixTime(103)));
+        }
+        assert!(consumed.len() <= 3, "bounded: {}", consumed.len());
+        // Kept no longer than the pending login's own lifetime.
+        let mut consumed = ConsumedLogins::new(100);
+        consumed.consume(&config, &first, UnixTime(101));
+        let later = PendingLogin {
+            id: "later".into(),
+            ..pending_at(800)
+        };
+        consumed.consume(&config, &later, UnixTime(801));
+        assert_eq!(consumed.len(), 1, "the first one expired at 700");
+        let expired = PendingLogin {
+            id: "expired".into(),
+            ..pending_at(0)
+        };
+        assert!(consumed.consume(&config, &expired, UnixTime(5000)));
+        assert_eq!(consumed.len(), 0, "an expired pending login is not kept");
     }
 }

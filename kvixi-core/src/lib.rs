@@ -33,15 +33,19 @@
 //! let kvixi = Kvixi::new(config)?;
 //! let session = MemorySession::default();
 //!
-//! // GET /auth/kvixi/login?return_to=/private: where to send the browser.
-//! let kvixi_login_page = kvixi.login(&session, Some("return_to=/private")).await?;
-//! assert!(kvixi_login_page.ends_with("/api/oauth?app_id=demo-app"));
+//! // GET /auth/kvixi/login?return_to=/private: where to send the browser, and the
+//! // pending login it carries in an encrypted cookie (nothing stored on the server).
+//! let started = kvixi.login(Some("return_to=/private"));
+//! assert!(started.location.ends_with("/api/oauth?app_id=demo-app"));
 //!
 //! // The person logs in on Kvixi, which redirects back with a single-use auth_key.
 //! let auth_key = kvixi_emulator.issue_auth_key("demo-app", "alice")?;
 //!
-//! // GET /auth/kvixi/callback?auth_key=...
-//! let logged_in = kvixi.callback(&session, Some(&format!("auth_key={auth_key}"))).await?;
+//! // GET /auth/kvixi/callback?auth_key=..., with the browser's login cookie.
+//! let query = format!("auth_key={auth_key}");
+//! let logged_in = kvixi
+//!     .callback(&session, Some(&query), Some(&started.login_cookie))
+//!     .await?;
 //! assert_eq!(logged_in.user.name.as_deref(), Some("alice"));
 //! assert_eq!(logged_in.return_to.as_str(), "/private");
 //!
@@ -58,6 +62,7 @@ mod config;
 mod driver;
 mod error;
 pub mod flow;
+#[cfg(feature = "tower-sessions-store")]
 mod reply;
 mod return_to;
 mod secret;
@@ -66,12 +71,13 @@ mod user;
 
 pub use client::KvixiClient;
 pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL};
-pub use driver::{Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused};
+pub use driver::{Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted};
 pub use error::Error;
 pub use flow::{AuthRecord, PendingLogin, UnixTime};
+#[cfg(feature = "tower-sessions-store")]
 pub use reply::Reply;
 pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};
-pub use secret::{AccessToken, AppSecret, AuthKey};
+pub use secret::{AccessToken, AppSecret, AuthKey, CookieKey};
 pub use session::{MemorySession, SessionStorage};
 pub use user::{KvixiUser, ProfileDate, UserInfoProblem};
 

@@ -19,18 +19,23 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
     /// The body (may be empty).
     pub body: String,
+    /// One `Set-Cookie` header of the flow's own (the login cookie), to be appended
+    /// beside the session layer's.
+    pub set_cookie: Option<String>,
 }
 
 impl Reply {
     /// Every header of the reply: `Location` and `Content-Type` when set, and on every
     /// flow answer `Cache-Control: no-store` (nothing here may be cached) and
-    /// `Referrer-Policy: no-referrer` (a callback URL holds an auth_key).
+    /// `Referrer-Policy: no-referrer` (a callback URL holds an auth_key); `Set-Cookie`
+    /// when the flow sets its login cookie (append it: the session layer may set another).
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             ("location", self.location.as_deref()),
             ("content-type", self.content_type),
             ("cache-control", Some("no-store")),
             ("referrer-policy", Some("no-referrer")),
+            ("set-cookie", self.set_cookie.as_deref()),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|value| (name, value)))
@@ -43,7 +48,25 @@ impl Reply {
             location: Some(location.into()),
             content_type: None,
             body: String::new(),
+            set_cookie: None,
         }
+    }
+
+    /// A plain-text answer (an adapter's own failure, such as a missing layer).
+    pub fn plain(status: u16, body: impl Into<String>) -> Reply {
+        Reply {
+            status,
+            location: None,
+            content_type: Some("text/plain; charset=utf-8"),
+            body: body.into(),
+            set_cookie: None,
+        }
+    }
+
+    /// This reply with the flow's `Set-Cookie` header.
+    pub fn with_cookie(mut self, set_cookie: Option<String>) -> Reply {
+        self.set_cookie = set_cookie;
+        self
     }
 
     /// The 401 JSON answer for an API request without a user; the same as
@@ -55,6 +78,7 @@ impl Reply {
             location: None,
             content_type: Some("application/json"),
             body: NOT_LOGGED_IN_JSON.to_owned(),
+            set_cookie: None,
         }
     }
 
@@ -67,11 +91,14 @@ impl Reply {
                 location: None,
                 content_type: Some("application/json"),
                 body: json!({"error": error.code(), "message": error.user_message()}).to_string(),
+                set_cookie: None,
             };
         }
         let login = html_escape::encode_double_quoted_attribute(config.login_path());
         let title = if error.is_provider_failure() {
             "Kvixi is not answering properly"
+        } else if matches!(error, Error::SessionStoreUnavailable { .. }) {
+            "Sessions are unavailable for a moment"
         } else {
             "Login with Kvixi did not complete"
         };
@@ -94,6 +121,7 @@ code{{color:#666}}</style></head>\
             location: None,
             content_type: Some("text/html; charset=utf-8"),
             body,
+            set_cookie: None,
         }
     }
 }

@@ -111,3 +111,57 @@ mod tests {
         assert_eq!(out, "bad key [REDACTED] and secret [REDACTED]");
     }
 }
+
+/// The key that encrypts and authenticates this library's cookies (the `cookie`
+/// crate's private jar: AES-256-GCM, the cookie's name as associated data).
+///
+/// Every instance behind a load balancer needs the same key (`KVIXI_COOKIE_KEY`).
+#[derive(Clone)]
+pub struct CookieKey(cookie::Key);
+
+impl CookieKey {
+    /// Fewest bytes of key material accepted.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key derived from `material` (at least [`CookieKey::MIN_LEN`] bytes), or
+    /// `None` when it is too short.
+    pub fn derive(material: &[u8]) -> Option<CookieKey> {
+        (material.len() >= Self::MIN_LEN).then(|| CookieKey(cookie::Key::derive_from(material)))
+    }
+
+    /// A random key, good for one process only.
+    pub fn random() -> CookieKey {
+        CookieKey(cookie::Key::generate())
+    }
+
+    /// The 64 bytes of key material, for an adapter whose framework encrypts its own
+    /// session cookie (derive a key of its own from them).
+    pub fn secret(&self) -> &[u8] {
+        self.0.master()
+    }
+
+    /// `value` encrypted and authenticated for a cookie called `name`.
+    pub fn seal(&self, name: &str, value: &str) -> String {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&self.0)
+            .add(cookie::Cookie::new(name.to_owned(), value.to_owned()));
+        jar.get(name)
+            .map(|sealed| sealed.value().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The value sealed by [`CookieKey::seal`] for `name`, or `None` when `sealed` was
+    /// not made with this key for this name (forged, tampered with, or another cookie's).
+    pub fn open(&self, name: &str, sealed: &str) -> Option<String> {
+        let jar = cookie::CookieJar::new();
+        jar.private(&self.0)
+            .decrypt(cookie::Cookie::new(name.to_owned(), sealed.to_owned()))
+            .map(|cookie| cookie.value().to_owned())
+    }
+}
+
+impl fmt::Debug for CookieKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CookieKey([REDACTED])")
+    }
+}

@@ -216,10 +216,14 @@ async fn log_in(
     mock: &Emulator,
     session: &MemorySession,
 ) -> Result<kvixi_core::LoggedIn, Error> {
-    kvixi.login(session, Some("return_to=%2Fprivate")).await?;
+    let started = kvixi.login(Some("return_to=%2Fprivate"));
     let auth_key = mock.issue_auth_key(APP_ID, "alice").expect("key issued");
     kvixi
-        .callback(session, Some(&format!("auth_key={auth_key}")))
+        .callback(
+            session,
+            Some(&format!("auth_key={auth_key}")),
+            Some(&started.login_cookie),
+        )
         .await
 }
 
@@ -253,16 +257,36 @@ async fn replayed_callback_logs_no_one_in() {
         .build()
         .unwrap();
     let session = MemorySession::default();
-    kvixi.login(&session, None).await.unwrap();
+    let cookie = kvixi.login(None).login_cookie;
     let auth_key = mock.issue_auth_key(APP_ID, "alice").unwrap();
     let query = format!("auth_key={auth_key}");
-    kvixi.callback(&session, Some(&query)).await.unwrap();
+    kvixi
+        .callback(&session, Some(&query), Some(&cookie))
+        .await
+        .unwrap();
     kvixi.logout(&session).await.unwrap();
-    let err = kvixi.callback(&session, Some(&query)).await.unwrap_err();
+    let exchanges = mock.request_count(kvixi_mock::Endpoint::Authorize);
+    let err = kvixi
+        .callback(&session, Some(&query), Some(&cookie))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoPendingLogin), "{err:?}");
+    assert_eq!(
+        mock.request_count(kvixi_mock::Endpoint::Authorize),
+        exchanges,
+        "a replayed login cookie buys no second call to Kvixi"
+    );
+    let err = kvixi
+        .callback(&session, Some(&query), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoPendingLogin), "{err:?}");
     // Even with a fresh pending login, Kvixi refuses the used key.
-    kvixi.login(&session, None).await.unwrap();
-    let err = kvixi.callback(&session, Some(&query)).await.unwrap_err();
+    let fresh = kvixi.login(None).login_cookie;
+    let err = kvixi
+        .callback(&session, Some(&query), Some(&fresh))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::AuthKeyRejected { .. }), "{err:?}");
     assert_eq!(kvixi.current_user(&session).await.unwrap(), None);
 }
@@ -273,13 +297,24 @@ async fn callback_after_ten_minutes_is_refused_and_consumes_the_pending_login() 
     let now = Arc::new(AtomicU64::new(1_000_000));
     let kvixi = driver(&mock, now.clone()).build().unwrap();
     let session = MemorySession::default();
-    kvixi.login(&session, None).await.unwrap();
+    let cookie = kvixi.login(None).login_cookie;
     now.fetch_add(601, Ordering::SeqCst);
     let auth_key = mock.issue_auth_key(APP_ID, "alice").unwrap();
     let query = format!("auth_key={auth_key}");
-    let err = kvixi.callback(&session, Some(&query)).await.unwrap_err();
-    assert!(matches!(err, Error::PendingLoginExpired { .. }), "{err:?}");
-    let err = kvixi.callback(&session, Some(&query)).await.unwrap_err();
+    let exchanges = mock.request_count(kvixi_mock::Endpoint::Authorize);
+    for _ in 0..2 {
+        let err = kvixi
+            .callback(&session, Some(&query), Some(&cookie))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::PendingLoginExpired { .. }), "{err:?}");
+    }
+    assert_eq!(mock.request_count(kvixi_mock::Endpoint::Authorize), exchanges);
+    let tampered = format!("A{}", &cookie[1..]);
+    let err = kvixi
+        .callback(&session, Some(&query), Some(&tampered))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NoPendingLogin), "{err:?}");
 }
 

@@ -140,6 +140,12 @@ impl Emulator {
             .issue_auth_key(app_id, user_name, now)
     }
 
+    /// How many requests `endpoint` has received so far (for tests that check that a
+    /// refused callback never reached Kvixi).
+    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.inner.shared.request_count(endpoint)
+    }
+
     /// What `GET /_mock/state` answers: apps with secrets, live auth_keys, tokens, users
     /// (never passwords).
     pub fn state(&self) -> StateSnapshot {

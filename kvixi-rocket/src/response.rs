@@ -36,7 +36,8 @@ impl<'r> Responder<'r, 'static> for KvixiResponse {
         let mut response = Response::build();
         response.status(Status::from_code(reply.status).unwrap_or(Status::InternalServerError));
         for (name, value) in reply.headers() {
-            response.raw_header(name, value.to_owned());
+            // Adjoined: the cookie jar may add its own `Set-Cookie`.
+            response.raw_header_adjoin(name, value.to_owned());
         }
         response
             .sized_body(reply.body.len(), Cursor::new(reply.body))
@@ -76,12 +77,10 @@ struct RefusalCatcher;
 impl catcher::Handler for RefusalCatcher {
     async fn handle<'r>(&self, status: Status, request: &'r Request<'_>) -> catcher::Result<'r> {
         let reply = KvixiResponse::refusal(request).unwrap_or_else(|| {
-            KvixiResponse(Reply {
-                status: status.code,
-                location: None,
-                content_type: Some("text/plain; charset=utf-8"),
-                body: status.reason().unwrap_or("Unauthorized").to_owned(),
-            })
+            KvixiResponse(Reply::plain(
+                status.code,
+                status.reason().unwrap_or("Unauthorized"),
+            ))
         });
         reply.respond_to(request)
     }

@@ -1,6 +1,7 @@
 //! The login, callback and logout routes.
 
 use kvixi_core::Config;
+use kvixi_core::flow::LOGIN_COOKIE;
 use rocket::http::uri::Origin;
 use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
@@ -72,10 +73,13 @@ impl Handler for Flow {
         let session = attached.sessions.of(request);
         let query = request.uri().query().map(|query| query.as_str());
         let reply = match self {
-            Flow::Login => kvixi.handle_login(&session, query).await,
+            // The pending login travels in its own cookie: no session is touched here.
+            Flow::Login => kvixi.handle_login(query),
             Flow::Callback => {
+                let cookies = request.headers().get("Cookie");
+                let login_cookie = kvixi_core::flow::cookie_value(cookies, LOGIN_COOKIE);
                 kvixi
-                    .handle_callback(&session, query, wants_json(request))
+                    .handle_callback(&session, query, login_cookie, wants_json(request))
                     .await
             }
             Flow::Logout => kvixi.handle_logout(&session, wants_json(request)).await,

@@ -218,6 +218,28 @@ impl Browser {
             .map(str::to_owned)
     }
 
+    /// The login cookie's value (the pending login), if the jar has one for the callback.
+    pub fn login_cookie(&self) -> Option<String> {
+        let header = self.jar.cookies(&self.url("/auth/kvixi/callback"))?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&format!("{}=", kvixi_core::flow::LOGIN_COOKIE)))
+            .map(str::to_owned)
+    }
+
+    /// Puts a login cookie in the jar, as a copy stolen from another browser would be.
+    pub fn set_login_cookie(&self, value: &str) {
+        self.jar.add_cookie_str(
+            &format!(
+                "{}={value}; Path=/auth/kvixi/callback",
+                kvixi_core::flow::LOGIN_COOKIE
+            ),
+            &self.base,
+        );
+    }
+
     /// Puts a session cookie in the jar, as a forger would.
     pub fn set_session_cookie(&self, value: &str) {
         self.jar
@@ -370,6 +392,9 @@ macro_rules! scenarios {
             failed_login_leaves_the_session_as_it_was,
             others_are_served_while_kvixi_hangs,
             flow_answers_are_private_and_the_cookie_locked_down,
+            replayed_login_cookie_buys_no_second_exchange,
+            racing_callbacks_with_one_login_cookie_make_one_exchange,
+            forged_login_cookie_is_no_pending_login,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {

@@ -247,14 +247,18 @@ pub async fn on_login_refusal_is_403_and_stores_nothing(start: StartApp) {
     assert_anonymous(&browser).await;
 }
 
-/// No session fixation: the id changes at login, and the old id is worth nothing.
+/// No session fixation: the id changes at login, and the old id is worth nothing, whether
+/// the browser held a session of its own or one an attacker planted.
 pub async fn session_id_rotates_at_login(start: StartApp) {
     let app = TestApp::start(start).await;
     let browser = app.browser();
-    let callback = browser.approve_login("alice", None).await;
+    browser.log_in("alice", None).await;
     let before = browser
         .session_cookie()
-        .expect("a session cookie before login");
+        .expect("a session cookie after the first login");
+    let callback = browser.approve_login("alice", None).await;
+    // Starting a login leaves the session alone.
+    assert_logged_in_as(&browser, "1001").await;
     browser.visit(callback).await;
     let after = browser
         .session_cookie()
@@ -265,6 +269,13 @@ pub async fn session_id_rotates_at_login(start: StartApp) {
     let fixated = app.browser();
     fixated.set_session_cookie(&before);
     assert_anonymous(&fixated).await;
+
+    let planted = app.browser();
+    planted.set_session_cookie("planted-by-an-attacker-0000000000");
+    planted.log_in("alice", None).await;
+    let now = planted.session_cookie().expect("a session cookie");
+    assert_ne!(now, "planted-by-an-attacker-0000000000");
+    assert_logged_in_as(&planted, "1001").await;
 }
 
 /// Logout is a POST that ends the session; a GET logs nobody out.
@@ -469,8 +480,9 @@ pub async fn others_are_served_while_kvixi_hangs(start: StartApp) {
     );
 }
 
-/// Flow answers are never cached nor leak the callback URL, and the session cookie is
-/// out of scripts' reach and survives the redirect back from Kvixi.
+/// Flow answers are never cached nor leak the callback URL; starting a login gives the
+/// browser only a short-lived login cookie scoped to the callback (no session); the
+/// session cookie is out of scripts' reach and survives the redirect back from Kvixi.
 pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp) {
     let app = TestApp::start(start).await;
     let browser = app.browser();
@@ -485,21 +497,26 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
     };
     assert_eq!(header("cache-control"), "no-store");
     assert_eq!(header("referrer-policy"), "no-referrer");
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE)))
-        .expect("the login sets the session cookie")
-        .to_ascii_lowercase();
-    assert!(cookie.contains("httponly"), "{cookie}");
-    assert!(cookie.contains("samesite=lax"), "{cookie}");
-    assert!(cookie.contains("path=/"), "{cookie}");
+    let set = set_cookies(&login);
     assert!(
-        !cookie.contains("secure"),
-        "plain-http redirect URL: {cookie}"
+        !set.iter().any(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE))),
+        "an anonymous login start owns no session: {set:?}"
     );
+    let pending = set
+        .iter()
+        .find(|c| c.starts_with(&format!("{}=", kvixi_core::flow::LOGIN_COOKIE)))
+        .expect("the login sets the login cookie")
+        .to_ascii_lowercase();
+    for attribute in [
+        "httponly",
+        "samesite=lax",
+        "path=/auth/kvixi/callback",
+        "max-age=600",
+    ] {
+        assert!(pending.contains(attribute), "{pending}");
+    }
+    assert!(!pending.contains("secure"), "plain-http redirect URL: {pending}");
+
     let callback = browser
         .visit(browser.approve_login("alice", None).await)
         .await;
@@ -510,4 +527,100 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
             .and_then(|v| v.to_str().ok()),
         Some("no-referrer")
     );
+    let set = set_cookies(&callback);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE)))
+        .expect("the callback sets the session cookie")
+        .to_ascii_lowercase();
+    assert!(session.contains("httponly"), "{session}");
+    assert!(session.contains("samesite=lax"), "{session}");
+    assert!(session.contains("path=/"), "{session}");
+    assert!(!session.contains("secure"), "plain-http redirect URL: {session}");
+    assert_eq!(browser.login_cookie(), None, "the login cookie is cleared");
+}
+
+/// Every `Set-Cookie` header of a response.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A copy of a used login cookie (stolen, or replayed by a script) buys no second call to
+/// Kvixi and logs no one in, even with a fresh auth_key.
+pub async fn replayed_login_cookie_buys_no_second_exchange(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let victim = app.browser();
+    let callback = victim.approve_login("alice", None).await;
+    let copy = victim.login_cookie().expect("a pending login in the jar");
+    assert_eq!(victim.visit(callback).await.status(), StatusCode::SEE_OTHER);
+
+    let attacker = app.browser();
+    attacker.set_login_cookie(&copy);
+    let key = app
+        .emulator
+        .issue_auth_key(crate::APP_ID, "bob")
+        .expect("key");
+    let exchanges = app.emulator.request_count(Endpoint::Authorize);
+    let replay = attacker
+        .get(&format!("/auth/kvixi/callback?auth_key={key}"))
+        .await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.emulator.request_count(Endpoint::Authorize),
+        exchanges,
+        "no call to Kvixi for a used pending login"
+    );
+    assert_anonymous(&attacker).await;
+    assert_eq!(attacker.login_cookie(), None, "cleared by the refusal too");
+}
+
+/// Two tabs race one callback with one login cookie: one call to Kvixi, one login.
+pub async fn racing_callbacks_with_one_login_cookie_make_one_exchange(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let first = app.browser();
+    let second = app.browser();
+    let callback = first.approve_login("alice", None).await;
+    second.set_login_cookie(&first.login_cookie().expect("a pending login"));
+    let exchanges = app.emulator.request_count(Endpoint::Authorize);
+    let (a, b) = tokio::join!(first.visit(callback.clone()), second.visit(callback));
+    let statuses = [a.status(), b.status()];
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::BAD_REQUEST), "{statuses:?}");
+    assert_eq!(app.emulator.request_count(Endpoint::Authorize), exchanges + 1);
+}
+
+/// A forged or tampered login cookie is no pending login: 400, no call to Kvixi.
+pub async fn forged_login_cookie_is_no_pending_login(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let real = app.browser();
+    real.approve_login("alice", None).await;
+    let mut tampered = real.login_cookie().expect("a pending login").into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    let exchanges = app.emulator.request_count(Endpoint::Authorize);
+    for forged in [tampered.as_str(), "forged", "%00%ff", ""] {
+        let browser = app.browser();
+        browser.set_login_cookie(forged);
+        let key = app
+            .emulator
+            .issue_auth_key(crate::APP_ID, "alice")
+            .expect("key");
+        let answer = browser
+            .get(&format!("/auth/kvixi/callback?auth_key={key}"))
+            .await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{forged:?}");
+        assert_anonymous(&browser).await;
+    }
+    assert_eq!(app.emulator.request_count(Endpoint::Authorize), exchanges);
 }

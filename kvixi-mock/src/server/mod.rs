@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     clock: MockClock,
     strict: bool,
     base_url: String,
+    /// Requests seen per endpoint (OAuth, Authorize, UserInfo), faulted ones included.
+    requests: [std::sync::atomic::AtomicU64; 3],
 }
 
 impl Shared {
@@ -39,7 +41,13 @@ impl Shared {
             clock: MockClock::default(),
             strict,
             base_url,
+            requests: Default::default(),
         }
+    }
+
+    /// How many requests `endpoint` has received.
+    pub(crate) fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.requests[endpoint_index(endpoint)].load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The registry, locked. A panic elsewhere cannot leave it half-updated in a way that
@@ -67,6 +75,7 @@ impl Shared {
     /// Applies the fault attached to `endpoint`, if any: sleeps for a delay (then `None`, answer
     /// normally) or gives the replacement answer.
     async fn fault_response(&self, endpoint: Endpoint) -> Option<Response> {
+        self.requests[endpoint_index(endpoint)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fault = self.faults().get(&endpoint).cloned()?;
         if let Some(delay) = fault.delay() {
             tokio::time::sleep(delay).await;
@@ -76,6 +85,14 @@ impl Shared {
             tracing::debug!(?endpoint, "answering with an injected fault");
         }
         response
+    }
+}
+
+fn endpoint_index(endpoint: Endpoint) -> usize {
+    match endpoint {
+        Endpoint::OAuth => 0,
+        Endpoint::Authorize => 1,
+        Endpoint::UserInfo => 2,
     }
 }
 
