@@ -152,10 +152,16 @@ impl CookieKey {
 
     /// The value sealed by [`CookieKey::seal`] for `name`, or `None` when `sealed` was
     /// not made with this key for this name (forged, tampered with, or another cookie's).
+    /// A percent-encoded value (as some clients send cookies back) is decoded first:
+    /// a sealed value is base64, which has no `%`.
     pub fn open(&self, name: &str, sealed: &str) -> Option<String> {
+        let sealed = percent_encoding::percent_decode_str(sealed)
+            .decode_utf8()
+            .ok()?
+            .into_owned();
         let jar = cookie::CookieJar::new();
         jar.private(&self.0)
-            .decrypt(cookie::Cookie::new(name.to_owned(), sealed.to_owned()))
+            .decrypt(cookie::Cookie::new(name.to_owned(), sealed))
             .map(|cookie| cookie.value().to_owned())
     }
 }

@@ -76,7 +76,7 @@ impl Fairing for KvixiFairing {
             .register("/", vec![catcher()])
             .manage(Attached {
                 kvixi: self.kvixi.clone(),
-                sessions: Sessions::new(self.store.clone(), config.cookie_secure()),
+                sessions: Sessions::new(self.store.clone(), config),
             });
         if rocket.state::<Kvixi>().is_none() {
             rocket = rocket.manage(self.kvixi.clone());

@@ -3,7 +3,7 @@
 use kvixi_core::Config;
 use kvixi_core::flow::LOGIN_COOKIE;
 use rocket::http::uri::Origin;
-use rocket::http::{Method, Status};
+use rocket::http::{Cookie, Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request};
 
@@ -72,18 +72,24 @@ impl Handler for Flow {
         let kvixi = &attached.kvixi;
         let session = attached.sessions.of(request);
         let query = request.uri().query().map(|query| query.as_str());
-        let reply = match self {
+        let mut reply = match self {
             // The pending login travels in its own cookie: no session is touched here.
             Flow::Login => kvixi.handle_login(query),
             Flow::Callback => {
-                let cookies = request.headers().get("Cookie");
-                let login_cookie = kvixi_core::flow::cookie_value(cookies, LOGIN_COOKIE);
+                let login_cookie = request.cookies().get(LOGIN_COOKIE).map(Cookie::value);
                 kvixi
                     .handle_callback(&session, query, login_cookie, wants_json(request))
                     .await
             }
             Flow::Logout => kvixi.handle_logout(&session, wants_json(request)).await,
         };
+        // Through Rocket's jar, which writes the header (and which local clients track).
+        if let Some(header) = reply.set_cookie.take() {
+            match Cookie::parse(header) {
+                Ok(cookie) => request.cookies().add(cookie),
+                Err(error) => tracing::error!(%error, "kvixi login cookie does not parse"),
+            }
+        }
         Outcome::from(request, KvixiResponse(reply))
     }
 }

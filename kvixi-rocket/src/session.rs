@@ -1,10 +1,11 @@
-//! Sessions for Rocket: a session id in a private cookie, the data in a tower-sessions
-//! store, written through at every change.
+//! Sessions for Rocket: a session id in a cookie sealed with the app's cookie key (the
+//! same `KVIXI_COOKIE_KEY` that seals the login cookie, so instances share one secret),
+//! the data in a tower-sessions store, written through at every change.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kvixi_core::{Error, SESSION_COOKIE, SessionStorage, async_trait};
+use kvixi_core::{Config, CookieKey, Error, SESSION_COOKIE, SessionStorage, async_trait};
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::tokio::sync::{Mutex, MutexGuard};
@@ -23,11 +24,16 @@ const TOUCH_EVERY: Duration = Duration::hours(1);
 pub(crate) struct Sessions {
     store: Arc<dyn SessionStore>,
     secure: bool,
+    key: CookieKey,
 }
 
 impl Sessions {
-    pub(crate) fn new(store: Arc<dyn SessionStore>, secure: bool) -> Self {
-        Sessions { store, secure }
+    pub(crate) fn new(store: Arc<dyn SessionStore>, config: &Config) -> Self {
+        Sessions {
+            store,
+            secure: config.cookie_secure(),
+            key: config.cookie_key().clone(),
+        }
     }
 
     /// The session of `request`; its record is read at most once per request.
@@ -78,10 +84,12 @@ impl RequestSession<'_> {
 
     async fn read(&self) -> Result<Option<Record>, Error> {
         // A cookie that does not decrypt or parse is someone else's: anonymous.
+        let key = &self.sessions.key;
         let Some(id) = self
             .cookies
-            .get_private(SESSION_COOKIE)
-            .and_then(|cookie| cookie.value().parse::<Id>().ok())
+            .get(SESSION_COOKIE)
+            .and_then(|cookie| key.open(SESSION_COOKIE, cookie.value()))
+            .and_then(|id| id.parse::<Id>().ok())
         else {
             return Ok(None);
         };
@@ -110,13 +118,17 @@ impl RequestSession<'_> {
             .create(record)
             .await
             .map_err(store_error)?;
-        let cookie = Cookie::build((SESSION_COOKIE, record.id.to_string()))
+        let sealed = self
+            .sessions
+            .key
+            .seal(SESSION_COOKIE, &record.id.to_string());
+        let cookie = Cookie::build((SESSION_COOKIE, sealed))
             .http_only(true)
             .same_site(SameSite::Lax)
             .secure(self.sessions.secure)
             .path("/")
             .expires(None::<OffsetDateTime>); // ends with the browser; the store decides
-        self.cookies.add_private(cookie);
+        self.cookies.add(cookie);
         Ok(())
     }
 }
@@ -191,7 +203,7 @@ impl SessionStorage for RequestSession<'_> {
                 .await
                 .map_err(store_error)?;
         }
-        self.cookies.remove_private(Cookie::from(SESSION_COOKIE));
+        self.cookies.remove(Cookie::build(SESSION_COOKIE).path("/"));
         Ok(())
     }
 }
@@ -205,6 +217,7 @@ mod tests {
     use tower_sessions_memory_store::MemoryStore;
 
     use crate::SESSION_COOKIE;
+    use crate::fairing::Attached;
     use crate::test_app::{bare, client, client_with};
     use crate::testing::log_in;
 
@@ -218,12 +231,40 @@ mod tests {
             .to_owned()
     }
 
-    #[rocket::async_test]
-    async fn session_cookie_is_lax_http_only_and_holds_no_data() {
-        let (_emulator, client) = client().await;
+    /// Starts a login on `client` and calls back with a key for alice: the callback's
+    /// `Set-Cookie` headers.
+    async fn callback_cookies(client: &Client, emulator: &kvixi_mock::Emulator) -> Vec<String> {
         let login = client.get("/auth/kvixi/login").dispatch().await;
         assert_eq!(login.status(), Status::SeeOther);
-        let header = set_cookie(&login);
+        assert!(
+            login
+                .headers()
+                .get("Set-Cookie")
+                .all(|header| !header.starts_with(&format!("{SESSION_COOKIE}="))),
+            "starting a login creates no session"
+        );
+        let app_id = attached(client).kvixi.config().app_id().to_owned();
+        let key = emulator.issue_auth_key(&app_id, "alice").expect("key");
+        let callback = client
+            .get(format!("/auth/kvixi/callback?auth_key={key}"))
+            .dispatch()
+            .await;
+        assert_eq!(callback.status(), Status::SeeOther);
+        callback.headers().get("Set-Cookie").map(str::to_owned).collect()
+    }
+
+    fn attached(client: &Client) -> &Attached {
+        client.rocket().state::<Attached>().expect("attached")
+    }
+
+    #[rocket::async_test]
+    async fn session_cookie_is_lax_http_only_and_holds_no_data() {
+        let (emulator, client) = client().await;
+        let cookies = callback_cookies(&client, &emulator).await;
+        let header = cookies
+            .iter()
+            .find(|header| header.starts_with(&format!("{SESSION_COOKIE}=")))
+            .expect("a session cookie");
         for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(header.contains(attribute), "{header}");
         }
@@ -232,32 +273,44 @@ mod tests {
             !header.contains("Expires"),
             "a browser-session cookie: {header}"
         );
-        assert!(!header.contains("pending"), "{header}");
+        assert!(!header.contains("alice"), "{header}");
     }
 
     /// The session id the client's cookie names.
     fn session_id(client: &Client) -> Id {
         let cookie = client
             .cookies()
-            .get_private(SESSION_COOKIE)
-            .expect("cookie");
-        cookie.value().parse().expect("a session id")
+            .get(SESSION_COOKIE)
+            .expect("cookie")
+            .clone();
+        let key = attached(client).kvixi.config().cookie_key();
+        key.open(SESSION_COOKIE, cookie.value())
+            .expect("sealed with the app's cookie key")
+            .parse()
+            .expect("a session id")
     }
 
     #[rocket::async_test]
     async fn https_redirect_url_makes_the_session_cookie_secure() {
-        let config =
-            kvixi_core::Config::builder("app", "secret", "https://app.example/auth/kvixi/callback")
-                .base_url("http://127.0.0.1:9")
-                .build()
-                .expect("valid config");
+        const HTTPS: &str = "https://app.example/auth/kvixi/callback";
+        let emulator = kvixi_mock::Emulator::builder()
+            .app(kvixi_mock::App::new("app", "secret", HTTPS))
+            .start("127.0.0.1:0")
+            .await
+            .expect("the emulator starts");
+        let config = kvixi_core::Config::builder("app", "secret", HTTPS)
+            .base_url(emulator.base_url())
+            .build()
+            .expect("valid config");
         let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
         let client = Client::tracked(bare().attach(crate::KvixiFairing::new(kvixi)))
             .await
             .expect("the rocket ignites");
-        let login = client.get("/auth/kvixi/login").dispatch().await;
-        assert_eq!(login.status(), Status::SeeOther);
-        let header = set_cookie(&login);
+        let cookies = callback_cookies(&client, &emulator).await;
+        let header = cookies
+            .iter()
+            .find(|header| header.starts_with(&format!("{SESSION_COOKIE}=")))
+            .expect("a session cookie");
         assert!(header.contains("; Secure"), "{header}");
         assert!(header.contains("SameSite=Lax"), "{header}");
     }
@@ -266,13 +319,15 @@ mod tests {
     async fn login_rotates_the_id_and_deletes_the_old_record() {
         let store = MemoryStore::default();
         let (emulator, client) = client_with(store.clone()).await;
-        client.get("/auth/kvixi/login").dispatch().await;
+        log_in(&client, &emulator, "alice")
+            .await
+            .expect("logged in");
         let before = session_id(&client);
         assert!(store.load(&before).await.expect("load").is_some());
 
         log_in(&client, &emulator, "alice")
             .await
-            .expect("logged in");
+            .expect("logged in again");
         let after = session_id(&client);
         assert_ne!(before, after);
         assert!(store.load(&before).await.expect("load").is_none());
@@ -301,22 +356,19 @@ mod tests {
         log_in(&client, &emulator, "alice")
             .await
             .expect("logged in");
-        let session = client
-            .cookies()
-            .get_private(SESSION_COOKIE)
-            .expect("cookie");
+        let session = client.cookies().get(SESSION_COOKIE).expect("cookie").clone();
         let id = session_id(&client);
 
         let logout = client.post("/auth/kvixi/logout").dispatch().await;
         assert_eq!(logout.status(), Status::SeeOther);
         assert!(set_cookie(&logout).contains("Max-Age=0"));
-        assert!(client.cookies().get_private(SESSION_COOKIE).is_none());
+        assert!(client.cookies().get(SESSION_COOKIE).is_none());
         assert!(store.load(&id).await.expect("load").is_none());
 
         // The jar no longer holds a session cookie, so this one is what the app sees.
         let old = client
             .get("/maybe")
-            .private_cookie(session)
+            .cookie(session)
             .dispatch()
             .await;
         assert_eq!(old.into_string().await.as_deref(), Some("anonymous"));

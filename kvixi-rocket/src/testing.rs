@@ -74,7 +74,7 @@ pub async fn log_in(
         .dispatch()
         .await;
     expect_redirect("callback", callback.status())?;
-    if client.cookies().get_private(SESSION_COOKIE).is_none() {
+    if client.cookies().get(SESSION_COOKIE).is_none() {
         return Err(fail(
             "callback",
             "the client holds no session cookie".into(),
