@@ -6,7 +6,6 @@
 //! Every decision of the flow is made by [`kvixi_core`]; this crate only translates.
 //!
 //! ```no_run
-//! use actix_web::cookie::Key;
 //! use actix_web::{App, HttpServer, web};
 //! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
 //!
@@ -16,9 +15,9 @@
 //!
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // KVIXI_APP_ID, KVIXI_APP_SECRET and KVIXI_REDIRECT_URL from the environment.
+//! // KVIXI_APP_ID, KVIXI_APP_SECRET, KVIXI_REDIRECT_URL and KVIXI_COOKIE_KEY.
 //! let kvixi = Kvixi::new(kvixi_core::Config::from_env()?)?;
-//! let (store, key) = (MemoryStore::default(), Key::generate());
+//! let (store, key) = (MemoryStore::default(), kvixi_actix::session_key(kvixi.config()));
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
@@ -36,20 +35,20 @@
 //!
 //! Sessions are server-side: the cookie carries only an encrypted session key, the
 //! access token stays on the server. [`MemoryStore`] keeps them in one process. The
-//! cookie [`Key`](actix_web::cookie::Key) encrypts that key: generate it once per
-//! deployment, not per worker.
+//! cookie [`Key`](actix_web::cookie::Key) that encrypts the session key is best derived
+//! from the app's cookie key with [`session_key`], once, outside `HttpServer::new`.
 //!
 //! # Several instances: Redis
 //!
-//! Behind a load balancer, give every instance the same cookie key (64 bytes from your
-//! secret store) and the same Redis, with this crate's `redis` feature:
+//! Behind a load balancer, give every instance the same `KVIXI_COOKIE_KEY` and the same
+//! Redis, with this crate's `redis` feature:
 //!
 //! ```no_run
 //! # #[cfg(feature = "redis")]
-//! # async fn run(kvixi: kvixi_actix::Kvixi, key_bytes: Vec<u8>) -> Result<(), Box<dyn std::error::Error>> {
-//! use actix_web::{App, HttpServer, cookie::Key};
+//! # async fn run(kvixi: kvixi_actix::Kvixi) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_web::{App, HttpServer};
 //!
-//! let key = Key::try_from(key_bytes.as_slice())?;
+//! let key = kvixi_actix::session_key(kvixi.config());
 //! let store = kvixi_actix::RedisSessionStore::new("redis://127.0.0.1:6379").await?;
 //! HttpServer::new(move || {
 //!     App::new()

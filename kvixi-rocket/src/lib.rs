@@ -26,7 +26,7 @@
 //!
 //! #[rocket::launch]
 //! fn app() -> _ {
-//!     // KVIXI_APP_ID, KVIXI_APP_SECRET and KVIXI_REDIRECT_URL from the environment.
+//!     // KVIXI_APP_ID, KVIXI_APP_SECRET, KVIXI_REDIRECT_URL and KVIXI_COOKIE_KEY.
 //!     let config = kvixi_core::Config::from_env().expect("Kvixi is configured");
 //!     let kvixi = Kvixi::new(config).expect("valid Kvixi config");
 //!     rocket::build()
@@ -38,9 +38,9 @@
 //! # Sessions
 //!
 //! Rocket has no server-side session, so the cookie [`SESSION_COOKIE`] holds only a session
-//! id, in a private (encrypted and authenticated) cookie: set Rocket's `secret_key` in
-//! production, or every restart logs everybody out (Rocket refuses to launch a release
-//! build without one). The data lives in a [`tower_sessions_core::SessionStore`] and expires
+//! id, encrypted and authenticated with the app's cookie key (`KVIXI_COOKIE_KEY`,
+//! [`Config`]'s `cookie_key`, the same key that seals the login cookie): set it in
+//! production, or every restart logs everybody out. The data lives in a [`tower_sessions_core::SessionStore`] and expires
 //! after a day without a request. The cookie is `HttpOnly`, `SameSite=Lax` (Rocket's
 //! default, Strict, would lose the session on the redirect back from Kvixi), `Secure` when
 //! the redirect URL is https, `Path=/`. A cookie that does not decrypt, or names no stored
@@ -63,7 +63,7 @@
 //! # }
 //! ```
 //!
-//! Every instance needs the same Rocket `secret_key` too, or the others cannot read the
+//! Every instance needs the same `KVIXI_COOKIE_KEY` too, or the others cannot read the
 //! session cookie.
 //!
 //! # Anonymous requests and your own catchers
