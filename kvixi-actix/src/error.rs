@@ -19,7 +19,7 @@ pub enum Error {
     /// Nobody is logged in, or the access token expired: the reply sends a browser to
     /// the login route and back, and tells a JSON client 401.
     #[error("no Kvixi user is logged in (or their token expired)")]
-    NotLoggedIn(Reply),
+    NotLoggedIn(Box<Reply>),
     /// The session could not be read or written; the reply is the core's error page.
     #[error("the Kvixi session could not be used: {error}")]
     Session {
@@ -27,7 +27,7 @@ pub enum Error {
         #[source]
         error: kvixi_core::Error,
         /// The answer the core chose for it.
-        reply: Reply,
+        reply: Box<Reply>,
     },
     /// The test login did not go through (see the `testing` module).
     #[error("test login failed at {step}: {problem}")]
@@ -42,7 +42,7 @@ pub enum Error {
 impl Error {
     fn reply(&self) -> Option<&Reply> {
         match self {
-            Error::NotLoggedIn(reply) | Error::Session { reply, .. } => Some(reply),
+            Error::NotLoggedIn(reply) | Error::Session { reply, .. } => Some(&**reply),
             Error::NotConfigured | Error::TestLogin { .. } => None,
         }
     }

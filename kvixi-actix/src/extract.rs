@@ -65,11 +65,11 @@ fn extract<T: 'static>(
         auth.finish(&session);
         match found {
             Ok(Some(value)) => Ok(value),
-            Ok(None) => Err(Error::NotLoggedIn(
+            Ok(None) => Err(Error::NotLoggedIn(Box::new(
                 kvixi.anonymous_reply(prefers_json(&request), path_and_query(&request)),
-            )),
+            ))),
             Err(error) => Err(Error::Session {
-                reply: kvixi.failure(&error, prefers_json(&request)),
+                reply: Box::new(kvixi.failure(&error, prefers_json(&request))),
                 error,
             }),
         }

@@ -63,6 +63,7 @@ mod driver;
 mod error;
 pub mod flow;
 #[cfg(feature = "tower-sessions-store")]
+mod memory_store;
 mod reply;
 mod return_to;
 mod secret;
@@ -75,6 +76,7 @@ pub use driver::{Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, L
 pub use error::Error;
 pub use flow::{AuthRecord, PendingLogin, UnixTime};
 #[cfg(feature = "tower-sessions-store")]
+pub use memory_store::MemoryStore;
 pub use reply::Reply;
 pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};
 pub use secret::{AccessToken, AppSecret, AuthKey, CookieKey};
