@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use kvixi_core::{Config, Kvixi};
+use kvixi_core::{Config, CookieKey, Kvixi};
 use kvixi_mock::{App, Emulator};
 use rand::RngCore;
 
@@ -20,7 +20,14 @@ pub struct Example {
     pub public_url: String,
     /// The embedded emulator, when `KVIXI_APP_ID` is not set. Keep it alive.
     pub emulator: Option<Emulator>,
+    /// `KVIXI_REDIS_URL`: keep sessions in this Redis, shared by every instance, instead
+    /// of the process's memory. May hold a password: never print it.
+    pub redis_url: Option<String>,
 }
+
+/// What `KVIXI_COOKIE_KEY` must be, for the error that asks for it.
+const COOKIE_KEY_HELP: &str = "at least 32 random characters, the same on every instance \
+(make one with `openssl rand -base64 48`)";
 
 /// Reads the environment and starts the embedded emulator if needed. Logs go to stderr,
 /// filtered by `RUST_LOG` (default `info`).
@@ -36,13 +43,36 @@ pub async fn from_env() -> Result<Example, Box<dyn std::error::Error>> {
         .trim_end_matches('/')
         .to_owned();
 
+    let redis_url = var("KVIXI_REDIS_URL");
+    let cookie_key = var("KVIXI_COOKIE_KEY");
+    // Instances sharing sessions must also share the key of the cookies that carry a
+    // started login and the session id, or a login started on one fails on another.
+    if redis_url.is_some() && cookie_key.is_none() {
+        return Err(format!(
+            "KVIXI_COOKIE_KEY is not set: with KVIXI_REDIS_URL, set it to {COOKIE_KEY_HELP}"
+        )
+        .into());
+    }
+    if let Some(short) = cookie_key
+        .as_ref()
+        .filter(|key| key.len() < CookieKey::MIN_LEN)
+    {
+        return Err(format!(
+            "KVIXI_COOKIE_KEY is {} characters long; set it to {COOKIE_KEY_HELP}",
+            short.len()
+        )
+        .into());
+    }
+
     if var("KVIXI_APP_ID").is_some() {
+        // Reads KVIXI_COOKIE_KEY too, and names it when it is missing.
         let kvixi = Kvixi::new(Config::from_env()?)?;
         return Ok(Example {
             kvixi,
             addr,
             public_url,
             emulator: None,
+            redis_url,
         });
     }
 
@@ -62,14 +92,19 @@ pub async fn from_env() -> Result<Example, Box<dyn std::error::Error>> {
                 "could not start the embedded Kvixi emulator on {mock_addr} (KVIXI_MOCK_ADDR): {e}"
             )
         })?;
-    let config = Config::builder(DEMO_APP_ID, secret, redirect_url)
-        .base_url(emulator.base_url())
-        .build()?;
+    let mut config =
+        Config::builder(DEMO_APP_ID, secret, redirect_url).base_url(emulator.base_url());
+    // Without KVIXI_COOKIE_KEY the builder makes a key for this run: a restart then
+    // logs everyone out, as the memory store would anyway.
+    if let Some(key) = cookie_key {
+        config = config.cookie_key(key.into_bytes());
+    }
     Ok(Example {
-        kvixi: Kvixi::new(config)?,
+        kvixi: Kvixi::new(config.build()?)?,
         addr,
         public_url,
         emulator: Some(emulator),
+        redis_url,
     })
 }
 
@@ -95,6 +130,14 @@ impl Example {
                 }
             }
             None => println!("Using Kvixi at {}", self.kvixi.config().base_url()),
+        }
+        match self.redis_url {
+            Some(_) => println!(
+                "Sessions in Redis (KVIXI_REDIS_URL), shared by every instance with the same KVIXI_COOKIE_KEY"
+            ),
+            None => {
+                println!("Sessions in this process's memory (set KVIXI_REDIS_URL to share them)")
+            }
         }
     }
 }

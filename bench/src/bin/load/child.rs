@@ -15,10 +15,21 @@ pub struct App {
     child: Child,
     /// The app's base URL, on 127.0.0.1.
     pub url: Url,
+    /// Where the app listens.
+    pub addr: SocketAddr,
+}
+
+/// Where the app keeps its sessions.
+#[derive(Clone, Copy, Debug)]
+pub enum Sessions<'a> {
+    /// The example's default in-memory store.
+    Memory,
+    /// The Redis at this URL (`KVIXI_REDIS_URL`), with a cookie key made for the run.
+    Redis(&'a str),
 }
 
 /// A free port on 127.0.0.1 (free when asked; the child binds it right after).
-fn free_port() -> std::io::Result<u16> {
+pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
@@ -26,13 +37,22 @@ fn free_port() -> std::io::Result<u16> {
 
 impl App {
     /// Starts the `framework` example with its embedded emulator, both on loopback.
-    pub fn start(framework: &str) -> Result<App, String> {
+    pub fn start(framework: &str, sessions: Sessions<'_>) -> Result<App, String> {
         let (app_port, mock_port) = (
             free_port().map_err(|e| e.to_string())?,
             free_port().map_err(|e| e.to_string())?,
         );
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        match sessions {
+            Sessions::Memory => command
+                .env_remove("KVIXI_REDIS_URL")
+                .env_remove("KVIXI_COOKIE_KEY"),
+            Sessions::Redis(url) => command
+                .env("KVIXI_REDIS_URL", url)
+                .env("KVIXI_COOKIE_KEY", cookie_key()),
+        };
+        let child = command
             .args(["serve", framework])
             .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
             .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
@@ -46,8 +66,9 @@ impl App {
             .map_err(|e| format!("cannot start the {framework} example: {e}"))?;
         let url =
             Url::parse(&format!("http://127.0.0.1:{app_port}/")).map_err(|e| e.to_string())?;
-        let mut app = App { child, url };
-        app.wait_until_listening(SocketAddr::from((Ipv4Addr::LOCALHOST, app_port)))?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, app_port));
+        let mut app = App { child, url, addr };
+        app.wait_until_listening(addr)?;
         Ok(app)
     }
 
@@ -79,6 +100,13 @@ impl App {
     pub fn cpu_time(&self) -> Option<Duration> {
         cpu_time_of(&self.child.id().to_string())
     }
+}
+
+/// A `KVIXI_COOKIE_KEY` for one run: 64 random hex digits.
+fn cookie_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// CPU time (user + system) of process `pid` (`self` for this one), from `/proc/<pid>/stat`.

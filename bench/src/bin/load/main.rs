@@ -1,87 +1,166 @@
-//! `cargo run -p kvixi-bench --release --bin load [-- axum actix rocket]`: simulated
-//! browsers log in to each example app over real loopback HTTP.
+//! `cargo run -p kvixi-bench --release --bin load [-- [bots] [--starts N] [axum actix rocket]]`:
+//! simulated browsers log in to each example app over real loopback HTTP, while bots hit
+//! its login route.
 //!
 //! For each framework, a fresh child process serves the example app with its embedded
-//! Kvixi emulator (this binary in `serve` mode, built from `kvixi_examples` as the
-//! example binaries are). Browsers are reqwest clients with a cookie jar each, following
-//! redirects by hand: login -> emulator `/api/oauth?...&mock_user=alice` -> callback ->
-//! `/me`. Every phase is bounded in requests and in time, every request times out, and
-//! nothing is sent anywhere but 127.0.0.1. The run prints one table:
+//! Kvixi emulator (this binary in `serve` mode, running [`kvixi_examples::serve::run`]
+//! as the example binaries do). Browsers are reqwest clients with a cookie jar each,
+//! following redirects by hand: login -> emulator `/api/oauth?...&mock_user=alice` ->
+//! callback -> `/me`. Bots are anonymous hand-written HTTP/1.1 clients on
+//! `GET /auth/kvixi/login?return_to=/private`. Every phase is bounded in requests and in
+//! time, every request times out, and nothing is sent anywhere but 127.0.0.1. The run
+//! prints two tables:
 //!
 //! - full logins per second and p50/p99 latency with 16 browsers at once (10 000 logins,
 //!   which leave 10 000 logged-in sessions in the app's memory store), and with 1;
-//! - failed logins with 200 browsers at once;
-//! - the same for `GET /me` alone;
-//! - the app's resident memory (`VmRSS`) before and after those 10 000 sessions, and its
-//!   CPU time per login.
+//!   failed logins with 200 browsers at once; the same for `GET /me` alone; the app's
+//!   resident memory (`VmRSS`) before and after those 10 000 sessions, and its CPU time
+//!   per login;
+//! - the bot phase ([`bots`]): logins with and without 32 bots, the login-start rate (bots
+//!   alone, bots with browsers, and wrk as a cross-check), `VmRSS` before and after
+//!   `--starts` anonymous login starts (default 1 000 000) on the default store, and
+//!   Redis's key count around as many on the Redis store (a throwaway `redis-server`).
+//!
+//! `load bots axum` runs only the bot phase, for one framework (or several).
 
+mod anonymous;
+mod bots;
 mod browser;
 mod child;
 mod phase;
+mod redis;
 mod report;
 mod serve;
+mod wrk;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use kvixi_examples::serve::Framework;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 
-use crate::child::{App, cpu_time_of};
+use crate::bots::Runtimes;
+use crate::child::{App, Sessions, cpu_time_of};
 use crate::phase::{Plan, Work};
 use crate::report::Measured;
 
 /// Logged-in sessions the app holds when its memory is read.
 pub const SESSIONS: u64 = 10_000;
 
-const FRAMEWORKS: [&str; 3] = ["axum", "actix", "rocket"];
+/// What the command line asks for.
+struct Request {
+    /// Only the bot phase.
+    bots_only: bool,
+    /// Anonymous login starts per framework and store.
+    starts: u64,
+    frameworks: Vec<&'static str>,
+}
+
+fn parse_args(args: &[String]) -> Result<Request, String> {
+    let mut request = Request {
+        bots_only: false,
+        starts: bots::DEFAULT_STARTS,
+        frameworks: Vec::new(),
+    };
+    let mut args = args.iter().map(String::as_str).peekable();
+    if args.peek() == Some(&"bots") {
+        request.bots_only = true;
+        args.next();
+    }
+    while let Some(arg) = args.next() {
+        let starts = if arg == "--starts" {
+            Some(args.next())
+        } else {
+            arg.strip_prefix("--starts=").map(Some)
+        };
+        if let Some(starts) = starts {
+            request.starts = starts
+                .and_then(|n| n.replace('_', "").parse().ok())
+                .filter(|n| *n > 0)
+                .ok_or("--starts takes a positive number of anonymous login starts")?;
+            continue;
+        }
+        match arg.parse::<Framework>() {
+            Ok(framework) => request.frameworks.push(framework.name()),
+            Err(_) => {
+                return Err(format!(
+                    "unknown argument {arg:?}: load [bots] [--starts N] [axum] [actix] [rocket]"
+                ));
+            }
+        }
+    }
+    if request.frameworks.is_empty() {
+        request.frameworks = Framework::ALL.map(Framework::name).to_vec();
+    }
+    Ok(request)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve::serve(args.get(1).map_or("", String::as_str));
     }
-    let mut frameworks: Vec<&'static str> = Vec::new();
-    for arg in &args {
-        match FRAMEWORKS.iter().find(|known| *known == arg) {
-            Some(known) => frameworks.push(known),
-            None => {
-                eprintln!("error: unknown framework {arg:?}; pick among axum, actix, rocket");
-                return ExitCode::FAILURE;
-            }
+    let request = match parse_args(&args) {
+        Ok(request) => request,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
         }
-    }
-    if frameworks.is_empty() {
-        frameworks = FRAMEWORKS.to_vec();
-    }
+    };
     // reqwest is built without a default TLS provider; loopback http needs none, but
     // the client builder wants one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
+    let runtimes = tokio::runtime::Runtime::new().and_then(|browsers| {
+        let bots = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bot")
+            .enable_all()
+            .build()?;
+        Ok((browsers, bots))
+    });
+    let (runtime, bots_runtime) = match runtimes {
+        Ok(runtimes) => runtimes,
         Err(error) => {
             eprintln!("error: no runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
+    let runtimes = Runtimes {
+        browsers: &runtime,
+        bots: &bots_runtime,
+    };
 
-    let mut results = Vec::new();
-    for framework in frameworks {
-        eprintln!("load: {framework} ...");
-        match measure(&runtime, framework) {
-            Ok(measured) => results.push(measured),
+    let (mut results, mut bot_results) = (Vec::new(), Vec::new());
+    for framework in request.frameworks {
+        if !request.bots_only {
+            eprintln!("load: {framework} ...");
+            match measure(&runtime, framework) {
+                Ok(measured) => results.push(measured),
+                Err(error) => {
+                    eprintln!("error: {framework}: {error}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        eprintln!("load: {framework} bots ...");
+        match bots::measure(&runtimes, framework, request.starts) {
+            Ok(measured) => bot_results.push(measured),
             Err(error) => {
                 eprintln!("error: {framework}: {error}");
                 return ExitCode::FAILURE;
             }
         }
     }
-    report::print(&results);
+    if !request.bots_only {
+        report::print(&results);
+    }
+    report::print_bots(&bot_results, request.starts);
     ExitCode::SUCCESS
 }
 
 /// Every phase against a fresh process of `framework`'s example.
 fn measure(runtime: &tokio::runtime::Runtime, framework: &'static str) -> Result<Measured, String> {
-    let app = App::start(framework)?;
+    let app = App::start(framework, Sessions::Memory)?;
     let url = app.url.clone();
     let run = |plan: Plan| {
         let outcome = runtime.block_on(phase::run(plan, &url, ALICE, ALICE_USER_ID));

@@ -1,0 +1,282 @@
+//! Serving one framework's example from the environment, on the runtime its `main` macro
+//! would build: what `cargo run -p kvixi-examples --bin <framework>` runs, and what
+//! `kvixi-bench`'s load tool starts in its child process, so that both are the same code.
+//!
+//! [`setup::from_env`] reads the environment. With `KVIXI_REDIS_URL` the sessions go to
+//! that Redis (tower-sessions' store for axum and Rocket, actix-session's for actix), and
+//! `KVIXI_COOKIE_KEY` keys every cookie, so that instances behind a load balancer are
+//! interchangeable.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocket::error::ErrorKind;
+use rocket::fairing::AdHoc;
+use rocket::figment::providers::Env;
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
+
+use crate::setup::{self, Example};
+
+/// How long the first connection to Redis may take before the example gives up.
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in the axum and Rocket examples' Redis pool.
+const REDIS_POOL_SIZE: usize = 4;
+
+/// The frameworks an example exists for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framework {
+    /// axum 0.8 with `kvixi-axum`.
+    Axum,
+    /// actix-web 4 with `kvixi-actix`.
+    Actix,
+    /// Rocket 0.5 with `kvixi-rocket`.
+    Rocket,
+}
+
+impl Framework {
+    /// Every framework, in the order the docs list them.
+    pub const ALL: [Framework; 3] = [Framework::Axum, Framework::Actix, Framework::Rocket];
+
+    /// The name of the framework's example binary (`axum`, `actix`, `rocket`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Framework::Axum => "axum",
+            Framework::Actix => "actix",
+            Framework::Rocket => "rocket",
+        }
+    }
+}
+
+impl fmt::Display for Framework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A framework name that is none of `axum`, `actix`, `rocket`.
+#[derive(Debug)]
+pub struct UnknownFramework(pub String);
+
+impl fmt::Display for UnknownFramework {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "no example for {:?}: pick among axum, actix, rocket",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownFramework {}
+
+impl FromStr for Framework {
+    type Err = UnknownFramework;
+
+    fn from_str(name: &str) -> Result<Framework, UnknownFramework> {
+        Framework::ALL
+            .into_iter()
+            .find(|framework| framework.name() == name)
+            .ok_or_else(|| UnknownFramework(name.to_owned()))
+    }
+}
+
+type Served = Result<(), Box<dyn std::error::Error>>;
+
+/// Serves `framework`'s example until Ctrl-C (or until the process is killed); prints
+/// `error: …` and fails when it cannot start. This is the whole `main` of each binary.
+pub fn run(framework: Framework) -> ExitCode {
+    let served = match framework {
+        Framework::Axum => axum(),
+        Framework::Actix => actix(),
+        Framework::Rocket => rocket(),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cannot_listen(example: &Example, error: impl fmt::Display) -> String {
+    format!(
+        "cannot listen on {} (KVIXI_EXAMPLE_ADDR): {error}",
+        example.addr
+    )
+}
+
+/// The error for a Redis that does not answer. The URL itself is not repeated: it may
+/// hold a password.
+fn redis_unreachable(error: impl fmt::Display) -> String {
+    format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}")
+}
+
+fn no_answer() -> String {
+    format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")
+}
+
+/// A connected fred pool for tower-sessions' Redis store.
+async fn redis_pool(url: &str) -> Result<Pool, String> {
+    let config = RedisConfig::from_url(url).map_err(|e| {
+        format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
+    })?;
+    let pool = Pool::new(config, None, None, None, REDIS_POOL_SIZE).map_err(redis_unreachable)?;
+    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, pool.init()).await {
+        Ok(Ok(_)) => Ok(pool),
+        Ok(Err(error)) => Err(redis_unreachable(error)),
+        Err(_) => Err(redis_unreachable(no_answer())),
+    }
+}
+
+/// As `#[tokio::main]` would run it.
+fn axum() -> Served {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let example = setup::from_env().await?;
+        let listener = tokio::net::TcpListener::bind(example.addr)
+            .await
+            .map_err(|e| cannot_listen(&example, e))?;
+        let kvixi = example.kvixi.clone();
+        let app = match &example.redis_url {
+            Some(url) => {
+                crate::axum_app::router_with_store(kvixi, RedisStore::new(redis_pool(url).await?))
+            }
+            None => crate::axum_app::router(kvixi),
+        };
+        example.announce("axum");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+/// As `#[actix_web::main]` would run it: one store and one cookie key for every worker.
+fn actix() -> Served {
+    actix_web::rt::System::new().block_on(async {
+        let example = setup::from_env().await?;
+        // The session cookie's key comes from the app's cookie key (KVIXI_COOKIE_KEY, or
+        // one made for this run), so one setting covers every cookie.
+        let key = actix_web::cookie::Key::derive_from(example.kvixi.config().cookie_key().secret());
+        let server = match &example.redis_url {
+            Some(url) => {
+                let connect = kvixi_actix::RedisSessionStore::new(url.as_str());
+                let store = match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
+                    Ok(Ok(store)) => store,
+                    Ok(Err(error)) => return Err(redis_unreachable(error).into()),
+                    Err(_) => return Err(redis_unreachable(no_answer()).into()),
+                };
+                actix_server(&example, store, key)?
+            }
+            None => {
+                let store = kvixi_actix::MemoryStore::from_config(example.kvixi.config());
+                actix_server(&example, store, key)?
+            }
+        };
+        example.announce("actix");
+        server.await?;
+        Ok(())
+    })
+}
+
+fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
+    example: &Example,
+    store: S,
+    key: actix_web::cookie::Key,
+) -> Result<actix_web::dev::Server, String> {
+    let kvixi = example.kvixi.clone();
+    let server = actix_web::HttpServer::new(move || {
+        crate::actix_app::app(kvixi.clone(), store.clone(), key.clone())
+    })
+    .bind(example.addr)
+    .map_err(|e| cannot_listen(example, e))?;
+    Ok(server.run())
+}
+
+/// As `#[rocket::main]` would run it. Listens on `KVIXI_EXAMPLE_ADDR`; Rocket's own
+/// `ROCKET_*` variables (and `Rocket.toml`) apply on top. Rocket wants a `secret_key` for
+/// its private cookies, which kvixi does not use (its cookies are sealed with the app's
+/// cookie key): it is new at each run unless `ROCKET_SECRET_KEY` is set. Rocket's own log prints every request URI with its query string, the callback's
+/// auth_key included, so it is off unless `ROCKET_LOG_LEVEL` asks for it; the app logs
+/// through `tracing` (`RUST_LOG`).
+fn rocket() -> Served {
+    init_rocket_tracing();
+    rocket::execute(async {
+        // The embedded emulator runs on this runtime: `example` lives until the end.
+        let example = Arc::new(setup::from_env().await?);
+        let figment = rocket::Config::figment()
+            .merge(("address", example.addr.ip()))
+            .merge(("port", example.addr.port()))
+            .merge(("secret_key", random_secret_key()))
+            .merge(("log_level", "off"))
+            // Rocket's own variables win over the defaults above.
+            .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global());
+        let kvixi = example.kvixi.clone();
+        let app = match &example.redis_url {
+            Some(url) => {
+                let store = RedisStore::new(redis_pool(url).await?);
+                crate::rocket_app::rocket_with_store(kvixi, figment, store)
+            }
+            None => crate::rocket_app::rocket(kvixi, figment),
+        };
+        let announced = example.clone();
+        let app = app.attach(AdHoc::on_liftoff("Announce the example", move |_| {
+            announced.announce("rocket");
+            Box::pin(async {})
+        }));
+        match app.launch().await {
+            Ok(_) => Ok(()),
+            // `kind()` marks the error handled: Rocket panics on dropping an unread one.
+            Err(error) => match error.kind() {
+                ErrorKind::Bind(bind) => Err(cannot_listen(&example, bind).into()),
+                _ => Err(error.to_string().into()),
+            },
+        }
+    })
+}
+
+/// 64 random bytes: Rocket's `secret_key` for this run.
+fn random_secret_key() -> Vec<u8> {
+    let mut key = vec![0u8; 64];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+    key
+}
+
+/// `RUST_LOG` (default `info`) for everything but Rocket's own records, which follow
+/// `ROCKET_LOG_LEVEL` (default off). `log` records reach `tracing` here (setup installs
+/// the bridge), so Rocket's `log_level` alone would filter nothing.
+fn init_rocket_tracing() {
+    let rocket = match std::env::var("ROCKET_LOG_LEVEL")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        Some("critical") => "warn",
+        Some("normal") => "info",
+        Some("debug") => "trace",
+        _ => "off",
+    };
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Rocket's own modules, and the code its macros generate in the routes' module.
+    for target in ["rocket", "kvixi_examples::rocket_app::_"] {
+        if let Ok(directive) = format!("{target}={rocket}").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    // `setup::from_env` finds this subscriber installed and keeps it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
