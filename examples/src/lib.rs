@@ -1,6 +1,11 @@
 //! The example apps of kvixi-rs: one per framework, the same pages, the same setup.
 //!
-//! Each binary (`cargo run -p kvixi-examples --bin axum`, …) starts an app with the
+//! Each framework is a cargo feature (`axum`, the default; `actix`; `rocket`), so that
+//! running one example compiles one framework: `cargo run -p kvixi-examples --bin axum`,
+//! `cargo run -p kvixi-examples --features actix --bin actix`,
+//! `cargo run -p kvixi-examples --features rocket --bin rocket`.
+//!
+//! Each binary starts an app with the
 //! pages `/` (public), `/private` (HTML, needs login) and `/me` (JSON, needs login), and,
 //! unless `KVIXI_APP_ID` is set, an embedded `kvixi-mock` emulator to log in against.
 //! The apps are also what the end-to-end suite in `tests/` drives, and [`serve`] is what
@@ -11,9 +16,12 @@
 //! `KVIXI_COOKIE_KEY` (at least 32 random characters: `openssl rand -base64 48`).
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actix")]
 pub mod actix_app;
+#[cfg(feature = "axum")]
 pub mod axum_app;
 pub mod pages;
+#[cfg(feature = "rocket")]
 pub mod rocket_app;
 pub mod serve;
 pub mod setup;

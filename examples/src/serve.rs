@@ -10,20 +10,30 @@
 use std::fmt;
 use std::process::ExitCode;
 use std::str::FromStr;
+#[cfg(feature = "rocket")]
 use std::sync::Arc;
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use std::time::Duration;
 
+#[cfg(feature = "rocket")]
 use rocket::error::ErrorKind;
+#[cfg(feature = "rocket")]
 use rocket::fairing::AdHoc;
+#[cfg(feature = "rocket")]
 use rocket::figment::providers::Env;
+#[cfg(any(feature = "axum", feature = "rocket"))]
 use tower_sessions_redis_store::RedisStore;
+#[cfg(any(feature = "axum", feature = "rocket"))]
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
 
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use crate::setup::{self, Example};
 
 /// How long the first connection to Redis may take before the example gives up.
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the axum and Rocket examples' Redis pool.
+#[cfg(any(feature = "axum", feature = "rocket"))]
 const REDIS_POOL_SIZE: usize = 4;
 
 /// The frameworks an example exists for.
@@ -89,10 +99,19 @@ type Served = Result<(), Box<dyn std::error::Error>>;
 /// Serves `framework`'s example until Ctrl-C (or until the process is killed); prints
 /// `error: …` and fails when it cannot start. This is the whole `main` of each binary.
 pub fn run(framework: Framework) -> ExitCode {
-    let served = match framework {
+    let served: Served = match framework {
+        #[cfg(feature = "axum")]
         Framework::Axum => axum(),
+        #[cfg(feature = "actix")]
         Framework::Actix => actix(),
+        #[cfg(feature = "rocket")]
         Framework::Rocket => rocket(),
+        // Each framework is a cargo feature, so that one example builds one framework.
+        #[allow(unreachable_patterns)]
+        other => Err(format!(
+            "this build has no {other} example: run `cargo run -p kvixi-examples --features {other} --bin {other}`"
+        )
+        .into()),
     };
     match served {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,6 +122,7 @@ pub fn run(framework: Framework) -> ExitCode {
     }
 }
 
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 fn cannot_listen(example: &Example, error: impl fmt::Display) -> String {
     format!(
         "cannot listen on {} (KVIXI_EXAMPLE_ADDR): {error}",
@@ -112,15 +132,18 @@ fn cannot_listen(example: &Example, error: impl fmt::Display) -> String {
 
 /// The error for a Redis that does not answer. The URL itself is not repeated: it may
 /// hold a password.
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 fn redis_unreachable(error: impl fmt::Display) -> String {
     format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}")
 }
 
+#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 fn no_answer() -> String {
     format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")
 }
 
 /// A connected fred pool for tower-sessions' Redis store.
+#[cfg(any(feature = "axum", feature = "rocket"))]
 async fn redis_pool(url: &str) -> Result<Pool, String> {
     let config = RedisConfig::from_url(url).map_err(|e| {
         format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
@@ -134,6 +157,7 @@ async fn redis_pool(url: &str) -> Result<Pool, String> {
 }
 
 /// As `#[tokio::main]` would run it.
+#[cfg(feature = "axum")]
 fn axum() -> Served {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -161,6 +185,7 @@ fn axum() -> Served {
 }
 
 /// As `#[actix_web::main]` would run it: one store and one cookie key for every worker.
+#[cfg(feature = "actix")]
 fn actix() -> Served {
     actix_web::rt::System::new().block_on(async {
         let example = setup::from_env().await?;
@@ -188,6 +213,7 @@ fn actix() -> Served {
     })
 }
 
+#[cfg(feature = "actix")]
 fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
     example: &Example,
     store: S,
@@ -208,6 +234,7 @@ fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
 /// cookie key): it is new at each run unless `ROCKET_SECRET_KEY` is set. Rocket's own log prints every request URI with its query string, the callback's
 /// auth_key included, so it is off unless `ROCKET_LOG_LEVEL` asks for it; the app logs
 /// through `tracing` (`RUST_LOG`).
+#[cfg(feature = "rocket")]
 fn rocket() -> Served {
     init_rocket_tracing();
     rocket::execute(async {
@@ -245,6 +272,7 @@ fn rocket() -> Served {
 }
 
 /// 64 random bytes: Rocket's `secret_key` for this run.
+#[cfg(feature = "rocket")]
 fn random_secret_key() -> Vec<u8> {
     let mut key = vec![0u8; 64];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
@@ -254,6 +282,7 @@ fn random_secret_key() -> Vec<u8> {
 /// `RUST_LOG` (default `info`) for everything but Rocket's own records, which follow
 /// `ROCKET_LOG_LEVEL` (default off). `log` records reach `tracing` here (setup installs
 /// the bridge), so Rocket's `log_level` alone would filter nothing.
+#[cfg(feature = "rocket")]
 fn init_rocket_tracing() {
     let rocket = match std::env::var("ROCKET_LOG_LEVEL")
         .ok()

@@ -1,4 +1,4 @@
-//! `cargo run -p kvixi-examples --bin actix`: the actix example with the embedded emulator
+//! `cargo run -p kvixi-examples --features actix --bin actix`: the actix example with the embedded emulator
 //! (or a real Kvixi app), sessions in memory or in the Redis of `KVIXI_REDIS_URL`.
 
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! `cargo run -p kvixi-examples --bin rocket`: the Rocket example with the embedded emulator
+//! `cargo run -p kvixi-examples --features rocket --bin rocket`: the Rocket example with the embedded emulator
 //! (or a real Kvixi app), sessions in memory or in the Redis of `KVIXI_REDIS_URL`.
 //!
 //! Listens on `KVIXI_EXAMPLE_ADDR`; Rocket's own `ROCKET_*` variables (and `Rocket.toml`)
