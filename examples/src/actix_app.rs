@@ -5,7 +5,16 @@ use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
-use kvixi_actix::{Kvixi, KvixiToken, KvixiUser, SessionStore};
+use kvixi_actix::{Kvixi, KvixiToken, KvixiUser, RequireLogin, SessionStore};
+use kvixi_core::KvixiBuilder;
+
+/// This example's own pages on the flow: its failure pages in the site's layout, and its
+/// sign-in page for anonymous browsers (which links to the Kvixi login).
+pub fn own_pages(builder: KvixiBuilder) -> KvixiBuilder {
+    builder
+        .page_renderer(crate::pages::own_error_page)
+        .sign_in_page("/sign-in")
+}
 
 /// The pages with Kvixi login, sessions in `store` ([`kvixi_actix::MemoryStore`], or Redis
 /// for several instances) under the cookie key `key`. Build the store and the key once,
@@ -26,9 +35,23 @@ pub fn app<S: SessionStore + 'static>(
     App::new()
         .wrap(kvixi_actix::session_middleware(kvixi.config(), store, key))
         .configure(kvixi_actix::configure(kvixi))
+        // `/account` and everything under it: one guard for the scope, a second one (with
+        // a predicate) for the verified-only page. The handlers take no Kvixi extractor.
+        .service(
+            web::scope("/account")
+                .wrap(RequireLogin::new())
+                .route("", web::get().to(account))
+                .service(
+                    web::scope("/verified")
+                        .wrap(RequireLogin::new().allow(|user| user.verified))
+                        .route("", web::get().to(verified)),
+                ),
+        )
+        .route("/sign-in", web::get().to(sign_in))
         .route("/", web::get().to(home))
         .route("/private", web::get().to(private))
         .route("/me", web::get().to(me))
+        .route("/me/app", web::get().to(me_app))
         .route("/me/fresh", web::get().to(fresh))
 }
 
@@ -38,6 +61,22 @@ async fn home(kvixi: web::Data<Kvixi>, user: Option<KvixiUser>) -> web::Html {
 
 async fn private(kvixi: web::Data<Kvixi>, user: KvixiUser) -> web::Html {
     web::Html::new(crate::pages::private(kvixi.config(), &user))
+}
+
+/// The user comes from the group guard, in the request extensions.
+async fn account(user: web::ReqData<KvixiUser>) -> web::Html {
+    web::Html::new(crate::pages::account(&user))
+}
+
+async fn verified(user: web::ReqData<KvixiUser>) -> web::Html {
+    web::Html::new(crate::pages::verified(&user))
+}
+
+async fn sign_in(kvixi: web::Data<Kvixi>, request: actix_web::HttpRequest) -> web::Html {
+    web::Html::new(crate::pages::sign_in(
+        kvixi.config(),
+        request.query_string().into(),
+    ))
 }
 
 async fn me(user: KvixiUser) -> web::Json<kvixi_core::KvixiUser> {
@@ -53,4 +92,11 @@ async fn fresh(kvixi: web::Data<Kvixi>, token: KvixiToken) -> HttpResponse {
             HttpResponse::build(status).body(error.user_message())
         }
     }
+}
+
+/// The app's own data for the user, typed, from the same session read as the user.
+async fn me_app(
+    member: kvixi_actix::AppUser<crate::member::Member>,
+) -> web::Json<serde_json::Value> {
+    web::Json(crate::member::as_json(&member.user, &member.data))
 }

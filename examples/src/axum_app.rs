@@ -3,7 +3,7 @@
 use axum::response::Html;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser};
+use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login};
 use tower_sessions::SessionStore;
 
 /// The pages, with Kvixi login mounted on an in-memory session store.
@@ -17,10 +17,21 @@ pub fn router_with_store<St: SessionStore + Clone>(kvixi: Kvixi, store: St) -> R
 }
 
 fn pages() -> Router {
+    // `/account` and everything under it: one guard for the group, a second one (with a
+    // predicate) for the verified-only page. The handlers take no Kvixi extractor.
+    let verified_only = Router::new()
+        .route("/account/verified", get(verified))
+        .route_layer(require_login().allow(|user| user.verified));
+    let account = Router::new()
+        .route("/account", get(account))
+        .merge(verified_only)
+        .route_layer(require_login());
     Router::new()
+        .merge(account)
         .route("/", get(home))
         .route("/private", get(private))
         .route("/me", get(me))
+        .route("/me/app", get(me_app))
         .route("/me/fresh", get(fresh))
 }
 
@@ -30,6 +41,15 @@ async fn home(Extension(kvixi): Extension<Kvixi>, user: Option<KvixiUser>) -> Ht
 
 async fn private(Extension(kvixi): Extension<Kvixi>, user: KvixiUser) -> Html<String> {
     Html(crate::pages::private(kvixi.config(), &user))
+}
+
+/// The user comes from the group guard, in the request extensions.
+async fn account(Extension(user): Extension<KvixiUser>) -> Html<String> {
+    Html(crate::pages::account(&user))
+}
+
+async fn verified(Extension(user): Extension<KvixiUser>) -> Html<String> {
+    Html(crate::pages::verified(&user))
 }
 
 async fn me(user: KvixiUser) -> Json<kvixi_core::KvixiUser> {
@@ -51,4 +71,9 @@ async fn fresh(
                 .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
             (status, e.user_message().to_owned())
         })
+}
+
+/// The app's own data for the user, typed, from the same session read as the user.
+async fn me_app(member: kvixi_axum::AppUser<crate::member::Member>) -> Json<serde_json::Value> {
+    Json(crate::member::as_json(&member.user, &member.data))
 }

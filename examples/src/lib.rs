@@ -20,6 +20,7 @@
 pub mod actix_app;
 #[cfg(feature = "axum")]
 pub mod axum_app;
+pub mod member;
 pub mod pages;
 #[cfg(feature = "rocket")]
 pub mod rocket_app;

@@ -1,7 +1,7 @@
 //! The HTML of the example pages, shared by every framework's example.
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-use kvixi_core::{Config, KvixiUser};
+use kvixi_core::{Config, ErrorPage, KvixiUser, Page};
 
 fn layout(title: &str, body: &str) -> String {
     format!(
@@ -11,7 +11,7 @@ fn layout(title: &str, body: &str) -> String {
 a.button,button{{display:inline-block;padding:.5rem 1rem;background:#3457d5;color:#fff;border:0;border-radius:.3rem;text-decoration:none;font-size:1rem;cursor:pointer}}\
 img.avatar{{width:64px;height:64px;border-radius:50%;vertical-align:middle;margin-right:1rem}}\
 dt{{font-weight:bold}} nav a{{margin-right:1rem}}</style></head>\
-<body><nav><a href=\"/\">Home</a><a href=\"/private\">Private page</a><a href=\"/me\">/me (JSON)</a></nav>{body}</body></html>\n",
+<body><nav><a href=\"/\">Home</a><a href=\"/private\">Private page</a><a href=\"/account\">Account</a><a href=\"/me\">/me (JSON)</a></nav>{body}</body></html>\n",
         title = text(title),
     )
 }
@@ -79,4 +79,69 @@ pub fn private(config: &Config, user: &KvixiUser) -> String {
         logout = logout_form(config),
     );
     layout("Private page", &body)
+}
+
+/// `/account`: the page of the guarded group, built from the user the group guard
+/// passed on (its handler takes no Kvixi extractor).
+pub fn account(user: &KvixiUser) -> String {
+    let body = format!(
+        "<h1>{avatar}Account of <span id=\"user-name\">{name}</span></h1>\
+<p>Every page under <code>/account</code> is guarded by one line: the handlers never ask for a user.</p>\
+<p><a href=\"/account/verified\">Verified members only</a></p>",
+        avatar = avatar(user),
+        name = text(&user.display_name()),
+    );
+    layout("Account", &body)
+}
+
+/// `/account/verified`: only for accounts Kvixi marks as verified (a predicate on the
+/// group guard; others get 403).
+pub fn verified(user: &KvixiUser) -> String {
+    let body = format!(
+        "<h1>Verified members</h1><p><span id=\"user-name\">{}</span>, your Kvixi account is verified.</p>",
+        text(&user.display_name()),
+    );
+    layout("Verified members", &body)
+}
+
+/// `/sign-in`: the app's own sign-in page, where anonymous browsers land (with
+/// `return_to`) when the flow is built with `sign_in_page("/sign-in")`; it links to the
+/// login route with the same `return_to`.
+pub fn sign_in(config: &Config, query: Option<&str>) -> String {
+    let query = query
+        .filter(|query| query.starts_with("return_to="))
+        .map(|query| format!("?{query}"))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1 id=\"sign-in\">Sign in</h1><p>This page needs an account. We use Kvixi to know who you are.</p>\
+<p><a class=\"button\" id=\"login\" href=\"{}\">Log in with Kvixi</a></p>",
+        attr(&format!("{}{query}", config.login_path())),
+    );
+    layout("Sign in", &body)
+}
+
+/// The app's own failure pages, for
+/// [`KvixiBuilder::page_renderer`](kvixi_core::KvixiBuilder::page_renderer): the
+/// example's layout for browsers, the default JSON for API clients. The status and
+/// headers stay the core's.
+pub fn own_error_page(page: &ErrorPage<'_>) -> Option<Page> {
+    if page.prefers_json {
+        return None;
+    }
+    let heading = match page.status {
+        401 => "Please log in",
+        403 => "Not for this account",
+        400..=499 => "That login did not work",
+        _ => "Kvixi is having trouble",
+    };
+    let body = format!(
+        "<h1 id=\"app-error-page\">{heading}</h1><p>{message}</p>\
+<p><a class=\"button\" id=\"try-again\" href=\"{try_again}\">Try again</a></p>\
+<p><small>{code} ({status})</small></p>",
+        message = text(page.message),
+        try_again = attr(page.try_again),
+        code = text(page.code),
+        status = page.status,
+    );
+    Some(Page::html(layout(heading, &body)))
 }

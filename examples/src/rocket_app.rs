@@ -1,7 +1,7 @@
 //! The Rocket example app, built only with `kvixi-rocket`'s public API.
 
 use kvixi_core::Kvixi;
-use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser};
+use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin};
 use rocket::figment::Figment;
 use rocket::http::Status;
 use rocket::response::content::RawHtml;
@@ -26,8 +26,15 @@ pub fn rocket_with_store(
 
 fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
-        .mount("/", rocket::routes![home, private, me, fresh])
+        .mount(
+            "/",
+            rocket::routes![home, private, me, me_app, fresh, account, verified],
+        )
         .attach(fairing)
+        // `/account` and everything under it: one fairing for the group, a second one
+        // (with a predicate) for the verified-only page.
+        .attach(RequireLogin::under("/account"))
+        .attach(RequireLogin::under("/account/verified").allow(|user| user.verified))
 }
 
 #[rocket::get("/")]
@@ -38,6 +45,19 @@ fn home(kvixi: &State<Kvixi>, user: Option<KvixiUser>) -> RawHtml<String> {
 #[rocket::get("/private")]
 fn private(kvixi: &State<Kvixi>, user: KvixiUser) -> RawHtml<String> {
     RawHtml(crate::pages::private(kvixi.config(), &user))
+}
+
+/// The user the group guard admitted: `KvixiUser` finds it in the request-local cache
+/// (no second session read). Without the fairing, this handler would refuse anonymous
+/// visitors anyway; with it, a forgotten guard opens nothing.
+#[rocket::get("/account")]
+fn account(user: KvixiUser) -> RawHtml<String> {
+    RawHtml(crate::pages::account(&user))
+}
+
+#[rocket::get("/account/verified")]
+fn verified(user: KvixiUser) -> RawHtml<String> {
+    RawHtml(crate::pages::verified(&user))
 }
 
 #[rocket::get("/me")]
@@ -60,4 +80,10 @@ async fn fresh(
             let status = Status::from_code(e.status()).unwrap_or(Status::BadGateway);
             (status, e.user_message())
         })
+}
+
+/// The app's own data for the user, typed, from the same session read as the user.
+#[rocket::get("/me/app")]
+fn me_app(member: kvixi_rocket::AppUser<crate::member::Member>) -> Json<serde_json::Value> {
+    Json(crate::member::as_json(&member.user, &member.data))
 }

@@ -24,7 +24,9 @@ use rocket::figment::providers::Env;
 #[cfg(any(feature = "axum", feature = "rocket"))]
 use tower_sessions_redis_store::RedisStore;
 #[cfg(any(feature = "axum", feature = "rocket"))]
-use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
+use tower_sessions_redis_store::fred::prelude::{
+    ClientLike, Config as RedisConfig, PerformanceConfig, Pool, ReconnectPolicy,
+};
 
 #[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use crate::setup::{self, Example};
@@ -144,11 +146,27 @@ fn no_answer() -> String {
 
 /// A connected fred pool for tower-sessions' Redis store.
 #[cfg(any(feature = "axum", feature = "rocket"))]
-async fn redis_pool(url: &str) -> Result<Pool, String> {
+///
+/// Set up to survive a Redis outage: fred reconnects (without a policy it never does) and
+/// drops a command a little before kvixi's own store timeout (otherwise fred queues it
+/// while Redis is down and sends it when Redis is back, after kvixi already answered 503).
+async fn redis_pool(url: &str, kvixi_config: &kvixi_core::Config) -> Result<Pool, String> {
     let config = RedisConfig::from_url(url).map_err(|e| {
         format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
     })?;
-    let pool = Pool::new(config, None, None, None, REDIS_POOL_SIZE).map_err(redis_unreachable)?;
+    let performance = PerformanceConfig {
+        default_command_timeout: kvixi_config.session_store_timeout() * 4 / 5,
+        ..PerformanceConfig::default()
+    };
+    let reconnect = ReconnectPolicy::new_constant(0, 100);
+    let pool = Pool::new(
+        config,
+        Some(performance),
+        None,
+        Some(reconnect),
+        REDIS_POOL_SIZE,
+    )
+    .map_err(redis_unreachable)?;
     match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, pool.init()).await {
         Ok(Ok(_)) => Ok(pool),
         Ok(Err(error)) => Err(redis_unreachable(error)),
@@ -169,9 +187,10 @@ fn axum() -> Served {
             .map_err(|e| cannot_listen(&example, e))?;
         let kvixi = example.kvixi.clone();
         let app = match &example.redis_url {
-            Some(url) => {
-                crate::axum_app::router_with_store(kvixi, RedisStore::new(redis_pool(url).await?))
-            }
+            Some(url) => crate::axum_app::router_with_store(
+                kvixi,
+                RedisStore::new(redis_pool(url, example.kvixi.config()).await?),
+            ),
             None => crate::axum_app::router(kvixi),
         };
         example.announce("axum");
@@ -188,13 +207,14 @@ fn axum() -> Served {
 #[cfg(feature = "actix")]
 fn actix() -> Served {
     actix_web::rt::System::new().block_on(async {
-        let example = setup::from_env().await?;
+        // This example shows the app's own failure and sign-in pages.
+        let example = setup::from_env_with(crate::actix_app::own_pages).await?;
         // The session cookie's key comes from the app's cookie key (KVIXI_COOKIE_KEY, or
         // one made for this run), so one setting covers every cookie.
         let key = actix_web::cookie::Key::derive_from(example.kvixi.config().cookie_key().secret());
         let server = match &example.redis_url {
             Some(url) => {
-                let connect = kvixi_actix::RedisSessionStore::new(url.as_str());
+                let connect = kvixi_actix::redis_store(url.as_str());
                 let store = match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
                     Ok(Ok(store)) => store,
                     Ok(Err(error)) => return Err(redis_unreachable(error).into()),
@@ -250,7 +270,7 @@ fn rocket() -> Served {
         let kvixi = example.kvixi.clone();
         let app = match &example.redis_url {
             Some(url) => {
-                let store = RedisStore::new(redis_pool(url).await?);
+                let store = RedisStore::new(redis_pool(url, example.kvixi.config()).await?);
                 crate::rocket_app::rocket_with_store(kvixi, figment, store)
             }
             None => crate::rocket_app::rocket(kvixi, figment),

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use kvixi_core::{Config, CookieKey, Kvixi};
+use kvixi_core::{Config, CookieKey, Kvixi, KvixiBuilder};
 use kvixi_mock::{App, Emulator};
 use rand::RngCore;
 
@@ -32,6 +32,14 @@ const COOKIE_KEY_HELP: &str = "at least 32 random characters, the same on every 
 /// Reads the environment and starts the embedded emulator if needed. Logs go to stderr,
 /// filtered by `RUST_LOG` (default `info`).
 pub async fn from_env() -> Result<Example, Box<dyn std::error::Error>> {
+    from_env_with(|builder| builder).await
+}
+
+/// Like [`from_env`], with the flow's builder passed through `customize` (an example's
+/// own pages, say).
+pub async fn from_env_with(
+    customize: impl FnOnce(KvixiBuilder) -> KvixiBuilder,
+) -> Result<Example, Box<dyn std::error::Error>> {
     init_tracing();
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let addr: SocketAddr = var("KVIXI_EXAMPLE_ADDR")
@@ -66,7 +74,8 @@ pub async fn from_env() -> Result<Example, Box<dyn std::error::Error>> {
 
     if var("KVIXI_APP_ID").is_some() {
         // Reads KVIXI_COOKIE_KEY too, and names it when it is missing.
-        let kvixi = Kvixi::new(Config::from_env()?)?;
+        let builder = Kvixi::builder(Config::from_env()?).on_login(crate::member::admit);
+        let kvixi = customize(builder).build()?;
         return Ok(Example {
             kvixi,
             addr,
@@ -100,7 +109,7 @@ pub async fn from_env() -> Result<Example, Box<dyn std::error::Error>> {
         config = config.cookie_key(key.into_bytes());
     }
     Ok(Example {
-        kvixi: Kvixi::new(config.build()?)?,
+        kvixi: customize(Kvixi::builder(config.build()?).on_login(crate::member::admit)).build()?,
         addr,
         public_url,
         emulator: Some(emulator),

@@ -6,10 +6,11 @@ use std::pin::Pin;
 
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use kvixi_core::{AccessToken, Kvixi};
 
 use crate::Error;
+use crate::middleware::SessionWasNeeded;
 use crate::response::{path_and_query, prefers_json};
 use crate::session::AuthRead;
 
@@ -18,7 +19,10 @@ use crate::session::AuthRead;
 /// (coming back to the same path and query) for browsers.
 ///
 /// For pages open to visitors, take `Option<KvixiUser>`: actix-web turns any refusal of
-/// the inner extractor into `None`, so a visitor is `None`, never an error.
+/// the inner extractor into `None`, so a visitor is `None`, never an error. The one
+/// exception is a session store outage: who the visitor is cannot be known then, so
+/// [`session_middleware`](crate::session_middleware) answers the request 503 rather than
+/// let the page treat a logged-in user as a visitor.
 ///
 /// One session read, no call to Kvixi. Derefs to [`kvixi_core::KvixiUser`].
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +41,7 @@ impl Deref for KvixiUser {
 #[derive(Clone, Debug)]
 pub struct KvixiToken(pub AccessToken);
 
-type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
+pub(crate) type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
 
 /// The flow [`crate::configure`] put in the app data.
 pub(crate) fn flow(request: &HttpRequest) -> Result<Kvixi, Error> {
@@ -52,7 +56,7 @@ pub(crate) fn flow(request: &HttpRequest) -> Result<Kvixi, Error> {
 
 /// Extracts what `read` finds in the session; finding nothing gets the core's anonymous
 /// answer, a session failure its error page.
-fn extract<T: 'static>(
+pub(crate) fn extract<T: 'static>(
     request: &HttpRequest,
     read: impl AsyncFnOnce(&Kvixi, &AuthRead) -> Result<Option<T>, kvixi_core::Error> + 'static,
 ) -> Extraction<T> {
@@ -68,10 +72,16 @@ fn extract<T: 'static>(
             Ok(None) => Err(Error::NotLoggedIn(Box::new(
                 kvixi.anonymous_reply(prefers_json(&request), path_and_query(&request)),
             ))),
-            Err(error) => Err(Error::Session {
-                reply: Box::new(kvixi.failure(&error, prefers_json(&request))),
-                error,
-            }),
+            Err(error) => {
+                if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
+                    // Read by the session middleware, past an `Option` that hides the error.
+                    request.extensions_mut().insert(SessionWasNeeded);
+                }
+                Err(Error::Session {
+                    reply: Box::new(kvixi.failure(&error, prefers_json(&request))),
+                    error,
+                })
+            }
         }
     })
 }
@@ -81,6 +91,11 @@ impl FromRequest for KvixiUser {
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // A group guard (`RequireLogin`) already read the user: no second session read.
+        let known = request.extensions().get::<KvixiUser>().cloned();
+        if let Some(user) = known {
+            return Box::pin(std::future::ready(Ok(user)));
+        }
         extract(request, async |kvixi, session| {
             Ok(kvixi.current_user(session).await?.map(KvixiUser))
         })

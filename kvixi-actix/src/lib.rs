@@ -5,6 +5,9 @@
 //! app data. Handlers then take [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`].
 //! Every decision of the flow is made by [`kvixi_core`]; this crate only translates.
 //!
+//! To protect a whole scope at once, wrap it in [`RequireLogin`]: its handlers need no
+//! extractor, the user is in the request extensions (`web::ReqData<KvixiUser>`).
+//!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
 //! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
@@ -49,7 +52,7 @@
 //! use actix_web::{App, HttpServer};
 //!
 //! let key = kvixi_actix::session_key(kvixi.config());
-//! let store = kvixi_actix::RedisSessionStore::new("redis://127.0.0.1:6379").await?;
+//! let store = kvixi_actix::redis_store("redis://127.0.0.1:6379").await?;
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
@@ -61,11 +64,21 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Revocations (`Kvixi::revoke_user`, the log-out-everywhere route) live in the flow, per
+//! process by default: give every instance's flow the same shared store too, with
+//! `Kvixi::builder(config).revocations(kvixi_core::RedisRevocations::new(pool))` (feature
+//! `redis` of kvixi-core), or a revocation made on one instance is unknown to the others.
 #![forbid(unsafe_code)]
 
+mod app_user;
 mod error;
 mod extract;
 mod middleware;
+#[cfg(feature = "redis")]
+mod redis;
+mod require;
+mod resilient;
 mod response;
 mod routes;
 mod session;
@@ -76,9 +89,16 @@ pub mod testing;
 #[cfg(feature = "redis")]
 pub use actix_session::storage::RedisSessionStore;
 pub use actix_session::storage::SessionStore;
+pub use app_user::AppUser;
 pub use error::Error;
 pub use extract::{KvixiToken, KvixiUser};
+pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
-pub use middleware::{session_key, session_middleware};
+pub use middleware::{
+    KvixiSessionMiddleware, KvixiSessionService, session_key, session_middleware,
+};
+#[cfg(feature = "redis")]
+pub use redis::redis_store;
+pub use require::{RequireLogin, RequireLoginService};
 pub use routes::configure;
 pub use store::MemoryStore;

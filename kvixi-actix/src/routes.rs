@@ -18,10 +18,13 @@ pub fn configure(kvixi: Kvixi) -> impl FnOnce(&mut web::ServiceConfig) {
         let login = web::resource(paths.login_path()).route(web::get().to(login));
         let callback = web::resource(paths.callback_path()).route(web::get().to(callback));
         let logout = web::resource(paths.logout_path()).route(web::post().to(logout));
+        let everywhere =
+            web::resource(paths.logout_everywhere_path()).route(web::post().to(logout_everywhere));
         app.app_data(web::Data::new(kvixi))
             .service(login)
             .service(callback)
-            .service(logout);
+            .service(logout)
+            .service(everywhere);
     }
 }
 
@@ -45,6 +48,19 @@ async fn login(request: HttpRequest, kvixi: web::Data<Kvixi>) -> HttpResponse {
 }
 
 async fn callback(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session) -> HttpResponse {
+    // Only an in-process test request carries this extension (see `testing::log_in_as`).
+    #[cfg(feature = "testing")]
+    {
+        let test_login = actix_web::HttpMessage::extensions(&request)
+            .get::<kvixi_core::testing::TestLogin>()
+            .cloned();
+        if let Some(kvixi_core::testing::TestLogin(user)) = test_login {
+            return answer(&kvixi, &request, &session, async |session| {
+                kvixi.handle_test_login(session, user).await
+            })
+            .await;
+        }
+    }
     let query = request.uri().query();
     let json = prefers_json(&request);
     let cookies = request
@@ -64,6 +80,18 @@ async fn logout(request: HttpRequest, kvixi: web::Data<Kvixi>, session: Session)
     let json = prefers_json(&request);
     answer(&kvixi, &request, &session, async |session| {
         kvixi.handle_logout(session, json).await
+    })
+    .await
+}
+
+async fn logout_everywhere(
+    request: HttpRequest,
+    kvixi: web::Data<Kvixi>,
+    session: Session,
+) -> HttpResponse {
+    let json = prefers_json(&request);
+    answer(&kvixi, &request, &session, async |session| {
+        kvixi.handle_logout_everywhere(session, json).await
     })
     .await
 }

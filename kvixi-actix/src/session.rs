@@ -6,6 +6,11 @@
 //! lost by working on a copy: [`SessionEdit::begin`] copies the entries, the core reads and
 //! writes the copy, and [`SessionEdit::commit`] replays the writes, in order, on the
 //! real session.
+//!
+//! A session loaded while the store was unavailable holds only the
+//! [`STORE_UNAVAILABLE`](crate::resilient::STORE_UNAVAILABLE) marker: every read and
+//! write of it is then [`Error::SessionStoreUnavailable`], so the core answers 503 and
+//! nothing is written (see [`crate::resilient`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +20,8 @@ use actix_session::Session;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::{Error, SessionStorage, async_trait};
 use serde_json::value::RawValue;
+
+use crate::resilient::store_unavailable;
 
 /// One write the core made, to be replayed on the `Session`.
 #[derive(Debug)]
@@ -37,6 +44,8 @@ struct Copy {
 #[derive(Debug)]
 pub(crate) struct SessionEdit {
     copy: Mutex<Copy>,
+    /// The store's problem, when the session could not be loaded.
+    unavailable: Option<String>,
 }
 
 impl SessionEdit {
@@ -52,7 +61,13 @@ impl SessionEdit {
                 entries,
                 writes: Vec::new(),
             }),
+            unavailable: store_unavailable(&all),
         }
+    }
+
+    /// Refuses every use of a session that could not be loaded.
+    fn available(&self) -> Result<(), Error> {
+        unavailable_error(self.unavailable.as_ref())
     }
 
     /// Applies the core's writes to `session`; actix-session persists them after the
@@ -105,14 +120,18 @@ pub(crate) async fn edit_session<T>(
 pub(crate) struct AuthRead {
     json: Option<String>,
     dropped: AtomicBool,
+    /// The store's problem, when the session could not be loaded.
+    unavailable: Option<String>,
 }
 
 impl AuthRead {
     /// Copies the auth record of `session`.
     pub(crate) fn begin(session: &Session) -> AuthRead {
+        let entries = session.entries();
         AuthRead {
-            json: session.entries().get(AUTH_RECORD_KEY).cloned(),
+            json: entries.get(AUTH_RECORD_KEY).cloned(),
             dropped: AtomicBool::new(false),
+            unavailable: store_unavailable(&entries),
         }
     }
 
@@ -127,6 +146,7 @@ impl AuthRead {
 #[async_trait]
 impl SessionStorage for AuthRead {
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        unavailable_error(self.unavailable.as_ref())?;
         Ok(self.json.clone().filter(|_| key == AUTH_RECORD_KEY))
     }
 
@@ -135,6 +155,7 @@ impl SessionStorage for AuthRead {
     }
 
     async fn remove(&self, key: &str) -> Result<(), Error> {
+        unavailable_error(self.unavailable.as_ref())?;
         if key == AUTH_RECORD_KEY {
             self.dropped.store(true, Ordering::Relaxed);
         }
@@ -154,14 +175,27 @@ fn read_only() -> Error {
     Error::Session("an extractor only reads the session".into())
 }
 
+/// [`Error::SessionStoreUnavailable`] when the store's `problem` kept the session from
+/// loading.
+fn unavailable_error(problem: Option<&String>) -> Result<(), Error> {
+    match problem {
+        Some(problem) => Err(Error::SessionStoreUnavailable {
+            problem: problem.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 #[async_trait]
 impl SessionStorage for SessionEdit {
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.available()?;
         // actix-session keeps every entry as JSON text already.
         Ok(self.lock().entries.get(key).cloned())
     }
 
     async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
+        self.available()?;
         let mut copy = self.lock();
         copy.entries.insert(key.to_owned(), json.clone());
         copy.writes.push(Write::Insert(key.to_owned(), json));
@@ -169,6 +203,7 @@ impl SessionStorage for SessionEdit {
     }
 
     async fn remove(&self, key: &str) -> Result<(), Error> {
+        self.available()?;
         let mut copy = self.lock();
         copy.entries.remove(key);
         copy.writes.push(Write::Remove(key.to_owned()));
@@ -176,11 +211,13 @@ impl SessionStorage for SessionEdit {
     }
 
     async fn rotate_id(&self) -> Result<(), Error> {
+        self.available()?;
         self.lock().writes.push(Write::Renew);
         Ok(())
     }
 
     async fn destroy(&self) -> Result<(), Error> {
+        self.available()?;
         let mut copy = self.lock();
         copy.entries.clear();
         copy.writes.push(Write::Purge);
@@ -268,6 +305,41 @@ mod tests {
         edit.commit(&session).unwrap();
         assert_eq!(session.status(), SessionStatus::Purged);
         assert!(session.entries().is_empty());
+    }
+
+    /// A session as the store wrapper hands it over when the store is down.
+    fn unavailable_session() -> Session {
+        let session = TestRequest::default().to_http_request().get_session();
+        let marker = crate::resilient::STORE_UNAVAILABLE;
+        session.insert(marker, "Connection refused").unwrap();
+        session
+    }
+
+    fn is_unavailable(result: Result<impl std::fmt::Debug, Error>) -> bool {
+        matches!(result, Err(Error::SessionStoreUnavailable { problem }) if problem == "Connection refused")
+    }
+
+    #[tokio::test]
+    async fn an_edit_of_a_session_the_store_could_not_load_fails_and_writes_nothing() {
+        let session = unavailable_session();
+        let before = session.entries().clone();
+        let edit = SessionEdit::begin(&session);
+        assert!(is_unavailable(edit.get(AUTH).await), "not anonymous");
+        assert!(is_unavailable(edit.insert(AUTH, "1".into()).await));
+        assert!(is_unavailable(edit.remove(AUTH).await));
+        assert!(is_unavailable(edit.rotate_id().await));
+        assert!(is_unavailable(edit.destroy().await), "no logout");
+        edit.commit(&session).unwrap();
+        assert_eq!(*session.entries(), before, "no write, no purge, no renewal");
+    }
+
+    #[tokio::test]
+    async fn an_auth_read_of_a_session_the_store_could_not_load_fails() {
+        let session = unavailable_session();
+        let read = AuthRead::begin(&session);
+        assert!(is_unavailable(read.get(AUTH).await), "not anonymous");
+        assert!(is_unavailable(read.remove(AUTH).await));
+        read.finish(&session);
     }
 
     #[tokio::test]

@@ -1,8 +1,43 @@
-//! Logging a fixture user in from your own tests, through the real flow.
+//! Logging a user in from your own tests.
 //!
-//! Enable the `testing` feature in `[dev-dependencies]`. The login runs against the
-//! [`kvixi_mock`] emulator over `actix_web::test`: the same routes, key exchange and
-//! session renewal as in production, without a browser or a listening server.
+//! Enable the `testing` feature in `[dev-dependencies]`. Two helpers:
+//!
+//! - [`log_in_as`]: any [`KvixiUser`](kvixi_core::KvixiUser) you build (say
+//!   `KvixiUser::test("alice")`), with no emulator, no port and no network: an
+//!   `actix_web::test` request carries the user to the callback route in-process, which
+//!   writes the same auth record a real login writes, in your app's session store. For
+//!   testing your handlers.
+//! - [`log_in`]: a fixture user of the [`kvixi_mock`] emulator through the real flow (login,
+//!   key exchange, profile read, session renewal). For testing the login itself.
+//!
+//! ```
+//! use actix_web::{App, test, web};
+//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//!
+//! # #[actix_web::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = kvixi_core::Config::builder("my-app", "my-secret", "http://localhost:3000/auth/kvixi/callback")
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?;
+//! let key = kvixi_actix::session_key(kvixi.config());
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), MemoryStore::default(), key))
+//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .route("/hello", web::get().to(|user: KvixiUser| async move { format!("hi {}", user.id) })),
+//! )
+//! .await;
+//!
+//! let user = kvixi_core::KvixiUser::test("alice");
+//! let cookie = kvixi_actix::testing::log_in_as(&app, &kvixi, user).await?;
+//! let request = test::TestRequest::get().uri("/hello").cookie(cookie).to_request();
+//! let response = test::call_service(&app, request).await;
+//! assert_eq!(response.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Through the emulator:
 //!
 //! ```
 //! use actix_web::cookie::Key;
@@ -45,6 +80,39 @@ use kvixi_core::Kvixi;
 use kvixi_core::flow::LOGIN_COOKIE;
 
 use crate::{Error, SESSION_COOKIE};
+
+/// Logs `user` in on `app` (an `actix_web::test::init_service` service with
+/// [`session_middleware`](crate::session_middleware) and [`configure`](crate::configure))
+/// without Kvixi, and returns the logged-in session's cookie, for `TestRequest::cookie`.
+/// The session lands in the store the app's middleware uses.
+pub async fn log_in_as<S, B>(
+    app: &S,
+    kvixi: &Kvixi,
+    user: kvixi_core::KvixiUser,
+) -> Result<Cookie<'static>, Error>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let request = TestRequest::get()
+        .uri(kvixi.config().callback_path())
+        .to_request();
+    actix_web::HttpMessage::extensions_mut(&request).insert(kvixi_core::testing::TestLogin(user));
+    let response = try_call_service(app, request)
+        .await
+        .map_err(|e| failed("test login", e.to_string()))?;
+    if response.status() != StatusCode::SEE_OTHER {
+        return Err(failed(
+            "test login",
+            format!("expected 303, got {}", response.status()),
+        ));
+    }
+    response
+        .response()
+        .cookies()
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .map(Cookie::into_owned)
+        .ok_or_else(|| failed("test login", format!("no {SESSION_COOKIE} cookie was set")))
+}
 
 /// Logs `user_name` (a user of the emulator's fixture, such as `"alice"`) in on `app` (an
 /// `actix_web::test::init_service` service) and returns the logged-in session's cookie,

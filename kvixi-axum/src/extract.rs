@@ -3,6 +3,7 @@
 use std::ops::Deref;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
+use axum::http::Extensions;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use kvixi_core::{AccessToken, Error as CoreError, Kvixi, Reply};
@@ -37,6 +38,12 @@ pub struct KvixiToken(pub AccessToken);
 #[derive(Debug)]
 pub struct KvixiRejection(Reply);
 
+impl KvixiRejection {
+    pub(crate) fn new(reply: Reply) -> Self {
+        KvixiRejection(reply)
+    }
+}
+
 impl IntoResponse for KvixiRejection {
     fn into_response(self) -> Response {
         into_response(self.0)
@@ -44,19 +51,19 @@ impl IntoResponse for KvixiRejection {
 }
 
 /// The flow and session of a request, or the rejection for their absence.
-fn flow_and_session(parts: &Parts) -> Result<(Kvixi, TowerSession), KvixiRejection> {
+pub(crate) fn flow_and_session(
+    extensions: &Extensions,
+) -> Result<(Kvixi, TowerSession), KvixiRejection> {
     let missing = |error: Error| {
         tracing::error!(%error, "kvixi extractor used without its layers");
         KvixiRejection(Reply::plain(500, error.to_string()))
     };
-    let kvixi = parts
-        .extensions
+    let kvixi = extensions
         .get::<Kvixi>()
         .cloned()
         .ok_or(Error::LayerMissing("KvixiLayer"))
         .map_err(missing)?;
-    let session = parts
-        .extensions
+    let session = extensions
         .get::<Session>()
         .cloned()
         .ok_or(Error::LayerMissing("SessionManagerLayer"))
@@ -64,11 +71,11 @@ fn flow_and_session(parts: &Parts) -> Result<(Kvixi, TowerSession), KvixiRejecti
     Ok((kvixi, TowerSession(session)))
 }
 
-fn failure(kvixi: &Kvixi, parts: &Parts, error: &CoreError) -> KvixiRejection {
+pub(crate) fn failure(kvixi: &Kvixi, parts: &Parts, error: &CoreError) -> KvixiRejection {
     KvixiRejection(kvixi.failure(error, wants_json(&parts.headers)))
 }
 
-fn anonymous(kvixi: &Kvixi, parts: &Parts) -> KvixiRejection {
+pub(crate) fn anonymous(kvixi: &Kvixi, parts: &Parts) -> KvixiRejection {
     let uri = parts
         .extensions
         .get::<OriginalUri>()
@@ -84,7 +91,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for KvixiUser {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        let (kvixi, session) = flow_and_session(parts)?;
+        // A group guard (`require_login`) already read the user: no second session read.
+        if let Some(user) = parts.extensions.get::<KvixiUser>() {
+            return Ok(Some(user.clone()));
+        }
+        let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_user(&session).await {
             Ok(user) => Ok(user.map(KvixiUser)),
             Err(error) => Err(failure(&kvixi, parts, &error)),
@@ -96,7 +107,11 @@ impl<S: Send + Sync> FromRequestParts<S> for KvixiUser {
     type Rejection = KvixiRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (kvixi, session) = flow_and_session(parts)?;
+        // A group guard (`require_login`) already read the user: no second session read.
+        if let Some(user) = parts.extensions.get::<KvixiUser>() {
+            return Ok(user.clone());
+        }
+        let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_user(&session).await {
             Ok(Some(user)) => Ok(KvixiUser(user)),
             Ok(None) => Err(anonymous(&kvixi, parts)),
@@ -109,7 +124,7 @@ impl<S: Send + Sync> FromRequestParts<S> for KvixiToken {
     type Rejection = KvixiRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (kvixi, session) = flow_and_session(parts)?;
+        let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_token(&session).await {
             Ok(Some(token)) => Ok(KvixiToken(token)),
             Ok(None) => Err(anonymous(&kvixi, parts)),

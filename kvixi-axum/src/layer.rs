@@ -55,7 +55,8 @@ impl<S: Service<Request>> Service<Request> for KvixiService<S> {
 
 /// A tower-sessions layer over `store` with the cookie the flow needs: `HttpOnly`,
 /// `SameSite=Lax` (Strict would lose the session on the way back from Kvixi), `Secure`
-/// when the redirect URL is https, `Path=/`, expiring after a day of inactivity.
+/// when the redirect URL is https, `Path=/`, expiring after
+/// [`Config::idle_timeout`] without a request (24 h by default).
 pub fn session_layer<St: SessionStore + Clone>(
     config: &Config,
     store: St,
@@ -66,5 +67,11 @@ pub fn session_layer<St: SessionStore + Clone>(
         .with_same_site(SameSite::Lax)
         .with_secure(config.cookie_secure())
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(24)))
+        .with_expiry(Expiry::OnInactivity(idle_timeout(config)))
+}
+
+/// The configured idle timeout as tower-sessions takes it.
+fn idle_timeout(config: &Config) -> time::Duration {
+    let seconds = i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX);
+    time::Duration::seconds(seconds)
 }

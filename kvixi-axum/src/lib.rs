@@ -1,9 +1,14 @@
 //! "Log in with Kvixi" for axum 0.8, in one line.
 //!
 //! [`KvixiRouterExt::with_kvixi`] mounts the login, callback and logout routes, the
-//! [`KvixiLayer`] and an in-memory tower-sessions store with the right cookie settings.
+//! [`KvixiLayer`] and an in-memory session store ([`MemoryStore`]) with the right cookie
+//! settings.
 //! Handlers then take [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`]. Every decision
 //! of the flow is made by [`kvixi_core`]; this crate only translates.
+//!
+//! To protect a whole group of routes at once, pass [`require_login()`] to
+//! `Router::route_layer`: its handlers need no extractor, the user is in the request
+//! extensions (see [`require_login`] for an example with a "verified only" predicate).
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::get};
@@ -14,11 +19,34 @@
 //! }
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // KVIXI_APP_ID, KVIXI_APP_SECRET and KVIXI_REDIRECT_URL from the environment.
+//! // KVIXI_APP_ID, KVIXI_APP_SECRET, KVIXI_REDIRECT_URL and KVIXI_COOKIE_KEY.
 //! let kvixi = Kvixi::new(kvixi_core::Config::from_env()?)?;
 //! let app = Router::new().route("/me", get(me)).with_kvixi(kvixi);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The memory store
+//!
+//! The default [`MemoryStore`] holds at most [`Config::max_memory_sessions`] sessions
+//! (100 000 unless configured), dropping the least recently used past that, and frees
+//! expired sessions without a request having to touch them: a flood of anonymous or bot
+//! traffic costs bounded memory. To keep a handle on it (its [`len`](MemoryStore::len)
+//! for monitoring), build it yourself:
+//!
+//! ```
+//! # use axum::{Router, routing::get};
+//! use kvixi_axum::{Kvixi, KvixiRouterExt, MemoryStore};
+//!
+//! # fn run(config: kvixi_axum::Config) -> Result<(), kvixi_core::Error> {
+//! let kvixi = Kvixi::new(config)?;
+//! let store = MemoryStore::from_config(kvixi.config());
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hi" }))
+//!     .with_kvixi_store(kvixi, store.clone());
+//! println!("{} sessions held", store.len());
 //! # Ok(())
 //! # }
 //! ```
@@ -34,7 +62,15 @@
 //! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
 //!
 //! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = Pool::new(Config::from_url("redis://127.0.0.1:6379")?, None, None, None, 4)?;
+//! // Survive an outage: reconnect (fred never does without a policy), and drop a command
+//! // before kvixi's store timeout rather than replaying it when Redis is back.
+//! let performance = PerformanceConfig {
+//!     default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
+//!     ..PerformanceConfig::default()
+//! };
+//! let reconnect = ReconnectPolicy::new_constant(0, 100);
+//! let config = Config::from_url("redis://127.0.0.1:6379")?;
+//! let pool = Pool::new(config, Some(performance), None, Some(reconnect), 4)?;
 //! pool.init().await?;
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hi" }))
@@ -42,22 +78,32 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Revocations (`Kvixi::revoke_user`, the log-out-everywhere route) live in the flow, per
+//! process by default: give every instance's flow the same shared store too, with
+//! `Kvixi::builder(config).revocations(kvixi_core::RedisRevocations::new(pool))` (feature
+//! `redis` of kvixi-core), or a revocation made on one instance is unknown to the others.
 #![forbid(unsafe_code)]
 
+mod app_user;
 mod extract;
 mod layer;
+mod require;
 mod response;
 mod routes;
 mod session;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use app_user::AppUser;
 use axum::Router;
 pub use extract::{KvixiRejection, KvixiToken, KvixiUser};
-pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+pub use kvixi_core::AppData;
+pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
 pub use layer::{KvixiLayer, KvixiService, session_layer};
+pub use require::{RequireLogin, RequireLoginLayer, require_login};
 pub use routes::routes;
-use tower_sessions::{MemoryStore, SessionStore};
+use tower_sessions::SessionStore;
 
 /// What can go wrong in this adapter (flow errors are [`kvixi_core::Error`]).
 #[derive(Debug, thiserror::Error)]
@@ -79,20 +125,26 @@ pub enum Error {
 /// One-line mounting of Kvixi login on an axum [`Router`].
 pub trait KvixiRouterExt {
     /// Mounts the three routes and wraps the router (routes added so far) in the
-    /// [`KvixiLayer`] and an in-memory session store. Call it after your routes.
+    /// [`KvixiLayer`] and a [`MemoryStore`] sized by [`Config::max_memory_sessions`].
+    /// Call it after your routes.
     fn with_kvixi(self, kvixi: Kvixi) -> Self;
 
     /// Like [`with_kvixi`](KvixiRouterExt::with_kvixi), with sessions in `store`
-    /// (Redis for several instances).
+    /// (Redis for several instances). Each call to `store` gets at most
+    /// [`Config::session_store_timeout`] ([`kvixi_core::StoreTimeout`]): a store that
+    /// fails or does not answer in time makes the requests that need the session answer
+    /// 503, and leaves the others alone.
     fn with_kvixi_store<St: SessionStore + Clone>(self, kvixi: Kvixi, store: St) -> Self;
 }
 
 impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
     fn with_kvixi(self, kvixi: Kvixi) -> Self {
-        self.with_kvixi_store(kvixi, MemoryStore::default())
+        let store = MemoryStore::from_config(kvixi.config());
+        self.with_kvixi_store(kvixi, store)
     }
 
     fn with_kvixi_store<St: SessionStore + Clone>(self, kvixi: Kvixi, store: St) -> Self {
+        let store = kvixi_core::StoreTimeout::from_config(store, kvixi.config());
         let sessions = session_layer(kvixi.config(), store);
         self.merge(routes(kvixi.config()))
             .layer(KvixiLayer::new(kvixi))

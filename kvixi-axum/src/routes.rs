@@ -19,6 +19,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
         .route(config.login_path(), get(login))
         .route(config.callback_path(), get(callback))
         .route(config.logout_path(), post(logout))
+        .route(config.logout_everywhere_path(), post(logout_everywhere))
 }
 
 async fn login(Extension(kvixi): Extension<Kvixi>, uri: Uri) -> Response {
@@ -31,7 +32,13 @@ async fn callback(
     session: Session,
     uri: Uri,
     headers: HeaderMap,
+    #[cfg(feature = "testing")] test_login: Option<Extension<kvixi_core::testing::TestLogin>>,
 ) -> Response {
+    // Only an in-process test request carries this extension (see `testing::log_in_as`).
+    #[cfg(feature = "testing")]
+    if let Some(Extension(kvixi_core::testing::TestLogin(user))) = test_login {
+        return into_response(kvixi.handle_test_login(&TowerSession(session), user).await);
+    }
     let login_cookie = login_cookie(&headers);
     let reply = kvixi
         .handle_callback(
@@ -52,6 +59,19 @@ async fn logout(
     into_response(
         kvixi
             .handle_logout(&TowerSession(session), wants_json(&headers))
+            .await,
+    )
+}
+
+async fn logout_everywhere(
+    Extension(kvixi): Extension<Kvixi>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    let session = TowerSession(session);
+    into_response(
+        kvixi
+            .handle_logout_everywhere(&session, wants_json(&headers))
             .await,
     )
 }

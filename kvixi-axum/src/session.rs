@@ -7,8 +7,13 @@ use tower_sessions::Session;
 /// A `tower_sessions::Session` seen through the core's [`SessionStorage`].
 pub(crate) struct TowerSession(pub(crate) Session);
 
+/// A store that failed or timed out is unavailable (503: nobody is told logged out); a
+/// value that does not serialize is a misuse (500).
 fn store_error(error: tower_sessions::session::Error) -> Error {
-    Error::Session(error.to_string())
+    match error {
+        tower_sessions::session::Error::Store(store) => Error::from(store),
+        tower_sessions::session::Error::SerdeJson(json) => Error::Session(json.to_string()),
+    }
 }
 
 #[async_trait]
@@ -40,5 +45,124 @@ impl SessionStorage for TowerSession {
     }
     async fn destroy(&self) -> Result<(), Error> {
         self.0.flush().await.map_err(store_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use axum::routing::get;
+    use kvixi_core::{Config, Kvixi, SESSION_COOKIE, async_trait};
+    use tower::ServiceExt;
+    use tower_sessions::session::{Id, Record};
+    use tower_sessions::{SessionStore, session_store};
+
+    use super::*;
+    use crate::{KvixiRouterExt, KvixiUser};
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    /// A store that never answers, as fred does while it waits for Redis to come back.
+    #[derive(Clone, Debug)]
+    struct Hanging;
+
+    #[async_trait]
+    impl SessionStore for Hanging {
+        async fn save(&self, _: &Record) -> session_store::Result<()> {
+            std::future::pending().await
+        }
+        async fn load(&self, _: &Id) -> session_store::Result<Option<Record>> {
+            std::future::pending().await
+        }
+        async fn delete(&self, _: &Id) -> session_store::Result<()> {
+            std::future::pending().await
+        }
+    }
+
+    async fn me(user: KvixiUser) -> String {
+        user.id.clone()
+    }
+
+    async fn maybe(user: Option<KvixiUser>) -> String {
+        user.map_or_else(|| "anonymous".to_owned(), |user| user.id.clone())
+    }
+
+    /// Pages over a store that hangs, with the store timeout at [`TIMEOUT`].
+    fn app() -> Router {
+        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .base_url("http://127.0.0.1:9")
+            .session_store_timeout(TIMEOUT)
+            .build()
+            .expect("valid config");
+        Router::new()
+            .route("/me", get(me))
+            .route("/maybe", get(maybe))
+            .route("/public", get(|| async { "public" }))
+            .with_kvixi_store(Kvixi::new(config).expect("flow builds"), Hanging)
+    }
+
+    /// A request with a session cookie (any id: the store never answers) accepting `accept`.
+    fn request(uri: &str, accept: &str) -> Request<Body> {
+        Request::get(uri)
+            .header(header::ACCEPT, accept)
+            .header(
+                header::COOKIE,
+                format!("{SESSION_COOKIE}={}", Id::default()),
+            )
+            .body(Body::empty())
+            .expect("request")
+    }
+
+    #[test]
+    fn store_failures_are_unavailable_and_bad_values_server_errors() {
+        let down = tower_sessions::session::Error::Store(session_store::Error::Backend(
+            "Connection refused".into(),
+        ));
+        assert_eq!(store_error(down).code(), "session_store_unavailable");
+        let json = serde_json::from_str::<u8>("x").unwrap_err();
+        let misuse = store_error(tower_sessions::session::Error::SerdeJson(json));
+        assert!(matches!(misuse, Error::Session(_)), "{misuse:?}");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_hangs_answers_503_in_time_never_a_login() {
+        for (uri, accept) in [
+            ("/me", "application/json"),
+            ("/me", "text/html"),
+            ("/maybe", "text/html"),
+        ] {
+            let started = Instant::now();
+            let response = app()
+                .oneshot(request(uri, accept))
+                .await
+                .expect("infallible");
+            let took = started.elapsed();
+            assert_eq!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{uri} {accept}: not a login redirect, not anonymous"
+            );
+            assert!(took >= TIMEOUT && took < TIMEOUT * 10, "{uri}: {took:?}");
+            assert!(
+                response.headers().get(header::SET_COOKIE).is_none(),
+                "{uri}: the session cookie is left alone"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_without_the_session_is_served_while_the_store_hangs() {
+        let started = Instant::now();
+        let response = app()
+            .oneshot(request("/public", "text/html"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(started.elapsed() < TIMEOUT, "no store call at all");
+        assert!(response.headers().get(header::SET_COOKIE).is_none());
     }
 }

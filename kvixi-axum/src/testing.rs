@@ -1,8 +1,38 @@
-//! Logging a fixture user in from your own tests, through the real flow.
+//! Logging a user in from your own tests.
 //!
-//! Enable the `testing` feature in `[dev-dependencies]`. The login runs against the
-//! [`kvixi_mock`] emulator: the same routes, key exchange and session rotation as in
-//! production, without a browser or the network.
+//! Enable the `testing` feature in `[dev-dependencies]`. Two helpers:
+//!
+//! - [`log_in_as`]: any [`KvixiUser`](kvixi_core::KvixiUser) you build (say
+//!   `KvixiUser::test("alice")`), with no emulator, no port and no network: the request
+//!   goes through your router in-process, and the callback route writes the same auth
+//!   record a real login writes, in your app's session store. For testing your handlers.
+//! - [`log_in`]: a fixture user of the [`kvixi_mock`] emulator through the real flow (login,
+//!   key exchange, profile read, session rotation). For testing the login itself.
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, routing::get};
+//! use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiUser};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = kvixi_core::Config::builder("my-app", "my-secret", "http://localhost:3000/auth/kvixi/callback")
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?;
+//! let app = Router::new()
+//!     .route("/hello", get(|user: KvixiUser| async move { format!("hi {}", user.id) }))
+//!     .with_kvixi(kvixi.clone());
+//!
+//! let user = kvixi_core::KvixiUser::test("alice");
+//! let cookie = kvixi_axum::testing::log_in_as(&app, &kvixi, user).await?;
+//! let request = Request::get("/hello").header("cookie", cookie).body(Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Through the emulator:
 //!
 //! ```
 //! use axum::{Router, body::Body, http::Request, routing::get};
@@ -40,6 +70,35 @@ use kvixi_core::flow::LOGIN_COOKIE;
 use tower::ServiceExt;
 
 use crate::{Error, SESSION_COOKIE};
+
+/// Logs `user` in on `app` without Kvixi and returns the `Cookie` header value of the
+/// logged-in session. `app` is your router with Kvixi mounted (`with_kvixi` or
+/// `with_kvixi_store`): the session lands in its own store.
+pub async fn log_in_as(
+    app: &Router,
+    kvixi: &Kvixi,
+    user: kvixi_core::KvixiUser,
+) -> Result<HeaderValue, Error> {
+    let fail = |problem: String| Error::TestLogin {
+        step: "test login",
+        problem,
+    };
+    let mut request = Request::get(kvixi.config().callback_path())
+        .body(Body::empty())
+        .map_err(|e| fail(e.to_string()))?;
+    request
+        .extensions_mut()
+        .insert(kvixi_core::testing::TestLogin(user));
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|never| match never {})?;
+    expect_redirect("test login", response.status())?;
+    let cookie = cookie_pair(&response, SESSION_COOKIE)
+        .ok_or_else(|| fail("no session cookie (is the router's session layer there?)".into()))?;
+    HeaderValue::try_from(cookie).map_err(|e| fail(e.to_string()))
+}
 
 /// Logs `user_name` (a user of the emulator's fixture, such as `"alice"`) in on `app` and
 /// returns the `Cookie` header value of the logged-in session.

@@ -42,22 +42,30 @@ async fn https_redirect_url_makes_the_session_cookie_secure() {
         "https://app.example/auth/kvixi/callback",
         "http://127.0.0.1:9",
     );
-    let app = Router::new().route("/me", get(me)).with_kvixi(kvixi);
-    let response = app
-        .oneshot(
-            Request::get("/auth/kvixi/login")
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("infallible");
+    let app = Router::new()
+        .route("/me", get(me))
+        .with_kvixi(kvixi.clone());
+    let mut request = Request::get("/auth/kvixi/callback")
+        .body(Body::empty())
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(kvixi_core::testing::TestLogin(kvixi_core::KvixiUser::test(
+            "dan",
+        )));
+    let response = app.oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let cookie = response.headers()[header::SET_COOKIE]
-        .to_str()
-        .expect("ASCII cookie")
+    let cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(kvixi_core::SESSION_COOKIE))
+        .expect("a session cookie")
         .to_ascii_lowercase();
     assert!(cookie.contains("; secure"), "{cookie}");
     assert!(cookie.contains("samesite=lax"), "{cookie}");
+    assert!(cookie.contains("httponly"), "{cookie}");
 }
 
 #[tokio::test]
@@ -89,4 +97,76 @@ async fn testing_helper_logs_a_fixture_user_in_on_the_router() {
         .await
         .expect("body");
     assert_eq!(&body[..], kvixi_mock::fixture::BOB_USER_ID.as_bytes());
+}
+
+/// `testing::log_in_as` through `app`, then `/me` with the cookie it returns: the user id.
+async fn me_after_log_in_as(app: Router, kvixi: &Kvixi) -> (StatusCode, String) {
+    let user = kvixi_core::KvixiUser::test("carol");
+    let cookie = kvixi_axum::testing::log_in_as(&app, kvixi, user)
+        .await
+        .expect("logged in without Kvixi");
+    let response = app
+        .oneshot(
+            Request::get("/me")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn log_in_as_needs_no_emulator_with_the_default_store_or_the_apps_own() {
+    // Port 9 never answers: nothing here may call Kvixi.
+    let kvixi = kvixi(
+        "http://localhost:3000/auth/kvixi/callback",
+        "http://127.0.0.1:9",
+    );
+    let default_store = Router::new()
+        .route("/me", get(me))
+        .with_kvixi(kvixi.clone());
+    assert_eq!(
+        me_after_log_in_as(default_store, &kvixi).await,
+        (StatusCode::OK, "test-carol".to_owned())
+    );
+
+    let store = kvixi_core::MemoryStore::new(10);
+    let own_store = Router::new()
+        .route("/me", get(me))
+        .with_kvixi_store(kvixi.clone(), store.clone());
+    assert_eq!(
+        me_after_log_in_as(own_store, &kvixi).await,
+        (StatusCode::OK, "test-carol".to_owned())
+    );
+    assert_eq!(
+        store.len(),
+        1,
+        "the session is in the store the app passed in"
+    );
+}
+
+#[tokio::test]
+async fn a_client_cannot_ask_for_a_test_login() {
+    let kvixi = kvixi(
+        "http://localhost:3000/auth/kvixi/callback",
+        "http://127.0.0.1:9",
+    );
+    let app = Router::new().route("/me", get(me)).with_kvixi(kvixi);
+    // Without the in-process extension, the callback is a callback: no pending login.
+    let response = app
+        .oneshot(
+            Request::get("/auth/kvixi/callback")
+                .header("x-kvixi-test-login", "carol")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }

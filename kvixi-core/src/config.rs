@@ -30,6 +30,9 @@ pub struct Config {
     cookie_key: CookieKey,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
+    logout_everywhere_path: String,
+    idle_timeout: Duration,
+    max_session_lifetime: Duration,
 }
 
 impl Config {
@@ -57,6 +60,9 @@ impl Config {
             cookie_key: None,
             session_store_timeout: Duration::from_secs(2),
             max_memory_sessions: 100_000,
+            logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
+            idle_timeout: Duration::from_secs(24 * 3600),
+            max_session_lifetime: Duration::from_secs(7 * 24 * 3600),
         }
     }
 
@@ -167,6 +173,22 @@ impl Config {
     pub fn max_memory_sessions(&self) -> u64 {
         self.max_memory_sessions
     }
+    /// Path of the "log out everywhere" route (POST): ends every session of the
+    /// current user, on every instance.
+    pub fn logout_everywhere_path(&self) -> &str {
+        &self.logout_everywhere_path
+    }
+    /// How long a session lasts without a request: each adapter's session store
+    /// expires it after that long.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+    /// How long a session lasts after its login, however active: past it the core
+    /// treats the session as anonymous, removes its record and a new login is needed.
+    /// Revocation stamps are kept this long too.
+    pub fn max_session_lifetime(&self) -> Duration {
+        self.max_session_lifetime
+    }
 }
 
 /// Builds a [`Config`]; see [`Config::builder`].
@@ -187,6 +209,9 @@ pub struct ConfigBuilder {
     cookie_key: Option<Vec<u8>>,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
+    logout_everywhere_path: String,
+    idle_timeout: Duration,
+    max_session_lifetime: Duration,
 }
 
 /// Names used in validation errors: builder methods or environment variables.
@@ -280,6 +305,22 @@ impl ConfigBuilder {
         self.max_memory_sessions = sessions;
         self
     }
+    /// Path of the "log out everywhere" route (default `/auth/kvixi/logout-everywhere`).
+    pub fn logout_everywhere_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_everywhere_path = path.into();
+        self
+    }
+    /// How long a session lasts without a request (default 24 h).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+    /// How long a session lasts after its login, whatever the activity (default 7
+    /// days); then a new login is needed.
+    pub fn max_session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_session_lifetime = lifetime;
+        self
+    }
 
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<Config, Error> {
@@ -353,6 +394,7 @@ impl ConfigBuilder {
         for (setting, path) in [
             ("login_path", &self.login_path),
             ("logout_path", &self.logout_path),
+            ("logout_everywhere_path", &self.logout_everywhere_path),
         ] {
             if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
                 return Err(invalid(
@@ -370,6 +412,12 @@ impl ConfigBuilder {
         if self.login_path == self.logout_path {
             return Err(invalid("logout_path", "must differ from login_path".into()));
         }
+        if [&self.login_path, &self.logout_path].contains(&&self.logout_everywhere_path) {
+            return Err(invalid(
+                "logout_everywhere_path",
+                "must differ from login_path and logout_path".into(),
+            ));
+        }
         let default_return_to = ReturnTo::parse(&self.default_return_to)
             .map_err(|e| invalid("default_return_to", e.to_string()))?;
         for (setting, value) in [
@@ -377,6 +425,8 @@ impl ConfigBuilder {
             ("pending_login_lifetime", self.pending_login_lifetime),
             ("token_lifetime", self.token_lifetime),
             ("session_store_timeout", self.session_store_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("max_session_lifetime", self.max_session_lifetime),
         ] {
             if value.is_zero() {
                 return Err(invalid(setting, "must be longer than zero".into()));
@@ -389,10 +439,7 @@ impl ConfigBuilder {
             ));
         }
         if self.max_memory_sessions == 0 {
-            return Err(invalid(
-                "max_memory_sessions",
-                "must be at least 1".into(),
-            ));
+            return Err(invalid("max_memory_sessions", "must be at least 1".into()));
         }
         let cookie_key = match self.cookie_key {
             Some(key) => CookieKey::derive(&key).ok_or_else(|| {
@@ -422,6 +469,9 @@ impl ConfigBuilder {
             cookie_key,
             session_store_timeout: self.session_store_timeout,
             max_memory_sessions: self.max_memory_sessions,
+            logout_everywhere_path: self.logout_everywhere_path,
+            idle_timeout: self.idle_timeout,
+            max_session_lifetime: self.max_session_lifetime,
         })
     }
 }

@@ -10,12 +10,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::app_data::IntoAppData;
 use crate::client::KvixiClient;
 use crate::config::Config;
 use crate::error::Error;
+use crate::events::EventHooks;
 use crate::flow::{self, AuthRecord, PendingLogin, TokenState, UnixTime};
+use crate::pages::Pages;
 use crate::reply::Reply;
 use crate::return_to::ReturnTo;
+use crate::revocation::{MemoryRevocations, Revocations};
 use crate::secret::AccessToken;
 use crate::session::SessionStorage;
 use crate::user::KvixiUser;
@@ -35,8 +39,12 @@ impl LoginRefused {
     }
 }
 
-/// The future an `on_login` hook returns.
-pub type LoginHookFuture = Pin<Box<dyn Future<Output = Result<(), LoginRefused>> + Send>>;
+/// What an admitted login brings to the auth record: the app data as JSON (see
+/// [`AppData`](crate::AppData)), or why it cannot be stored.
+pub type AdmittedLogin = Result<Option<serde_json::Value>, Error>;
+/// The future an `on_login` hook becomes: admitted (with the app data) or refused.
+pub type LoginHookFuture =
+    Pin<Box<dyn Future<Output = Result<AdmittedLogin, LoginRefused>> + Send>>;
 type LoginHook = Arc<dyn Fn(KvixiUser, AccessToken) -> LoginHookFuture + Send + Sync>;
 type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
@@ -67,6 +75,9 @@ struct Inner {
     on_login: Option<LoginHook>,
     clock: Clock,
     consumed: std::sync::Mutex<flow::ConsumedLogins>,
+    events: EventHooks,
+    pages: Pages,
+    revocations: Arc<dyn Revocations>,
 }
 
 /// Most pending-login ids remembered as used (about 100 bytes each).
@@ -106,18 +117,34 @@ pub struct KvixiBuilder {
     config: Config,
     on_login: Option<LoginHook>,
     clock: Clock,
+    /// Set in `events.rs`.
+    pub(crate) events: EventHooks,
+    /// Set in `pages.rs`.
+    pub(crate) pages: Pages,
+    /// Set in `revocation.rs`.
+    pub(crate) revocations: Arc<dyn Revocations>,
 }
 
 impl KvixiBuilder {
     /// Runs `hook` after Kvixi confirmed the user and before the session is written;
     /// returning `Err` refuses the login (403, nothing stored). Use it to upsert the user
     /// in the app's database or to admit only some users.
-    pub fn on_login<F, Fut>(mut self, hook: F) -> Self
+    ///
+    /// `Ok(())` stores nothing of the app's; `Ok(AppData(value))` stores `value` (a local
+    /// user id, roles: at most [`MAX_APP_DATA_BYTES`](crate::MAX_APP_DATA_BYTES) of
+    /// JSON) in the auth record, which the adapters' `AppUser<T>` extractors give back
+    /// typed, without a second session read. A larger value fails the login with
+    /// [`Error::AppDataTooLarge`] (500) and nothing is stored.
+    pub fn on_login<F, Fut, D>(mut self, hook: F) -> Self
     where
         F: Fn(KvixiUser, AccessToken) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), LoginRefused>> + Send + 'static,
+        Fut: Future<Output = Result<D, LoginRefused>> + Send + 'static,
+        D: IntoAppData,
     {
-        self.on_login = Some(Arc::new(move |user, token| Box::pin(hook(user, token))));
+        self.on_login = Some(Arc::new(move |user, token| {
+            let admitted = hook(user, token);
+            Box::pin(async move { admitted.await.map(IntoAppData::into_app_data) })
+        }));
         self
     }
 
@@ -129,12 +156,16 @@ impl KvixiBuilder {
 
     /// Builds the flow and its HTTP client.
     pub fn build(self) -> Result<Kvixi, Error> {
+        self.pages.validate()?;
         Ok(Kvixi {
             inner: Arc::new(Inner {
                 client: KvixiClient::new(self.config)?,
                 on_login: self.on_login,
                 clock: self.clock,
                 consumed: std::sync::Mutex::new(flow::ConsumedLogins::new(MAX_CONSUMED_LOGINS)),
+                events: self.events,
+                pages: self.pages,
+                revocations: self.revocations,
             }),
         })
     }
@@ -152,6 +183,9 @@ impl Kvixi {
             config,
             on_login: None,
             clock: Arc::new(UnixTime::now),
+            events: EventHooks::default(),
+            pages: Pages::default(),
+            revocations: Arc::new(MemoryRevocations::default()),
         }
     }
 
@@ -165,8 +199,52 @@ impl Kvixi {
         &self.inner.client
     }
 
-    fn now(&self) -> UnixTime {
+    pub(crate) fn now(&self) -> UnixTime {
         (self.inner.clock)()
+    }
+
+    pub(crate) fn revocations(&self) -> &dyn Revocations {
+        &*self.inner.revocations
+    }
+
+    /// The record a login writes: begun strictly after the user's latest revocation.
+    async fn login_record(
+        &self,
+        user: KvixiUser,
+        token: AccessToken,
+        app_data: Option<serde_json::Value>,
+    ) -> Result<AuthRecord, Error> {
+        let revoked_at = self.revocations().latest_revocation(&user.id).await?;
+        let now = self.now();
+        let mut record = flow::finish_login(self.config(), user, token, now);
+        record.logged_in_at = flow::login_time(now, revoked_at);
+        record.app_data = app_data;
+        Ok(record)
+    }
+
+    /// The auth record read as `R`, if it still counts: a session past its absolute
+    /// lifetime, or begun before its user's revocation, is removed and anonymous.
+    pub(crate) async fn live_record<R: DeserializeOwned + LiveRecord>(
+        &self,
+        session: &dyn SessionStorage,
+    ) -> Result<Option<R>, Error> {
+        let Some(record) = read::<R>(session, flow::AUTH_RECORD_KEY).await? else {
+            return Ok(None);
+        };
+        let revoked_at = self.revocations().revoked_at(record.user_id()).await?;
+        match flow::check_session(self.config(), record.started(), revoked_at, self.now()) {
+            flow::SessionCheck::Live => Ok(Some(record)),
+            ended => {
+                tracing::info!(user_id = record.user_id(), ?ended, "kvixi session over");
+                self.drop_record(session).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Removes the auth record: the session is anonymous from now on.
+    pub(crate) async fn drop_record(&self, session: &dyn SessionStorage) -> Result<(), Error> {
+        session.remove(flow::AUTH_RECORD_KEY).await
     }
 
     /// `GET login`: gives the browser a pending login in its login cookie (nothing is
@@ -204,10 +282,18 @@ impl Kvixi {
         }
     }
 
-    /// What an extractor answers when a user is required and there is none.
+    /// What an extractor (or a group guard) answers when a user is required and there is
+    /// none: a browser goes to login (or to the app's sign-in page) and back, a JSON
+    /// client gets 401.
     pub fn anonymous_reply(&self, prefers_json: bool, path_and_query: &str) -> Reply {
+        let pages = &self.inner.pages;
         match flow::anonymous_reply(self.config(), prefers_json, path_and_query) {
-            flow::AnonymousReply::RedirectToLogin(location) => Reply::see_other(location),
+            flow::AnonymousReply::RedirectToLogin(location) => {
+                Reply::see_other(pages.sign_in_location(self.config(), location))
+            }
+            flow::AnonymousReply::Unauthorized if pages.has_renderer() => {
+                pages.error_reply(self.config(), &Error::NotLoggedIn, true)
+            }
             flow::AnonymousReply::Unauthorized => Reply::not_logged_in_json(),
         }
     }
@@ -219,7 +305,9 @@ impl Kvixi {
         } else {
             tracing::info!(error = %error, code = error.code(), "kvixi login refused");
         }
-        Reply::error(self.config(), error, prefers_json)
+        self.inner
+            .pages
+            .error_reply(self.config(), error, prefers_json)
     }
 
     /// Starts a login: Kvixi's login page and the sealed pending login for the
@@ -248,29 +336,72 @@ impl Kvixi {
             .filter(|pending| self.consume(pending, now));
         let login_id = pending.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let span = tracing::info_span!("kvixi.callback", login_id = %login_id);
-        async {
+        let outcome: Result<LoggedIn, Error> = async {
             let accepted = flow::accept_callback(self.config(), pending, query, now)?;
             let client = &self.inner.client;
             let token = client.authorize(&accepted.auth_key).await?;
             let user = client.user_info(&token).await?;
+            let mut app_data = None;
             if let Some(hook) = &self.inner.on_login {
-                hook(user.clone(), token.clone())
-                    .await
-                    .map_err(|refused| Error::LoginRefused {
-                        reason: refused.reason,
-                    })?;
+                match hook(user.clone(), token.clone()).await {
+                    // Too large: the app's bug, answered 500, nothing stored.
+                    Ok(admitted) => app_data = admitted?,
+                    Err(refused) => {
+                        self.inner
+                            .events
+                            .login_refused(&user, &refused.reason)
+                            .await;
+                        return Err(Error::LoginRefused {
+                            reason: refused.reason,
+                        });
+                    }
+                }
             }
-            let record = flow::finish_login(self.config(), user.clone(), token, self.now());
+            let record = self.login_record(user.clone(), token, app_data).await?;
             session.rotate_id().await?;
             write(session, flow::AUTH_RECORD_KEY, &record).await?;
-            tracing::info!(user_id = %user.id, "kvixi login succeeded");
+            self.inner.events.logged_in(&user).await;
             Ok(LoggedIn {
                 user,
                 return_to: accepted.pending.return_to,
             })
         }
-        .instrument(span)
-        .await
+        .instrument(span.clone())
+        .await;
+        if let Err(error) = &outcome {
+            // A refusal by `on_login` is an outcome of its own, reported above.
+            if !matches!(error, Error::LoginRefused { .. }) {
+                let failed = self.inner.events.login_failed(error.code(), error.status());
+                failed.instrument(span).await;
+            }
+        }
+        outcome
+    }
+
+    /// Logs `user` in on `session` without Kvixi: writes the auth record a successful
+    /// callback writes (with a stand-in access token), rotating the session id as the
+    /// callback does. For an app's own tests (feature `testing`); adapters reach it only
+    /// from in-process test requests, never from anything a client can send.
+    #[cfg(feature = "testing")]
+    pub async fn log_in_as(
+        &self,
+        session: &dyn SessionStorage,
+        user: KvixiUser,
+    ) -> Result<(), Error> {
+        let token = AccessToken::new(format!("kvixi-test-token-{}", user.id));
+        let record = self.login_record(user, token, None).await?;
+        session.rotate_id().await?;
+        write(session, flow::AUTH_RECORD_KEY, &record).await
+    }
+
+    /// The callback route's answer to an in-process test login (see [`Kvixi::log_in_as`]):
+    /// 303 to the default `return_to`, or the error page.
+    #[cfg(feature = "testing")]
+    pub async fn handle_test_login(&self, session: &dyn SessionStorage, user: KvixiUser) -> Reply {
+        match self.log_in_as(session, user).await {
+            Ok(()) => Reply::see_other(self.config().default_return_to().as_str()),
+            Err(error) => self.failure(&error, false),
+        }
     }
 
     fn consume(&self, pending: &PendingLogin, now: UnixTime) -> bool {
@@ -284,8 +415,15 @@ impl Kvixi {
 
     /// Ends the session.
     pub async fn logout(&self, session: &dyn SessionStorage) -> Result<(), Error> {
+        // Who is leaving, for the audit trail; an unreadable record is nobody.
+        let user = match self.current_user(session).await {
+            Ok(user) => user,
+            // The store is down: the logout cannot happen either; answer 503 at once.
+            Err(error @ Error::SessionStoreUnavailable { .. }) => return Err(error),
+            Err(_) => None,
+        };
         session.destroy().await?;
-        tracing::info!("kvixi logout");
+        self.inner.events.logged_out(user).await;
         Ok(())
     }
 
@@ -295,7 +433,7 @@ impl Kvixi {
         &self,
         session: &dyn SessionStorage,
     ) -> Result<Option<AuthRecord>, Error> {
-        read(session, flow::AUTH_RECORD_KEY).await
+        self.live_record(session).await
     }
 
     /// The logged-in user, if any: one session read, no network call.
@@ -303,12 +441,24 @@ impl Kvixi {
         &self,
         session: &dyn SessionStorage,
     ) -> Result<Option<KvixiUser>, Error> {
-        /// The auth record without its token: reading the user needs nothing else.
+        /// The auth record without its token and app data: reading the user and
+        /// checking that the session still counts needs nothing else.
         #[derive(serde::Deserialize)]
         struct UserOnly {
             user: KvixiUser,
+            #[serde(default)]
+            logged_in_at: UnixTime,
+            obtained_at: UnixTime,
         }
-        let record: Option<UserOnly> = read(session, flow::AUTH_RECORD_KEY).await?;
+        impl LiveRecord for UserOnly {
+            fn user_id(&self) -> &str {
+                &self.user.id
+            }
+            fn started(&self) -> UnixTime {
+                flow::session_started(self.logged_in_at, self.obtained_at)
+            }
+        }
+        let record: Option<UserOnly> = self.live_record(session).await?;
         Ok(record.map(|record| record.user))
     }
 
@@ -384,4 +534,21 @@ fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a read of the auth record needs to decide whether the session still counts.
+pub(crate) trait LiveRecord {
+    /// Whose session it is.
+    fn user_id(&self) -> &str;
+    /// When it began (see [`flow::session_started`]).
+    fn started(&self) -> UnixTime;
+}
+
+impl LiveRecord for AuthRecord {
+    fn user_id(&self) -> &str {
+        &self.user.id
+    }
+    fn started(&self) -> UnixTime {
+        self.session_started()
+    }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     /// Nobody is logged in.
     #[error("not logged in")]
     NotLoggedIn,
+    /// A user is logged in, and a route-group guard's predicate refuses them.
+    #[error("the logged-in user is not allowed on this route")]
+    NotAllowed,
     /// Kvixi answered with an error this library does not classify.
     #[error("Kvixi answered with an error: {provider_message}")]
     ProviderError {
@@ -107,6 +110,17 @@ pub enum Error {
         /// What the store said, or the timeout.
         problem: String,
     },
+    /// The app's `on_login` hook returned app data larger than the auth record allows;
+    /// the login was refused and nothing stored (the app's bug: 500).
+    #[error(
+        "on_login returned {bytes} bytes of app data (as JSON); the limit is {limit} bytes: keep ids and roles there and look the rest up"
+    )]
+    AppDataTooLarge {
+        /// The size of the value as JSON.
+        bytes: usize,
+        /// [`MAX_APP_DATA_BYTES`](crate::MAX_APP_DATA_BYTES).
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -120,7 +134,7 @@ impl Error {
             | Error::MalformedAuthKey
             | Error::AuthKeyRejected { .. } => 400,
             Error::TokenExpired | Error::NotLoggedIn => 401,
-            Error::AccessDenied | Error::LoginRefused { .. } => 403,
+            Error::AccessDenied | Error::LoginRefused { .. } | Error::NotAllowed => 403,
             Error::AppCredentialsRejected { .. }
             | Error::ProviderError { .. }
             | Error::ProviderStatus { .. }
@@ -128,7 +142,7 @@ impl Error {
             | Error::ProviderBodyTooLarge { .. } => 502,
             Error::ProviderUnreachable { .. } | Error::SessionStoreUnavailable { .. } => 503,
             Error::ProviderTimeout { .. } => 504,
-            Error::Config { .. } | Error::Session(_) => 500,
+            Error::Config { .. } | Error::Session(_) | Error::AppDataTooLarge { .. } => 500,
         }
     }
 
@@ -146,6 +160,7 @@ impl Error {
             Error::AppCredentialsRejected { .. } => "provider_refused_app",
             Error::TokenExpired => "token_expired",
             Error::NotLoggedIn => "not_logged_in",
+            Error::NotAllowed => "not_allowed",
             Error::ProviderError { .. } => "provider_error",
             Error::ProviderStatus { .. } => "provider_status",
             Error::ProviderMalformed { .. } => "provider_malformed",
@@ -154,6 +169,7 @@ impl Error {
             Error::ProviderUnreachable { .. } => "provider_unreachable",
             Error::Session(_) => "session_error",
             Error::SessionStoreUnavailable { .. } => "session_store_unavailable",
+            Error::AppDataTooLarge { .. } => "app_data_too_large",
         }
     }
 
@@ -173,6 +189,7 @@ impl Error {
             Error::LoginRefused { .. } => "This account is not allowed to log in here.",
             Error::TokenExpired => "Your Kvixi session has expired. Please log in again.",
             Error::NotLoggedIn => "You need to log in with Kvixi to see this page.",
+            Error::NotAllowed => "Your account is not allowed to see this page.",
             Error::AppCredentialsRejected { .. } | Error::Config { .. } => {
                 "Logging in with Kvixi is not set up correctly on this site. Please try again later."
             }
@@ -188,7 +205,9 @@ impl Error {
             Error::ProviderTimeout { .. } => {
                 "Kvixi took too long to answer. Please try again in a moment."
             }
-            Error::Session(_) => "Something went wrong on our side. Please try again.",
+            Error::Session(_) | Error::AppDataTooLarge { .. } => {
+                "Something went wrong on our side. Please try again."
+            }
             Error::SessionStoreUnavailable { .. } => {
                 "This site cannot read its sessions right now. Nobody was logged out; please try again in a moment."
             }

@@ -46,6 +46,18 @@ impl UnixTime {
     pub fn plus(self, d: Duration) -> UnixTime {
         UnixTime(self.0.saturating_add(d.as_secs()))
     }
+
+    /// Whether this is the zero a missing field reads as.
+    pub fn is_unknown(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl Default for UnixTime {
+    /// The Unix epoch, which stands for "unknown" in records written by older versions.
+    fn default() -> Self {
+        UnixTime(0)
+    }
 }
 
 /// A login started in this browser session and not yet called back: the login-CSRF
@@ -72,6 +84,69 @@ pub struct AuthRecord {
     pub obtained_at: UnixTime,
     /// When the token is assumed expired (obtained + configured lifetime).
     pub token_expires_at: UnixTime,
+    /// When the user logged in: the absolute session lifetime and revocations count from
+    /// it. Records written before it existed read as 0 and count from `obtained_at`.
+    #[serde(default, skip_serializing_if = "UnixTime::is_unknown")]
+    pub logged_in_at: UnixTime,
+    /// The app's own value returned by `on_login` (see [`AppData`](crate::AppData)),
+    /// at most [`MAX_APP_DATA_BYTES`](crate::MAX_APP_DATA_BYTES) of JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<serde_json::Value>,
+}
+
+impl AuthRecord {
+    /// When the session began, for its absolute lifetime and for revocations.
+    pub fn session_started(&self) -> UnixTime {
+        session_started(self.logged_in_at, self.obtained_at)
+    }
+}
+
+/// Whether a stored session still counts, once its record has been read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// Logged in.
+    Live,
+    /// Older than [`Config::max_session_lifetime`]: a new login is needed.
+    LifetimeReached,
+    /// The user was revoked (logged out everywhere) after this session began.
+    Revoked,
+}
+
+/// When a session began: its `logged_in_at`, or, for a record written before that field
+/// existed, the time of its token exchange (which was the login).
+pub fn session_started(logged_in_at: UnixTime, obtained_at: UnixTime) -> UnixTime {
+    if logged_in_at.is_unknown() {
+        obtained_at
+    } else {
+        logged_in_at
+    }
+}
+
+/// Decides whether a session that began at `started` still counts at `now`, given the
+/// user's latest revocation stamp: a session that began at or before the stamp is
+/// revoked, one older than the absolute lifetime is over.
+pub fn check_session(
+    config: &Config,
+    started: UnixTime,
+    revoked_at: Option<UnixTime>,
+    now: UnixTime,
+) -> SessionCheck {
+    if revoked_at.is_some_and(|stamp| started <= stamp) {
+        return SessionCheck::Revoked;
+    }
+    if now.0.saturating_sub(started.0) > config.max_session_lifetime().as_secs() {
+        return SessionCheck::LifetimeReached;
+    }
+    SessionCheck::Live
+}
+
+/// The `logged_in_at` of a login at `now`: strictly after the user's latest revocation,
+/// so that a login in the same second as a "log out everywhere" is not revoked by it.
+pub fn login_time(now: UnixTime, revoked_at: Option<UnixTime>) -> UnixTime {
+    match revoked_at {
+        Some(stamp) if stamp >= now => UnixTime(stamp.0.saturating_add(1)),
+        _ => now,
+    }
 }
 
 /// What starting a login produces: the pending login for the browser's login cookie and
@@ -190,6 +265,8 @@ pub fn finish_login(
         token: Some(token),
         obtained_at: now,
         token_expires_at: now.plus(config.token_lifetime()),
+        logged_in_at: now,
+        app_data: None,
     }
 }
 
@@ -616,11 +693,21 @@ mod tests {
         assert_eq!(open_pending_login(&other_app, &sealed), None, "another key");
 
         let header = login_cookie_header(&config, &sealed);
-        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/auth/kvixi/callback", "Max-Age=600"] {
+        for attribute in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Path=/auth/kvixi/callback",
+            "Max-Age=600",
+        ] {
             assert!(header.contains(attribute), "{header}");
         }
-        assert!(!header.contains("Secure"), "plain-http redirect URL: {header}");
-        let https = Config::builder("a", "s", "https://app.example/cb").build().unwrap();
+        assert!(
+            !header.contains("Secure"),
+            "plain-http redirect URL: {header}"
+        );
+        let https = Config::builder("a", "s", "https://app.example/cb")
+            .build()
+            .unwrap();
         assert!(login_cookie_header(&https, "v").contains("Secure"));
         let clear = clear_login_cookie_header(&config);
         assert!(clear.starts_with("kvixi_login=;"), "{clear}");
@@ -628,10 +715,14 @@ mod tests {
     }
 
     fn config_with_key(key: &[u8]) -> Config {
-        Config::builder("app-1", "secret", "http://localhost:3000/auth/kvixi/callback")
-            .cookie_key(key.to_vec())
-            .build()
-            .unwrap()
+        Config::builder(
+            "app-1",
+            "secret",
+            "http://localhost:3000/auth/kvixi/callback",
+        )
+        .cookie_key(key.to_vec())
+        .build()
+        .unwrap()
     }
 
     #[test]
@@ -652,7 +743,10 @@ mod tests {
         let mut consumed = ConsumedLogins::new(3);
         let first = pending_at(100);
         assert!(consumed.consume(&config, &first, UnixTime(101)));
-        assert!(!consumed.consume(&config, &first, UnixTime(102)), "replayed");
+        assert!(
+            !consumed.consume(&config, &first, UnixTime(102)),
+            "replayed"
+        );
         for i in 0..10 {
             let other = PendingLogin {
                 id: format!("other-{i}"),

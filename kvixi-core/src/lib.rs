@@ -10,6 +10,16 @@
 //! - [`flow`]: the login flow as pure transitions (pending login against login CSRF,
 //!   `return_to` sanitizing, token expiry), and [`Kvixi`], the async driver that runs them
 //!   over a [`SessionStorage`].
+//! - [`guard`]: what a route-group guard decides (anonymous, allowed, or 403 for a user
+//!   the app's predicate refuses), for every adapter's one-line group guard.
+//! - The app's own pages: [`KvixiBuilder::page_renderer`] ([`ErrorPage`] in, [`Page`]
+//!   out) and [`KvixiBuilder::sign_in_page`]; statuses and headers stay the core's.
+//! - Audit events: [`KvixiBuilder::on_logout`], [`KvixiBuilder::on_login_failed`] and
+//!   [`KvixiBuilder::on_login_refused`] ([`LoggedOut`], [`FailedLogin`],
+//!   [`RefusedLogin`]), once per outcome, their errors and panics logged and contained;
+//!   and one `tracing` event at `info` per outcome with the stable fields `kvixi.event`
+//!   (`login`, `login_failed`, `login_refused`, `logout`), `kvixi.user_id` and
+//!   `kvixi.code`.
 //!
 //! # Example
 //!
@@ -57,30 +67,51 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod app_data;
 mod client;
 mod config;
 mod driver;
 mod error;
+mod events;
 pub mod flow;
+pub mod guard;
 #[cfg(feature = "tower-sessions-store")]
 mod memory_store;
+mod pages;
+#[cfg(feature = "redis")]
+mod redis_revocations;
 mod reply;
 mod return_to;
+mod revocation;
 mod secret;
 mod session;
+#[cfg(feature = "tower-sessions-store")]
+mod store_timeout;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod user;
 
+pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
 pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL};
-pub use driver::{Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted};
+pub use driver::{
+    AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
+};
 pub use error::Error;
+pub use events::{FailedLogin, HookOutput, LoggedOut, RefusedLogin};
 pub use flow::{AuthRecord, PendingLogin, UnixTime};
 #[cfg(feature = "tower-sessions-store")]
 pub use memory_store::MemoryStore;
+pub use pages::{ErrorPage, Page};
+#[cfg(feature = "redis")]
+pub use redis_revocations::{DEFAULT_REVOCATION_CACHE, RedisRevocations};
 pub use reply::Reply;
 pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};
+pub use revocation::{DEFAULT_MEMORY_REVOCATIONS, MemoryRevocations, Revocations};
 pub use secret::{AccessToken, AppSecret, AuthKey, CookieKey};
 pub use session::{MemorySession, SessionStorage};
+#[cfg(feature = "tower-sessions-store")]
+pub use store_timeout::StoreTimeout;
 pub use user::{KvixiUser, ProfileDate, UserInfoProblem};
 
 /// Name of the session cookie every adapter sets: only a session id travels in it.

@@ -99,6 +99,8 @@ impl Reply {
             "Kvixi is not answering properly"
         } else if matches!(error, Error::SessionStoreUnavailable { .. }) {
             "Sessions are unavailable for a moment"
+        } else if matches!(error, Error::NotAllowed) {
+            "This page is not open to your account"
         } else {
             "Login with Kvixi did not complete"
         };

@@ -135,6 +135,31 @@ impl KvixiUser {
         })
     }
 
+    /// A user for an app's own tests (feature `testing`), with sensible defaults from
+    /// `name`: id `test-{name}`, the name as handle and first name, an
+    /// `{name}@example.test` address, verified. Change any field with struct update
+    /// syntax: `KvixiUser { verified: false, ..KvixiUser::test("bob") }`.
+    #[cfg(feature = "testing")]
+    pub fn test(name: &str) -> KvixiUser {
+        KvixiUser {
+            id: format!("test-{name}"),
+            name: Some(name.to_owned()),
+            email: Some(format!("{name}@example.test")),
+            first_name: Some(name.to_owned()),
+            last_name: None,
+            gender: None,
+            birthdate: None,
+            picture: None,
+            cover: None,
+            registered: None,
+            verified: true,
+            relationship: None,
+            biography: None,
+            website: None,
+            extra: BTreeMap::new(),
+        }
+    }
+
     /// The best name to greet the user with: full name, else handle, else id.
     pub fn display_name(&self) -> String {
         match (&self.first_name, &self.last_name) {

@@ -309,7 +309,10 @@ async fn callback_after_ten_minutes_is_refused_and_consumes_the_pending_login() 
             .unwrap_err();
         assert!(matches!(err, Error::PendingLoginExpired { .. }), "{err:?}");
     }
-    assert_eq!(mock.request_count(kvixi_mock::Endpoint::Authorize), exchanges);
+    assert_eq!(
+        mock.request_count(kvixi_mock::Endpoint::Authorize),
+        exchanges
+    );
     let tampered = format!("A{}", &cookie[1..]);
     let err = kvixi
         .callback(&session, Some(&query), Some(&tampered))

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use kvixi_core::Kvixi;
+use kvixi_core::{Kvixi, MemoryStore, StoreTimeout};
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::{Build, Request, Rocket};
+use rocket::{Build, Request, Response, Rocket};
 use tower_sessions_core::SessionStore;
-use tower_sessions_memory_store::MemoryStore;
 
-use crate::response::catcher;
+use crate::response::{KvixiResponse, catcher};
 use crate::routes::routes;
 use crate::session::Sessions;
 
@@ -18,25 +17,51 @@ use crate::session::Sessions;
 /// [`Config`](kvixi_core::Config), registers a 401 catcher at `/` that answers refused
 /// guards (see the [crate docs](crate#anonymous-requests-and-your-own-catchers)), and
 /// manages the [`Kvixi`] flow as state (unless the app manages one already), so handlers
-/// can take `&State<Kvixi>`. Sessions live in memory unless [`store`](KvixiFairing::store)
-/// names another store.
+/// can take `&State<Kvixi>`.
+///
+/// Sessions live in memory unless [`store`](KvixiFairing::store) names another store:
+/// in a [`kvixi_core::MemoryStore`], which holds at most
+/// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions) sessions
+/// (100 000 unless configured), drops the least recently used past that, and frees
+/// expired sessions without a request having to touch them, so a flood of anonymous or
+/// bot traffic costs bounded memory. To keep a handle on it (its `len` for monitoring),
+/// build it yourself:
+///
+/// ```
+/// use kvixi_core::MemoryStore;
+/// use kvixi_rocket::{Kvixi, KvixiFairing};
+///
+/// # fn run(config: kvixi_rocket::Config) -> Result<(), kvixi_core::Error> {
+/// let kvixi = Kvixi::new(config)?;
+/// let store = MemoryStore::from_config(kvixi.config());
+/// let rocket = rocket::build().attach(KvixiFairing::new(kvixi).store(store.clone()));
+/// println!("{} sessions held", store.len());
+/// # Ok(())
+/// # }
+/// ```
 pub struct KvixiFairing {
     kvixi: Kvixi,
     store: Arc<dyn SessionStore>,
 }
 
 impl KvixiFairing {
-    /// Serves `kvixi`, with sessions in an in-memory store.
+    /// Serves `kvixi`, with sessions in a [`MemoryStore`] sized by
+    /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions).
     pub fn new(kvixi: Kvixi) -> Self {
+        let store = MemoryStore::from_config(kvixi.config());
         KvixiFairing {
             kvixi,
-            store: Arc::new(MemoryStore::default()),
+            store: Arc::new(store),
         }
     }
 
-    /// Keeps sessions in `store` instead (Redis for several instances).
+    /// Keeps sessions in `store` instead (Redis for several instances). Each call to
+    /// `store` gets at most
+    /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout)
+    /// ([`StoreTimeout`]): a store that fails or does not answer in time makes the
+    /// requests that need the session answer 503, and leaves the others alone.
     pub fn store(mut self, store: impl SessionStore) -> Self {
-        self.store = Arc::new(store);
+        self.store = Arc::new(StoreTimeout::from_config(store, self.kvixi.config()));
         self
     }
 }
@@ -58,7 +83,21 @@ impl Fairing for KvixiFairing {
     fn info(&self) -> Info {
         Info {
             name: "Kvixi login",
-            kind: Kind::Ignite | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    /// Rocket turns a failing `Option<KvixiUser>` into `None`, so a page could render as
+    /// anonymous while the session store is down: the store's 503, which the guard left
+    /// for the catcher, replaces any other answer (nobody is shown logged out by mistake).
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(refusal) = KvixiResponse::refusal(request) else {
+            return;
+        };
+        if refusal.0.status == 503 && response.status().code != 503 {
+            if let Ok(answer) = rocket::response::Responder::respond_to(refusal, request) {
+                *response = answer;
+            }
         }
     }
 

@@ -39,7 +39,7 @@ fn refuse<T>(request: &Request<'_>, reply: Reply, error: Error) -> Outcome<T, Er
     Outcome::Error((Status::Unauthorized, error))
 }
 
-fn anonymous<T>(request: &Request<'_>, attached: &Attached) -> Outcome<T, Error> {
+pub(crate) fn anonymous<T>(request: &Request<'_>, attached: &Attached) -> Outcome<T, Error> {
     let path_and_query = request.uri().to_string();
     let reply = attached
         .kvixi
@@ -47,7 +47,7 @@ fn anonymous<T>(request: &Request<'_>, attached: &Attached) -> Outcome<T, Error>
     refuse(request, reply, Error::NotLoggedIn)
 }
 
-fn failed<T>(
+pub(crate) fn failed<T>(
     request: &Request<'_>,
     attached: &Attached,
     error: kvixi_core::Error,
@@ -56,7 +56,7 @@ fn failed<T>(
     refuse(request, reply, Error::Flow(error))
 }
 
-fn not_attached<T>() -> Outcome<T, Error> {
+pub(crate) fn not_attached<T>() -> Outcome<T, Error> {
     tracing::error!(error = %Error::NotAttached, "kvixi guard used without its fairing");
     Outcome::Error((Status::InternalServerError, Error::NotAttached))
 }
@@ -66,6 +66,10 @@ impl<'r> FromRequest<'r> for KvixiUser {
     type Error = Error;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
+        // A group guard (`RequireLogin`) already read the user: no second session read.
+        if let Some(user) = crate::require::passed_on(request) {
+            return Outcome::Success(KvixiUser(user));
+        }
         let Some(attached) = Attached::of(request) else {
             return not_attached();
         };

@@ -15,6 +15,11 @@
 //! [`KvixiToken`], and `&State<Kvixi>` for the flow itself. Every decision of the flow is
 //! made by [`kvixi_core`]; this crate only translates.
 //!
+//! To protect every route under a base path at once, attach [`RequireLogin`]: a request
+//! fairing (Rocket's way to act before every route; a request guard covers only the
+//! handlers that name it) that refuses before routing and leaves the user for
+//! [`KvixiUser`] in the request-local cache.
+//!
 //! ```no_run
 //! use kvixi_rocket::{Kvixi, KvixiFairing, KvixiUser};
 //! use rocket::serde::json::Json;
@@ -41,7 +46,7 @@
 //! id, encrypted and authenticated with the app's cookie key (`KVIXI_COOKIE_KEY`,
 //! [`Config`]'s `cookie_key`, the same key that seals the login cookie): set it in
 //! production, or every restart logs everybody out. The data lives in a [`tower_sessions_core::SessionStore`] and expires
-//! after a day without a request. The cookie is `HttpOnly`, `SameSite=Lax` (Rocket's
+//! after [`Config::idle_timeout`] without a request (24 h by default). The cookie is `HttpOnly`, `SameSite=Lax` (Rocket's
 //! default, Strict, would lose the session on the redirect back from Kvixi), `Secure` when
 //! the redirect URL is https, `Path=/`. A cookie that does not decrypt, or names no stored
 //! session, is anonymous.
@@ -56,7 +61,15 @@
 //! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
 //!
 //! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = Pool::new(Config::from_url("redis://127.0.0.1:6379")?, None, None, None, 4)?;
+//! // Survive an outage: reconnect (fred never does without a policy), and drop a command
+//! // before kvixi's store timeout rather than replaying it when Redis is back.
+//! let performance = PerformanceConfig {
+//!     default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
+//!     ..PerformanceConfig::default()
+//! };
+//! let reconnect = ReconnectPolicy::new_constant(0, 100);
+//! let config = Config::from_url("redis://127.0.0.1:6379")?;
+//! let pool = Pool::new(config, Some(performance), None, Some(reconnect), 4)?;
 //! pool.init().await?;
 //! let app = rocket::build().attach(KvixiFairing::new(kvixi).store(RedisStore::new(pool)));
 //! # Ok(())
@@ -102,8 +115,10 @@
 //! (`EnvFilter` directive `rocket=off`), as the `rocket` example of `kvixi-examples` does.
 #![forbid(unsafe_code)]
 
+mod app_user;
 mod fairing;
 mod guard;
+mod require;
 mod response;
 mod routes;
 mod session;
@@ -112,9 +127,12 @@ mod test_app;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use app_user::AppUser;
 pub use fairing::KvixiFairing;
 pub use guard::{KvixiToken, KvixiUser};
+pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+pub use require::RequireLogin;
 pub use response::KvixiResponse;
 /// The session store interface (from `tower-sessions-core`) that [`KvixiFairing::store`] takes.
 pub use tower_sessions_core::SessionStore;

@@ -11,7 +11,7 @@ use crate::Error;
 use crate::fairing::Attached;
 use crate::response::{KvixiResponse, wants_json};
 
-/// The three routes at the configured paths. Each matches any query string and hands
+/// The login, callback, logout and logout-everywhere routes at the configured paths. Each matches any query string and hands
 /// it, raw, to the core.
 pub(crate) fn routes(config: &Config) -> Result<Vec<Route>, Error> {
     [
@@ -27,6 +27,12 @@ pub(crate) fn routes(config: &Config) -> Result<Vec<Route>, Error> {
             Method::Post,
             config.logout_path(),
             Flow::Logout,
+        ),
+        (
+            "logout_everywhere_path",
+            Method::Post,
+            config.logout_everywhere_path(),
+            Flow::LogoutEverywhere,
         ),
     ]
     .into_iter()
@@ -50,6 +56,7 @@ enum Flow {
     Login,
     Callback,
     Logout,
+    LogoutEverywhere,
 }
 
 impl Flow {
@@ -58,6 +65,7 @@ impl Flow {
             Flow::Login => "kvixi_login",
             Flow::Callback => "kvixi_callback",
             Flow::Logout => "kvixi_logout",
+            Flow::LogoutEverywhere => "kvixi_logout_everywhere",
         }
     }
 }
@@ -76,12 +84,22 @@ impl Handler for Flow {
             // The pending login travels in its own cookie: no session is touched here.
             Flow::Login => kvixi.handle_login(query),
             Flow::Callback => {
+                // Only an in-process test request fills this cache (`testing::log_in_as`).
+                #[cfg(feature = "testing")]
+                if let Some(user) = crate::testing::requested_login(request) {
+                    let reply = kvixi.handle_test_login(&session, user).await;
+                    return Outcome::from(request, KvixiResponse(reply));
+                }
                 let login_cookie = request.cookies().get(LOGIN_COOKIE).map(Cookie::value);
                 kvixi
                     .handle_callback(&session, query, login_cookie, wants_json(request))
                     .await
             }
             Flow::Logout => kvixi.handle_logout(&session, wants_json(request)).await,
+            Flow::LogoutEverywhere => {
+                let json = wants_json(request);
+                kvixi.handle_logout_everywhere(&session, json).await
+            }
         };
         // Through Rocket's jar, which writes the header (and which local clients track).
         if let Some(header) = reply.set_cookie.take() {

@@ -15,16 +15,15 @@ use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store;
 
-/// A session ends after this long without a request.
-const INACTIVITY: Duration = Duration::hours(24);
-/// A read pushes the expiry back at most this often (a store write).
-const TOUCH_EVERY: Duration = Duration::hours(1);
-
 /// The store and the cookie settings, shared by every request.
 pub(crate) struct Sessions {
     store: Arc<dyn SessionStore>,
     secure: bool,
     key: CookieKey,
+    /// A session ends after this long without a request ([`Config::idle_timeout`]).
+    inactivity: Duration,
+    /// A read pushes the expiry back at most this often (a store write): 1/24 of it.
+    touch_every: Duration,
 }
 
 impl Sessions {
@@ -33,7 +32,13 @@ impl Sessions {
             store,
             secure: config.cookie_secure(),
             key: config.cookie_key().clone(),
+            inactivity: idle_timeout(config),
+            touch_every: idle_timeout(config) / 24,
         }
+    }
+
+    fn fresh_expiry(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.inactivity
     }
 
     /// The session of `request`; its record is read at most once per request.
@@ -63,12 +68,15 @@ pub(crate) struct RequestSession<'r> {
     slot: &'r Slot,
 }
 
+/// A store that failed or timed out is unavailable (503: nobody is told logged out); a
+/// record that does not encode or decode is a server error (500).
 fn store_error(error: session_store::Error) -> Error {
-    Error::Session(error.to_string())
+    Error::from(error)
 }
 
-fn fresh_expiry() -> OffsetDateTime {
-    OffsetDateTime::now_utc() + INACTIVITY
+/// The configured idle timeout as `time` takes it.
+fn idle_timeout(config: &Config) -> Duration {
+    Duration::seconds(i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX))
 }
 
 impl RequestSession<'_> {
@@ -97,22 +105,23 @@ impl RequestSession<'_> {
         let Some(mut record) = store.load(&id).await.map_err(store_error)? else {
             return Ok(None);
         };
-        if record.expiry_date < fresh_expiry() - TOUCH_EVERY {
-            record.expiry_date = fresh_expiry();
+        let sessions = self.sessions;
+        if record.expiry_date < sessions.fresh_expiry() - sessions.touch_every {
+            record.expiry_date = sessions.fresh_expiry();
             store.save(&record).await.map_err(store_error)?;
         }
         Ok(Some(record))
     }
 
     async fn save(&self, record: &mut Record) -> Result<(), Error> {
-        record.expiry_date = fresh_expiry();
+        record.expiry_date = self.sessions.fresh_expiry();
         self.sessions.store.save(record).await.map_err(store_error)
     }
 
     /// Stores `record` under a new id and points the cookie at it.
     async fn create(&self, record: &mut Record) -> Result<(), Error> {
         record.id = Id::default();
-        record.expiry_date = fresh_expiry();
+        record.expiry_date = self.sessions.fresh_expiry();
         self.sessions
             .store
             .create(record)
@@ -160,7 +169,7 @@ impl SessionStorage for RequestSession<'_> {
                 let mut record = Record {
                     id: Id::default(),
                     data: HashMap::from([(key.to_owned(), value)]),
-                    expiry_date: fresh_expiry(),
+                    expiry_date: self.sessions.fresh_expiry(),
                 };
                 self.create(&mut record).await?;
                 loaded.record = Some(record);
@@ -210,10 +219,11 @@ impl SessionStorage for RequestSession<'_> {
 
 #[cfg(test)]
 mod tests {
-    use rocket::http::{Cookie, Status};
+    use rocket::http::{Accept, ContentType, Cookie, Status};
     use rocket::local::asynchronous::Client;
     use tower_sessions_core::SessionStore;
-    use tower_sessions_core::session::Id;
+    use tower_sessions_core::session::{Id, Record};
+    use tower_sessions_core::session_store;
     use tower_sessions_memory_store::MemoryStore;
 
     use crate::SESSION_COOKIE;
@@ -250,7 +260,11 @@ mod tests {
             .dispatch()
             .await;
         assert_eq!(callback.status(), Status::SeeOther);
-        callback.headers().get("Set-Cookie").map(str::to_owned).collect()
+        callback
+            .headers()
+            .get("Set-Cookie")
+            .map(str::to_owned)
+            .collect()
     }
 
     fn attached(client: &Client) -> &Attached {
@@ -349,6 +363,65 @@ mod tests {
         }
     }
 
+    /// A store that refuses every call, as a Redis client without a connection does.
+    #[derive(Clone, Debug)]
+    struct Down;
+
+    #[rocket::async_trait]
+    impl SessionStore for Down {
+        async fn save(&self, _: &Record) -> session_store::Result<()> {
+            Err(session_store::Error::Backend("Connection refused".into()))
+        }
+        async fn load(&self, _: &Id) -> session_store::Result<Option<Record>> {
+            Err(session_store::Error::Backend("Connection refused".into()))
+        }
+        async fn delete(&self, _: &Id) -> session_store::Result<()> {
+            Err(session_store::Error::Backend("Connection refused".into()))
+        }
+    }
+
+    #[rocket::async_test]
+    async fn a_store_that_is_down_answers_503_never_a_login() {
+        let (_emulator, client) = client_with(Down).await;
+        let key = attached(&client).kvixi.config().cookie_key();
+        let session = Cookie::new(
+            SESSION_COOKIE,
+            key.seal(SESSION_COOKIE, &Id::default().to_string()),
+        );
+
+        let api = client.get("/me").header(Accept::JSON);
+        let api = api.cookie(session.clone()).dispatch().await;
+        assert_eq!(api.status(), Status::ServiceUnavailable);
+        assert!(api.headers().get("Set-Cookie").next().is_none());
+        let body: serde_json::Value =
+            serde_json::from_str(&api.into_string().await.unwrap_or_default()).expect("JSON");
+        assert_eq!(body["error"], "session_store_unavailable");
+
+        let page = client.get("/me").header(Accept::HTML);
+        let page = page.cookie(session.clone()).dispatch().await;
+        assert_eq!(
+            page.status(),
+            Status::ServiceUnavailable,
+            "not a login redirect"
+        );
+        assert_eq!(page.content_type(), Some(ContentType::HTML));
+
+        let logout = client
+            .post("/auth/kvixi/logout")
+            .cookie(session)
+            .dispatch()
+            .await;
+        assert_eq!(
+            logout.status(),
+            Status::ServiceUnavailable,
+            "no false success"
+        );
+        assert!(
+            logout.headers().get("Set-Cookie").next().is_none(),
+            "the cookie is not cleared"
+        );
+    }
+
     #[rocket::async_test]
     async fn logout_deletes_the_record_and_clears_the_cookie() {
         let store = MemoryStore::default();
@@ -356,7 +429,11 @@ mod tests {
         log_in(&client, &emulator, "alice")
             .await
             .expect("logged in");
-        let session = client.cookies().get(SESSION_COOKIE).expect("cookie").clone();
+        let session = client
+            .cookies()
+            .get(SESSION_COOKIE)
+            .expect("cookie")
+            .clone();
         let id = session_id(&client);
 
         let logout = client.post("/auth/kvixi/logout").dispatch().await;
@@ -366,11 +443,7 @@ mod tests {
         assert!(store.load(&id).await.expect("load").is_none());
 
         // The jar no longer holds a session cookie, so this one is what the app sees.
-        let old = client
-            .get("/maybe")
-            .cookie(session)
-            .dispatch()
-            .await;
+        let old = client.get("/maybe").cookie(session).dispatch().await;
         assert_eq!(old.into_string().await.as_deref(), Some("anonymous"));
     }
 }

@@ -5,9 +5,8 @@ use kvixi_mock::{App, Emulator};
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket};
-use tower_sessions_memory_store::MemoryStore;
 
-use crate::{KvixiFairing, KvixiToken, KvixiUser};
+use crate::{KvixiFairing, KvixiToken, KvixiUser, SessionStore};
 
 pub(crate) const CALLBACK: &str = "http://localhost:8000/auth/kvixi/callback";
 
@@ -48,17 +47,27 @@ pub(crate) async fn emulator() -> (Emulator, Config) {
     (emulator, config)
 }
 
-/// A tracked client of the test routes with the fairing attached.
+/// A tracked client of the test routes with the fairing attached, sessions in its
+/// default store.
 pub(crate) async fn client() -> (Emulator, Client) {
-    client_with(MemoryStore::default()).await
+    let (emulator, config) = emulator().await;
+    let kvixi = Kvixi::new(config).expect("flow builds");
+    (emulator, tracked(KvixiFairing::new(kvixi)).await)
 }
 
 /// Like [`client`], with sessions in `store`.
-pub(crate) async fn client_with(store: MemoryStore) -> (Emulator, Client) {
+pub(crate) async fn client_with(store: impl SessionStore) -> (Emulator, Client) {
     let (emulator, config) = emulator().await;
     let kvixi = Kvixi::new(config).expect("flow builds");
-    let client = Client::tracked(bare().attach(KvixiFairing::new(kvixi).store(store)))
+    (
+        emulator,
+        tracked(KvixiFairing::new(kvixi).store(store)).await,
+    )
+}
+
+/// A tracked client of the test routes with `fairing` attached.
+async fn tracked(fairing: KvixiFairing) -> Client {
+    Client::tracked(bare().attach(fairing))
         .await
-        .expect("the rocket ignites");
-    (emulator, client)
+        .expect("the rocket ignites")
 }

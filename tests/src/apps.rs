@@ -8,16 +8,28 @@ use std::time::{Duration, Instant};
 
 use kvixi_core::Kvixi;
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
+use tower_sessions_redis_store::fred::prelude::{
+    ClientLike, Config, PerformanceConfig, Pool, ReconnectPolicy,
+};
 
 use crate::Stop;
 
 /// The cookie key every actix and Rocket instance of a test shares.
 const SHARED_KEY: [u8; 64] = [7; 64];
 
-async fn fred_pool(redis_url: &str) -> Pool {
+/// A fred pool as a deployment should configure it to survive a Redis outage.
+async fn fred_pool(redis_url: &str, kvixi: &Kvixi) -> Pool {
     let config = Config::from_url(redis_url).expect("redis URL");
-    let pool = Pool::new(config, None, None, None, 2).expect("redis pool");
+    // Without a reconnect policy, fred never reconnects after Redis restarts.
+    let reconnect = ReconnectPolicy::new_constant(0, 100);
+    // fred queues commands while it reconnects and sends them once Redis is back, even
+    // those whose caller gave up (a logout that answered 503 would log out later), unless
+    // its own timeout dropped them first: let it give up a little before kvixi does.
+    let performance = PerformanceConfig {
+        default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
+        ..PerformanceConfig::default()
+    };
+    let pool = Pool::new(config, Some(performance), None, Some(reconnect), 2).expect("redis pool");
     pool.init().await.expect("redis connects");
     pool
 }
@@ -33,7 +45,7 @@ pub fn axum(kvixi: Kvixi, listener: std::net::TcpListener) {
 pub fn axum_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     let task = tokio::spawn(async move {
-        let store = RedisStore::new(fred_pool(&redis_url).await);
+        let store = RedisStore::new(fred_pool(&redis_url, &kvixi).await);
         axum::serve(
             listener,
             kvixi_examples::axum_app::router_with_store(kvixi, store),
@@ -60,7 +72,7 @@ fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<Str
         actix_web::rt::System::new().block_on(async move {
             let server = match redis_url {
                 Some(url) => {
-                    let store = kvixi_actix::RedisSessionStore::new(url)
+                    let store = kvixi_actix::redis_store(&url)
                         .await
                         .expect("redis connects");
                     actix_server(kvixi, store, listener)?
@@ -119,7 +131,7 @@ fn rocket_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<St
     let task = tokio::spawn(async move {
         let app = match redis_url {
             Some(url) => {
-                let store = RedisStore::new(fred_pool(&url).await);
+                let store = RedisStore::new(fred_pool(&url, &kvixi).await);
                 kvixi_examples::rocket_app::rocket_with_store(kvixi, figment, store)
             }
             None => kvixi_examples::rocket_app::rocket(kvixi, figment),

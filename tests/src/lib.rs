@@ -4,14 +4,18 @@
 #![forbid(unsafe_code)]
 
 #[doc(hidden)]
+pub use guard_scenarios::*;
+#[doc(hidden)]
 pub use redis_scenarios::*;
 #[doc(hidden)]
 pub use scenarios::*;
 
 pub mod apps;
+pub mod guard_scenarios;
 pub mod redis_scenarios;
 pub mod scenarios;
 pub mod service;
+pub mod session_scenarios;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +103,15 @@ impl TestApp {
 
     /// Like [`TestApp::start`] with any way of starting the app.
     pub async fn start_with(start: impl FnOnce(Kvixi, std::net::TcpListener)) -> TestApp {
+        Self::start_customized(start, |builder| builder).await
+    }
+
+    /// Like [`TestApp::start_with`], with the flow's builder passed through `customize`
+    /// (hooks, pages) after the suite's own settings.
+    pub async fn start_customized(
+        start: impl FnOnce(Kvixi, std::net::TcpListener),
+        customize: impl FnOnce(kvixi_core::KvixiBuilder) -> kvixi_core::KvixiBuilder,
+    ) -> TestApp {
         let emulator = Emulator::builder()
             .start("127.0.0.1:0")
             .await
@@ -117,17 +130,21 @@ impl TestApp {
             .build()
             .expect("valid config");
         let app_clock = clock.clone();
-        let kvixi = Kvixi::builder(config)
-            .clock(move || UnixTime(app_clock.load(Ordering::SeqCst)))
-            .on_login(|user, _token| async move {
-                if user.name.as_deref() == Some(REFUSED_USER) {
-                    Err(LoginRefused::new("the e2e app refuses bob"))
-                } else {
-                    Ok(())
-                }
-            })
-            .build()
-            .expect("flow builds");
+        let kvixi = customize(
+            Kvixi::builder(config)
+                .clock(move || UnixTime(app_clock.load(Ordering::SeqCst)))
+                .on_login(|user, _token| async move {
+                    if user.name.as_deref() == Some(REFUSED_USER) {
+                        Err(LoginRefused::new("the e2e app refuses bob"))
+                    } else {
+                        // The app's own data, read back typed at `/me/app`.
+                        let member = kvixi_examples::member::Member::for_user(&user);
+                        Ok(kvixi_core::AppData(member))
+                    }
+                }),
+        )
+        .build()
+        .expect("flow builds");
         start(kvixi.clone(), listener);
         TestApp {
             base,
@@ -359,6 +376,7 @@ macro_rules! redis_scenarios {
         $crate::scenarios!(@each $start;
             two_instances_share_one_redis_session_store,
             redis_sessions_survive_an_app_restart,
+            redis_outage_answers_503_and_logs_no_one_out,
         );
     };
 }

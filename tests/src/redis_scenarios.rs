@@ -1,8 +1,18 @@
-//! Several instances behind a load balancer, sharing sessions in a real `redis-server`.
+//! Several instances behind a load balancer, sharing sessions in a real `redis-server`,
+//! and what users see while that server is down.
 
-use reqwest::StatusCode;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use crate::{Browser, StartRedisApp, TestApp, loopback_listener, service};
+use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+use reqwest::{Response, StatusCode, header};
+use serde_json::Value;
+
+use crate::{
+    APP_ID, APP_SECRET, Browser, HTTP_TIMEOUT, StartRedisApp, TestApp, loopback_listener, service,
+};
 
 /// Login through instance A, `/me` through instance B; logout through B, A refuses.
 pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
@@ -68,4 +78,292 @@ pub async fn redis_sessions_survive_an_app_restart(start: StartRedisApp) {
         StatusCode::OK,
         "the session outlived the instance"
     );
+}
+
+/// How long the app under an outage test waits for the session store.
+pub const STORE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The most any answer may take while Redis is down: the store timeout plus a wide
+/// margin (a bound on hanging, not a benchmark).
+const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(3);
+
+/// How long Redis may take, once restarted, until the app reads sessions again (its
+/// client reconnects on its own: fred (axum, Rocket) retries every 100 ms here, actix's
+/// pooled store opens a new connection at the next request).
+const RECONNECT_BOUND: Duration = Duration::from_secs(20);
+
+/// A `redis-server` that writes every change to its append-only file before
+/// acknowledging it, in a directory of its own, so that it can be stopped and started
+/// again on the same data and port.
+pub struct PersistentRedis {
+    child: Option<Child>,
+    /// The loopback port it listens on, the same across restarts.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl PersistentRedis {
+    /// Starts it on a free port and an empty directory; `None` (a skip, or a failure
+    /// under `CI=true`) when `redis-server` is not installed.
+    pub fn start() -> Option<PersistentRedis> {
+        if !service::available(REDIS_SERVER, "redis-server") {
+            return None;
+        }
+        let port = service::free_port();
+        let dir =
+            std::env::temp_dir().join(format!("kvixi-e2e-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for Redis's data");
+        let mut redis = PersistentRedis {
+            child: None,
+            port,
+            dir,
+        };
+        redis.start_again();
+        Some(redis)
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server on its directory and port (loading what it wrote), and waits
+    /// until it accepts connections.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "Redis is already running");
+        let dir = self.dir.to_str().expect("a UTF-8 temporary directory");
+        let port = self.port.to_string();
+        let child = Command::new(REDIS_SERVER)
+            .args(["--port", &port, "--bind", "127.0.0.1", "--dir", dir])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {REDIS_SERVER}: {e}"));
+        self.child = Some(child);
+        service::wait_for_port(self.port, Duration::from_secs(20));
+    }
+
+    /// Stops the server as an operator or a crash-free shutdown would: SIGTERM, then
+    /// waits for it to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let terminated = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("`kill` runs");
+        assert!(terminated.success(), "SIGTERM reached redis-server");
+        let status = child.wait().expect("redis-server exits");
+        assert!(status.success(), "redis-server shut down cleanly: {status}");
+    }
+}
+
+impl Drop for PersistentRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// The app's flow as [`TestApp`] built it, waiting at most [`STORE_TIMEOUT`] for the
+/// session store.
+fn with_store_timeout(kvixi: &Kvixi) -> Kvixi {
+    let config = kvixi.config();
+    let config = Config::builder(APP_ID, APP_SECRET, config.redirect_url().as_str())
+        .base_url(config.base_url().as_str())
+        .http_timeout(HTTP_TIMEOUT)
+        .session_store_timeout(STORE_TIMEOUT)
+        .build()
+        .expect("valid config");
+    Kvixi::new(config).expect("flow builds")
+}
+
+/// Awaits `request`, and how long it took.
+async fn timed(request: impl Future<Output = Response>) -> (Response, Duration) {
+    let started = Instant::now();
+    let response = request.await;
+    (response, started.elapsed())
+}
+
+/// Whether `response` sets (or clears) the session cookie.
+fn sets_session_cookie(response: &Response) -> bool {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|value| {
+            value
+                .as_bytes()
+                .starts_with(format!("{SESSION_COOKIE}=").as_bytes())
+        })
+}
+
+/// What `/me` says of the browser's user.
+async fn me(browser: &Browser) -> Value {
+    let me = browser.get_json("/me").await;
+    assert_eq!(me.status(), StatusCode::OK, "logged in");
+    me.json().await.expect("the user as JSON")
+}
+
+/// An answer given while Redis is down: `status`, within the bound, and without the
+/// session cookie.
+fn assert_outage_answer(what: &str, response: &Response, took: Duration, status: StatusCode) {
+    assert_eq!(response.status(), status, "{what} during the outage");
+    assert!(
+        took < OUTAGE_ANSWER_BOUND,
+        "{what} took {took:?} (store timeout {STORE_TIMEOUT:?})"
+    );
+    assert!(
+        !sets_session_cookie(response),
+        "{what} touches no session cookie"
+    );
+}
+
+/// Redis stops while two users browse: what needs the session answers 503 within the
+/// store timeout (JSON for API calls, a page for browsers), what does not is served,
+/// nobody is logged out and no session is written. Redis starts again on the same
+/// data: the same cookies work, without a new login.
+pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) {
+    let Some(mut redis) = PersistentRedis::start() else {
+        return;
+    };
+    let redis_url = redis.url();
+    let mut instance = None;
+    let app = TestApp::start_with(|kvixi, listener| {
+        instance = Some(start(with_store_timeout(&kvixi), listener, redis_url));
+    })
+    .await;
+    let alice = app.browser();
+    let bob = app.browser();
+    for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+        let callback = browser.log_in(user, None).await;
+        assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{user} logs in");
+    }
+    let users = [me(&alice).await, me(&bob).await];
+    assert_ne!(users[0]["id"], users[1]["id"]);
+    let cookies = [alice.session_cookie(), bob.session_cookie()];
+
+    redis.stop();
+    let mut slowest = Duration::ZERO;
+    for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+        let (api, took) = timed(browser.get_json("/me")).await;
+        assert_outage_answer(
+            &format!("{user}'s /me"),
+            &api,
+            took,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+        slowest = slowest.max(took);
+        let body: Value = api.json().await.expect("a JSON error");
+        assert_eq!(body["error"], "session_store_unavailable", "{body}");
+
+        let (page, took) = timed(browser.get("/private")).await;
+        let what = format!("{user}'s /private");
+        assert_outage_answer(&what, &page, took, StatusCode::SERVICE_UNAVAILABLE);
+        slowest = slowest.max(took);
+        let html = page.headers().get(header::CONTENT_TYPE).cloned();
+        assert!(
+            html.is_some_and(|value| value.as_bytes().starts_with(b"text/html")),
+            "{what} is a page"
+        );
+
+        // The home page reads the optional user: 503, never a login redirect nor the
+        // visitor's page (on Rocket the fairing answers the 503 its `Option` guard swallowed).
+        let (home, took) = timed(browser.get("/")).await;
+        assert_eq!(
+            home.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{user}'s home"
+        );
+        assert!(took < OUTAGE_ANSWER_BOUND, "{user}'s home took {took:?}");
+        assert!(!sets_session_cookie(&home), "{user}'s home");
+
+        // Starting a login needs no session: served, the session cookie left alone.
+        let (login, took) = timed(browser.get("/auth/kvixi/login")).await;
+        assert_outage_answer(
+            &format!("{user}'s login start"),
+            &login,
+            took,
+            StatusCode::SEE_OTHER,
+        );
+        slowest = slowest.max(took);
+    }
+
+    // Logging out cannot delete the record: no false success.
+    let (logout, took) = timed(alice.post("/auth/kvixi/logout")).await;
+    assert_outage_answer(
+        "alice's logout",
+        &logout,
+        took,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    slowest = slowest.max(took);
+
+    // A login finished during the outage cannot store its session: 503, not a half login.
+    let newcomer = app.browser();
+    let callback = newcomer.approve_login("alice", None).await;
+    let (callback, took) = timed(newcomer.visit(callback)).await;
+    assert_outage_answer(
+        "a new login's callback",
+        &callback,
+        took,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    assert_eq!(newcomer.session_cookie(), None, "no session was created");
+
+    for (browser, cookie) in [(&alice, &cookies[0]), (&bob, &cookies[1])] {
+        assert_eq!(
+            &browser.session_cookie(),
+            cookie,
+            "the browser kept its cookie"
+        );
+    }
+    eprintln!("slowest answer while Redis was down: {slowest:?} (store timeout {STORE_TIMEOUT:?})");
+
+    redis.start_again();
+    let back = Instant::now();
+    loop {
+        let response = alice.get_json("/me").await;
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "while the app reconnects, still unavailable, never logged out"
+        );
+        assert!(
+            back.elapsed() < RECONNECT_BOUND,
+            "the app reads sessions again within {RECONNECT_BOUND:?} of Redis's restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "sessions readable again {:?} after Redis restarted",
+        back.elapsed()
+    );
+    for (browser, user) in [(&alice, &users[0]), (&bob, &users[1])] {
+        assert_eq!(
+            &me(browser).await,
+            user,
+            "the same user, without a new login"
+        );
+        assert_eq!(browser.get("/private").await.status(), StatusCode::OK);
+    }
+    drop(instance);
 }

@@ -499,7 +499,8 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
     assert_eq!(header("referrer-policy"), "no-referrer");
     let set = set_cookies(&login);
     assert!(
-        !set.iter().any(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE))),
+        !set.iter()
+            .any(|c| c.starts_with(&format!("{}=", kvixi_core::SESSION_COOKIE))),
         "an anonymous login start owns no session: {set:?}"
     );
     let pending = set
@@ -515,7 +516,10 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
     ] {
         assert!(pending.contains(attribute), "{pending}");
     }
-    assert!(!pending.contains("secure"), "plain-http redirect URL: {pending}");
+    assert!(
+        !pending.contains("secure"),
+        "plain-http redirect URL: {pending}"
+    );
 
     let callback = browser
         .visit(browser.approve_login("alice", None).await)
@@ -536,7 +540,10 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
     assert!(session.contains("httponly"), "{session}");
     assert!(session.contains("samesite=lax"), "{session}");
     assert!(session.contains("path=/"), "{session}");
-    assert!(!session.contains("secure"), "plain-http redirect URL: {session}");
+    assert!(
+        !session.contains("secure"),
+        "plain-http redirect URL: {session}"
+    );
     assert_eq!(browser.login_cookie(), None, "the login cookie is cleared");
 }
 
@@ -591,12 +598,18 @@ pub async fn racing_callbacks_with_one_login_cookie_make_one_exchange(start: Sta
     let (a, b) = tokio::join!(first.visit(callback.clone()), second.visit(callback));
     let statuses = [a.status(), b.status()];
     assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::SEE_OTHER).count(),
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::SEE_OTHER)
+            .count(),
         1,
         "{statuses:?}"
     );
     assert!(statuses.contains(&StatusCode::BAD_REQUEST), "{statuses:?}");
-    assert_eq!(app.emulator.request_count(Endpoint::Authorize), exchanges + 1);
+    assert_eq!(
+        app.emulator.request_count(Endpoint::Authorize),
+        exchanges + 1
+    );
 }
 
 /// A forged or tampered login cookie is no pending login: 400, no call to Kvixi.

@@ -12,3 +12,5 @@ mod actix {
 mod rocket {
     kvixi_e2e::redis_scenarios!(kvixi_e2e::apps::rocket_redis);
 }
+
+kvixi_e2e::redis_session_scenarios!();

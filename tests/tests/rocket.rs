@@ -1,3 +1,5 @@
 //! Every scenario against the Rocket adapter's example app.
 
 kvixi_e2e::scenarios!(kvixi_e2e::apps::rocket);
+kvixi_e2e::guard_scenarios!(kvixi_e2e::apps::rocket);
+kvixi_e2e::session_scenarios!(kvixi_e2e::apps::rocket);

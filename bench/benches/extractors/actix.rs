@@ -9,19 +9,32 @@ use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
-use actix_web::{App, Either, HttpRequest, HttpResponse, web};
+use actix_web::{App, Either, HttpMessage, HttpRequest, HttpResponse, web};
 use criterion::Criterion;
-use kvixi_actix::{KvixiUser, MemoryStore};
+use kvixi_actix::{KvixiUser, MemoryStore, RequireLogin};
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
 use crate::record::bench;
-use crate::{floor, table};
+use crate::{app_data, floor, table};
+
+async fn kvixi_app_me(user: kvixi_actix::AppUser<app_data::BenchMember>) -> String {
+    std::hint::black_box(user.data.local_id);
+    user.user.id
+}
 
 async fn kvixi_me(user: KvixiUser) -> String {
     user.0.id
+}
+
+/// Behind the group guard: no extractor, the user the guard left in the extensions.
+async fn guarded_me(request: HttpRequest) -> Either<String, HttpResponse> {
+    match request.extensions().get::<KvixiUser>() {
+        Some(user) => Either::Left(user.0.id.clone()),
+        None => Either::Right(HttpResponse::InternalServerError().finish()),
+    }
 }
 
 /// The floor: the auth record read from the session by hand.
@@ -113,6 +126,16 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             .configure(kvixi_actix::configure(kvixi.clone()))
             .route("/me", web::get().to(kvixi_me)),
     ));
+    let guarded_app = system.block_on(test::init_service(
+        App::new()
+            .wrap(middleware())
+            .configure(kvixi_actix::configure(kvixi.clone()))
+            .service(
+                web::scope("/me")
+                    .wrap(RequireLogin::new())
+                    .route("", web::get().to(guarded_me)),
+            ),
+    ));
     let floor_app = system.block_on(test::init_service(
         App::new()
             .wrap(middleware())
@@ -130,6 +153,8 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     system.block_on(async {
         expect(&kvixi_app, Some(&cookie), JSON, 200).await;
         expect(&floor_app, Some(&cookie), JSON, 200).await;
+        expect(&guarded_app, Some(&cookie), JSON, 200).await;
+        expect(&guarded_app, None, JSON, 401).await;
         for accept in [JSON, BROWSER] {
             let status = if accept == JSON { 401 } else { 303 };
             expect(&kvixi_app, None, accept, status).await;
@@ -138,6 +163,11 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     });
 
     let cookie = Some(&cookie);
+    bench(
+        criterion,
+        &table::id(table::AUTHENTICATED, "actix", table::GUARDED),
+        |iters| system.block_on(run(&guarded_app, cookie, JSON, iters)),
+    );
     let mut both = |path: &str, cookie: Option<&Cookie<'static>>, accept: &'static str| {
         bench(
             criterion,
@@ -153,4 +183,17 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     both(table::AUTHENTICATED, cookie, JSON);
     both(table::ANONYMOUS_JSON, None, JSON);
     both(table::ANONYMOUS_BROWSER, None, BROWSER);
+
+    // Issue 14: the app's own data, typed, from the same record.
+    let app_data_app = system.block_on(test::init_service(
+        App::new()
+            .wrap(middleware())
+            .configure(kvixi_actix::configure(kvixi.clone()))
+            .route("/me", web::get().to(kvixi_app_me)),
+    ));
+    system.block_on(expect(&app_data_app, cookie, JSON, 200));
+    let app_id = table::id(table::AUTHENTICATED, "actix", app_data::KVIXI_APP);
+    bench(criterion, &app_id, |iters| {
+        system.block_on(run(&app_data_app, cookie, JSON, iters))
+    });
 }

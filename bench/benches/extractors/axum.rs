@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
 use criterion::Criterion;
-use kvixi_axum::{KvixiRouterExt, KvixiUser, SESSION_COOKIE, session_layer};
+use kvixi_axum::{KvixiRouterExt, KvixiUser, SESSION_COOKIE, require_login, session_layer};
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 use tower::ServiceExt;
@@ -24,10 +24,23 @@ use tower_sessions::{MemoryStore, Session, SessionStore};
 
 use crate::provider::Provider;
 use crate::record::bench;
-use crate::{floor, table};
+use crate::{app_data, floor, table};
 
 async fn kvixi_me(user: KvixiUser) -> String {
     user.0.id
+}
+
+async fn kvixi_app_me(user: kvixi_axum::AppUser<app_data::BenchMember>) -> String {
+    std::hint::black_box(user.data.local_id);
+    user.user.id
+}
+
+/// Behind the group guard: no extractor, the user the guard left in the extensions.
+async fn guarded_me(request: Request) -> Response {
+    match request.extensions().get::<KvixiUser>() {
+        Some(user) => user.0.id.clone().into_response(),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// The floor: the auth record read from the session by hand. It takes the request by
@@ -186,6 +199,10 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
     let kvixi_app = Router::new()
         .route("/me", get(kvixi_me))
         .with_kvixi_store(kvixi.clone(), store.clone());
+    let guarded_app = Router::new()
+        .route("/me", get(guarded_me))
+        .route_layer(require_login())
+        .with_kvixi_store(kvixi.clone(), store.clone());
     let floor_app = Router::new()
         .route("/me", get(floor_me))
         .layer(session_layer(kvixi.config(), store.clone()));
@@ -250,7 +267,7 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
 
     use floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
     runtime.block_on(async {
-        for app in [&kvixi_app, &floor_app] {
+        for app in [&kvixi_app, &floor_app, &guarded_app] {
             expect(app, Some(&cookie), JSON, 200).await;
             expect(app, None, JSON, 401).await;
             expect(app, None, BROWSER, 303).await;
@@ -259,7 +276,14 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
         expect(&peer_app, None, JSON, 401).await;
     });
 
-    let cases: [(&str, &str, &Router, Option<&HeaderValue>, &'static str); 8] = [
+    let cases: [(&str, &str, &Router, Option<&HeaderValue>, &'static str); 9] = [
+        (
+            table::AUTHENTICATED,
+            table::GUARDED,
+            &guarded_app,
+            Some(&cookie),
+            JSON,
+        ),
         (
             table::AUTHENTICATED,
             table::FLOOR,
@@ -304,5 +328,14 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
             runtime.block_on(run(app, cookie, accept, iters))
         });
     }
+    // Issue 14: the app's own data, typed, from the same record.
+    let app_data_app = Router::new()
+        .route("/me", get(kvixi_app_me))
+        .with_kvixi_store(kvixi.clone(), store.clone());
+    runtime.block_on(expect(&app_data_app, Some(&cookie), JSON, 200));
+    let app_id = table::id(table::AUTHENTICATED, "axum", app_data::KVIXI_APP);
+    bench(criterion, &app_id, |iters| {
+        runtime.block_on(run(&app_data_app, Some(&cookie), JSON, iters))
+    });
     auth_record_bytes
 }

@@ -14,6 +14,7 @@
 //! medians and ratios.
 
 mod actix;
+mod app_data;
 mod axum;
 mod floor;
 mod provider;
@@ -54,5 +55,6 @@ fn main() {
     if record::only().is_none() {
         criterion.final_summary();
         table::print(auth_record_bytes);
+        app_data::print();
     }
 }

@@ -1,7 +1,7 @@
 //! The Kvixi emulator the sessions are logged in against, on a runtime of its own so that
 //! it keeps answering whichever executor a framework's benchmark runs on.
 
-use kvixi_core::{Config, Kvixi};
+use kvixi_core::{AppData, Config, Kvixi};
 use kvixi_mock::{App, Emulator};
 
 const APP_ID: &str = "bench-app";
@@ -45,6 +45,15 @@ impl Provider {
             .base_url(self.emulator.base_url())
             .build()
             .expect("a valid bench config");
-        Kvixi::new(config).expect("the flow builds")
+        // Every login stores a typical app value (issue 14), and one user other than
+        // alice is revoked, so that each read looks a stamp up.
+        let kvixi = Kvixi::builder(config)
+            .on_login(|_user, _token| async { Ok(AppData(crate::app_data::typical())) })
+            .build()
+            .expect("the flow builds");
+        self._runtime
+            .block_on(kvixi.revoke_user("revoked-elsewhere"))
+            .expect("a memory revocation");
+        kvixi
     }
 }

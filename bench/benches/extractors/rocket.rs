@@ -5,9 +5,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use kvixi_core::CookieKey;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
-use kvixi_rocket::{KvixiFairing, KvixiUser, SESSION_COOKIE};
+use kvixi_rocket::{KvixiFairing, KvixiUser, RequireLogin, SESSION_COOKIE};
 use rocket::http::uri::Origin;
 use rocket::http::{Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalRequest};
@@ -21,11 +22,17 @@ use tower_sessions_memory_store::MemoryStore;
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
 use crate::record::bench;
-use crate::{floor, table};
+use crate::{app_data, floor, table};
 
 #[rocket::get("/me")]
 fn kvixi_me(user: KvixiUser) -> String {
     user.0.id
+}
+
+#[rocket::get("/me")]
+fn kvixi_app_me(user: kvixi_rocket::AppUser<app_data::BenchMember>) -> String {
+    std::hint::black_box(user.data.local_id);
+    user.user.id
 }
 
 /// What the floor looks at, only to answer a visitor: borrowed, nothing copied.
@@ -84,11 +91,14 @@ impl<'r> Responder<'r, 'static> for Refused {
 async fn floor_me(
     cookies: &CookieJar<'_>,
     store: &State<MemoryStore>,
+    key: &State<CookieKey>,
     visitor: Visitor<'_>,
 ) -> Result<String, Refused> {
+    // Sealed with the app's cookie key, as kvixi-rocket seals it.
     let id = cookies
-        .get_private(SESSION_COOKIE)
-        .and_then(|cookie| cookie.value().parse::<Id>().ok());
+        .get(SESSION_COOKIE)
+        .and_then(|cookie| key.open(SESSION_COOKIE, cookie.value()))
+        .and_then(|id| id.parse::<Id>().ok());
     let record = match id {
         Some(id) => store.load(&id).await.ok().flatten(),
         None => None,
@@ -160,7 +170,7 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             .attach(KvixiFairing::new(kvixi.clone()).store(store.clone()))
     };
 
-    let (kvixi_client, floor_client, cookie) = runtime.block_on(async {
+    let (kvixi_client, floor_client, guarded_client, cookie) = runtime.block_on(async {
         // A tracked client logs alice in and keeps the encrypted cookie; the measured
         // clients are untracked and send that same cookie.
         let browser = Client::tracked(kvixi_rocket()).await.expect("ignites");
@@ -174,22 +184,33 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             .value()
             .to_owned();
         let kvixi_client = Client::untracked(kvixi_rocket()).await.expect("ignites");
+        // The group guard in front of the same handler, whose `KvixiUser` then comes from
+        // the request-local cache (Rocket handlers see request state only through guards).
+        let guarded_client = Client::untracked(kvixi_rocket().attach(RequireLogin::under("/me")))
+            .await
+            .expect("ignites");
         let floor_client = Client::untracked(
             base()
                 .mount("/", rocket::routes![floor_me])
-                .manage(store.clone()),
+                .manage(store.clone())
+                .manage(kvixi.config().cookie_key().clone()),
         )
         .await
         .expect("ignites");
-        for client in [&kvixi_client, &floor_client] {
+        for client in [&kvixi_client, &floor_client, &guarded_client] {
             expect(client, Some(&cookie), JSON, 200).await;
             expect(client, None, JSON, 401).await;
             expect(client, None, BROWSER, 303).await;
         }
-        (kvixi_client, floor_client, cookie)
+        (kvixi_client, floor_client, guarded_client, cookie)
     });
 
     let cookie = Some(cookie.as_str());
+    bench(
+        criterion,
+        &table::id(table::AUTHENTICATED, "rocket", table::GUARDED),
+        |iters| runtime.block_on(run(&guarded_client, cookie, JSON, iters)),
+    );
     let cases = [
         (table::AUTHENTICATED, cookie, JSON),
         (table::ANONYMOUS_JSON, None, JSON),
@@ -202,4 +223,18 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             });
         }
     }
+
+    // Issue 14: the app's own data, typed, from the same record.
+    let app_data_client = runtime.block_on(async {
+        let rocket = base()
+            .mount("/", rocket::routes![kvixi_app_me])
+            .attach(KvixiFairing::new(kvixi.clone()).store(store.clone()));
+        let client = Client::untracked(rocket).await.expect("ignites");
+        expect(&client, cookie, JSON, 200).await;
+        client
+    });
+    let app_id = table::id(table::AUTHENTICATED, "rocket", app_data::KVIXI_APP);
+    bench(criterion, &app_id, |iters| {
+        runtime.block_on(run(&app_data_client, cookie, JSON, iters))
+    });
 }

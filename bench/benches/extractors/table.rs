@@ -15,6 +15,9 @@ pub const FLOOR: &str = "floor";
 pub const KVIXI: &str = "kvixi";
 /// axum-login's `login_required!` + `AuthSession`, on the same store.
 pub const PEER: &str = "axum-login";
+/// The route-group guard (issue 13) in front of a handler that takes no extractor and
+/// answers the user the guard passed on.
+pub const GUARDED: &str = "guarded";
 
 const FRAMEWORKS: [&str; 3] = ["axum", "actix", "rocket"];
 
@@ -62,12 +65,32 @@ pub fn print(auth_record_bytes: Option<usize>) {
             );
         }
     }
+    println!();
+    println!("route-group guard, authenticated: handler without extractor behind the guard");
+    println!(
+        "{:<7} {:>11} {:>11} {:>14}",
+        "server", "floor", "guarded", "guarded/floor"
+    );
+    for framework in FRAMEWORKS {
+        let floor = median_ns(&id(AUTHENTICATED, framework, FLOOR));
+        let guarded = median_ns(&id(AUTHENTICATED, framework, GUARDED));
+        if guarded.is_none() {
+            continue;
+        }
+        println!(
+            "{:<7} {:>11} {:>11} {:>14}",
+            framework,
+            micros(floor),
+            micros(guarded),
+            ratio(guarded, floor),
+        );
+    }
     if let Some(bytes) = auth_record_bytes {
         println!(
             "auth record of alice (full-profile fixture) as stored in the session: {bytes} bytes of JSON"
         );
     }
     println!(
-        "targets: authenticated kvixi/floor <= 1.05 on every framework; kvixi/axum-login < 1; auth record <= 1024 bytes"
+        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework; kvixi/axum-login < 1; auth record <= 1024 bytes"
     );
 }

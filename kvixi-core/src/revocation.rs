@@ -1,0 +1,283 @@
+//! Revoking a user everywhere: a per-user stamp, checked against each session's login
+//! time at every read.
+//!
+//! [`Kvixi::revoke_user`] records "every session of this user that began at or before
+//! now is over" as one stamp per user, in a [`Revocations`] store that every instance of
+//! the app reads. Each read of an auth record (`current_user`, `current_token`,
+//! `auth_record`, `current_app_user`) compares the record's `logged_in_at` with the
+//! user's stamp: an older session is anonymous and its record is removed. No session is
+//! scanned, whatever the store.
+//!
+//! A stamp is kept for [`Config::max_session_lifetime`](crate::Config::max_session_lifetime):
+//! after that, every session it covers has reached its absolute lifetime anyway.
+//!
+//! - [`MemoryRevocations`] (the default) serves one instance: a bounded map, one lookup
+//!   per read.
+//! - `RedisRevocations` (feature `redis`) serves every instance
+//!   sharing a Redis, whatever session store each adapter uses.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::driver::{Kvixi, KvixiBuilder};
+use crate::error::Error;
+use crate::flow::UnixTime;
+use crate::reply::Reply;
+use crate::session::SessionStorage;
+
+/// Where the per-user revocation stamps live: it must be visible to every instance that
+/// serves the same sessions.
+#[async_trait]
+pub trait Revocations: Send + Sync + 'static {
+    /// The user's latest revocation stamp, if any: every session of the user that began
+    /// at or before it is over. Called at every read of a logged-in session: keep it
+    /// cheap (a map lookup, or a cache in front of a network store).
+    async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error>;
+
+    /// The stamp as the shared store holds it right now, bypassing any cache: read at
+    /// login, so that a new session begins after the latest revocation.
+    async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
+        self.revoked_at(user_id).await
+    }
+
+    /// Records that every session of `user_id` that began at or before `at` is over,
+    /// and keeps that stamp for `keep` (the absolute session lifetime). A later stamp
+    /// replaces an earlier one.
+    async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error>;
+}
+
+/// Revocation stamps in this process's memory: the default, for one instance.
+///
+/// Bounded: it holds at most `capacity` users' stamps (65 536 by default). When full, a
+/// new stamp first drops the expired ones; if none is, the oldest stamp is dropped and
+/// its time becomes a floor below which *every* session counts as revoked. So a full map
+/// fails closed (some users log in again early), never open (a revoked session back).
+///
+/// A read is one atomic load while nothing was ever revoked, a read-locked hash lookup
+/// after.
+#[derive(Debug)]
+pub struct MemoryRevocations {
+    capacity: usize,
+    any: AtomicBool,
+    state: RwLock<MemoryState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    /// Stamp and the time after which it no longer matters, per user.
+    stamps: HashMap<String, (UnixTime, UnixTime)>,
+    /// Every session that began at or before it is revoked (stamps dropped when full).
+    floor: Option<UnixTime>,
+}
+
+/// How many users' stamps [`MemoryRevocations::default`] holds.
+pub const DEFAULT_MEMORY_REVOCATIONS: usize = 65_536;
+
+impl Default for MemoryRevocations {
+    fn default() -> Self {
+        MemoryRevocations::new(DEFAULT_MEMORY_REVOCATIONS)
+    }
+}
+
+impl MemoryRevocations {
+    /// A map holding at most `capacity` users' stamps.
+    pub fn new(capacity: usize) -> Self {
+        MemoryRevocations {
+            capacity: capacity.max(1),
+            any: AtomicBool::new(false),
+            state: RwLock::new(MemoryState::default()),
+        }
+    }
+
+    /// How many users' stamps are held.
+    pub fn len(&self) -> usize {
+        self.read().stamps.len()
+    }
+
+    /// Whether no stamp is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, MemoryState> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl Revocations for MemoryRevocations {
+    async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
+        if !self.any.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let state = self.read();
+        let stamp = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
+        Ok(stamp.max(state.floor))
+    }
+
+    async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if !state.stamps.contains_key(user_id) && state.stamps.len() >= self.capacity {
+            state.stamps.retain(|_, (_, until)| *until > at);
+            if state.stamps.len() >= self.capacity {
+                let oldest = state
+                    .stamps
+                    .iter()
+                    .min_by_key(|(_, (stamp, _))| *stamp)
+                    .map(|(user, (stamp, _))| (user.clone(), *stamp));
+                if let Some((user, stamp)) = oldest {
+                    state.stamps.remove(&user);
+                    state.floor = state.floor.max(Some(stamp));
+                }
+            }
+        }
+        let entry = state
+            .stamps
+            .entry(user_id.to_owned())
+            .or_insert((at, at.plus(keep)));
+        *entry = (entry.0.max(at), entry.1.max(at.plus(keep)));
+        self.any.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl KvixiBuilder {
+    /// Keeps revocation stamps in `revocations` instead of this process's memory
+    /// ([`MemoryRevocations`]). Several instances need a shared one
+    /// (`RedisRevocations`, feature `redis`), or a revocation
+    /// made on one instance is unknown to the others.
+    pub fn revocations(mut self, revocations: impl Revocations) -> Self {
+        self.revocations = Arc::new(revocations);
+        self
+    }
+}
+
+impl Kvixi {
+    /// Ends every session of `user_id`, on every instance that shares this flow's
+    /// [`Revocations`]: each is anonymous at its next request and its record is removed.
+    /// A login after this call is not affected. Callable from any handler or task (an
+    /// admin banning a user, a password-reset-like flow).
+    pub async fn revoke_user(&self, user_id: &str) -> Result<(), Error> {
+        let keep = self.config().max_session_lifetime();
+        self.revocations().revoke(user_id, self.now(), keep).await?;
+        tracing::info!(
+            user_id,
+            "kvixi user revoked: every session of theirs is over"
+        );
+        Ok(())
+    }
+
+    /// Logs the session's user out everywhere: revokes them (see [`Kvixi::revoke_user`])
+    /// and ends this session. An anonymous session is just ended.
+    pub async fn logout_everywhere(&self, session: &dyn SessionStorage) -> Result<(), Error> {
+        if let Some(user) = self.current_user(session).await? {
+            self.revoke_user(&user.id).await?;
+        }
+        self.logout(session).await
+    }
+
+    /// `POST logout-everywhere`: [`Kvixi::logout_everywhere`]; 303 to `/`.
+    pub async fn handle_logout_everywhere(
+        &self,
+        session: &dyn SessionStorage,
+        prefers_json: bool,
+    ) -> Reply {
+        match self.logout_everywhere(session).await {
+            Ok(()) => Reply::see_other("/"),
+            Err(error) => self.failure(&error, prefers_json),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::flow::{SessionCheck, check_session, login_time, session_started};
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn config() -> Config {
+        Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .max_session_lifetime(7 * DAY)
+            .build()
+            .expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn a_stamp_ends_the_sessions_that_began_before_it_and_only_those() {
+        let revocations = MemoryRevocations::default();
+        assert_eq!(revocations.revoked_at("1001").await.unwrap(), None);
+        revocations
+            .revoke("1001", UnixTime(100), DAY)
+            .await
+            .unwrap();
+        let stamp = revocations.revoked_at("1001").await.unwrap();
+        assert_eq!(stamp, Some(UnixTime(100)));
+        assert_eq!(revocations.revoked_at("1002").await.unwrap(), None);
+
+        let config = config();
+        let check = |started| check_session(&config, UnixTime(started), stamp, UnixTime(150));
+        assert_eq!(check(99), SessionCheck::Revoked);
+        assert_eq!(check(100), SessionCheck::Revoked, "the same second");
+        assert_eq!(check(101), SessionCheck::Live);
+        // A login in the revocation's second starts after it.
+        assert_eq!(login_time(UnixTime(100), stamp), UnixTime(101));
+        assert_eq!(login_time(UnixTime(120), stamp), UnixTime(120));
+        assert_eq!(login_time(UnixTime(120), None), UnixTime(120));
+
+        revocations.revoke("1001", UnixTime(50), DAY).await.unwrap();
+        assert_eq!(
+            revocations.revoked_at("1001").await.unwrap(),
+            Some(UnixTime(100)),
+            "an earlier stamp never un-revokes"
+        );
+    }
+
+    #[test]
+    fn the_absolute_lifetime_counts_from_the_login_whatever_the_activity() {
+        let config = config();
+        let limit = 7 * DAY.as_secs();
+        let check = |now| check_session(&config, UnixTime(1000), None, UnixTime(now));
+        assert_eq!(check(1000 + limit), SessionCheck::Live);
+        assert_eq!(check(1000 + limit + 1), SessionCheck::LifetimeReached);
+        // A record from before `logged_in_at` existed counts from its token exchange.
+        assert_eq!(session_started(UnixTime(0), UnixTime(5)), UnixTime(5));
+        assert_eq!(session_started(UnixTime(9), UnixTime(5)), UnixTime(9));
+    }
+
+    #[tokio::test]
+    async fn a_full_map_drops_expired_stamps_then_fails_closed() {
+        let revocations = MemoryRevocations::new(2);
+        revocations.revoke("a", UnixTime(10), DAY).await.unwrap();
+        revocations.revoke("b", UnixTime(20), DAY).await.unwrap();
+        revocations.revoke("c", UnixTime(30), DAY).await.unwrap();
+        assert_eq!(revocations.len(), 2, "bounded");
+        // a's stamp was dropped: its time became a floor for everyone.
+        assert_eq!(
+            revocations.revoked_at("a").await.unwrap(),
+            Some(UnixTime(10))
+        );
+        assert_eq!(
+            revocations.revoked_at("stranger").await.unwrap(),
+            Some(UnixTime(10))
+        );
+        assert_eq!(
+            revocations.revoked_at("c").await.unwrap(),
+            Some(UnixTime(30))
+        );
+
+        // Once b and c have expired, a new stamp takes their room without a floor.
+        let later = UnixTime(30).plus(DAY).plus(Duration::from_secs(1));
+        let fresh = MemoryRevocations::new(2);
+        fresh.revoke("b", UnixTime(20), DAY).await.unwrap();
+        fresh.revoke("c", UnixTime(30), DAY).await.unwrap();
+        fresh.revoke("d", later, DAY).await.unwrap();
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh.revoked_at("stranger").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,268 @@
+//! The route-group guard: a fairing that covers a base path.
+//!
+//! Rocket has no middleware that can answer in place of a route, and a request guard
+//! protects only the handlers that name it: one forgotten guard is a page open to
+//! everyone. So the group guard is a request fairing over a base path: it reads the user
+//! before routing; a refused request is routed to an internal route that answers the
+//! core's reply, so no handler of the group ever runs for it.
+
+use std::sync::OnceLock;
+
+use kvixi_core::guard::Requirement;
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::uri::Origin;
+use rocket::http::{Method, Status};
+use rocket::route::{Handler, Outcome, Route};
+use rocket::{Build, Data, Request, Rocket};
+
+use crate::fairing::Attached;
+use crate::response::{KvixiResponse, leave_refusal, wants_json};
+
+/// Where a refused request is routed (answered with the refusal left in its cache).
+const REFUSED_PATH: &str = "/__kvixi/refused";
+const REFUSED_ROUTE: &str = "kvixi_refused";
+
+/// Requires a logged-in Kvixi user on every route under a base path: attach one per
+/// group, beside [`KvixiFairing`](crate::KvixiFairing).
+///
+/// Rocket's idiom for "before every route of a group" is a fairing (a request guard
+/// covers only the handlers that name it), so this is a request fairing:
+/// `RequireLogin::under("/account")` covers `/account` and every path below it (not
+/// `/accountant`). An anonymous request gets the same answer as the
+/// [`KvixiUser`](crate::KvixiUser) guard's (a 303 to login coming back to this page for
+/// a browser, a 401 JSON error for an API client); a user refused by
+/// [`allow`](RequireLogin::allow) gets 403. Both are decided by [`kvixi_core::guard`],
+/// before routing: no handler of the group runs for a refused request.
+///
+/// The admitted user is left in the request-local cache: a handler reads it with the
+/// [`KvixiUser`](crate::KvixiUser) guard, which finds it there without reading the
+/// session again (Rocket handlers see request state only through guards).
+///
+/// ```
+/// use kvixi_rocket::{KvixiFairing, KvixiUser, RequireLogin};
+///
+/// #[rocket::get("/account")]
+/// fn account(user: KvixiUser) -> String {
+///     format!("Hello, {}", user.display_name())
+/// }
+///
+/// # fn app(kvixi: kvixi_rocket::Kvixi) -> rocket::Rocket<rocket::Build> {
+/// rocket::build()
+///     .mount("/", rocket::routes![account])
+///     .attach(KvixiFairing::new(kvixi))
+///     .attach(RequireLogin::under("/account"))
+///     .attach(RequireLogin::under("/account/verified").allow(|user| user.verified))
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireLogin {
+    base: String,
+    requirement: Requirement,
+}
+
+impl RequireLogin {
+    /// Covers `base` (a path like `/account`) and every path below it.
+    pub fn under(base: impl Into<String>) -> Self {
+        let base = base.into();
+        let trimmed = base.trim_end_matches('/');
+        RequireLogin {
+            base: if trimmed.is_empty() {
+                "/".to_owned()
+            } else {
+                trimmed.to_owned()
+            },
+            requirement: Requirement::logged_in(),
+        }
+    }
+
+    /// Also requires `predicate` to accept the user ("verified only", an allow-list);
+    /// a logged-in user it refuses gets 403 (`not_allowed`).
+    pub fn allow(
+        self,
+        predicate: impl Fn(&kvixi_core::KvixiUser) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        RequireLogin {
+            requirement: self.requirement.allow(predicate),
+            ..self
+        }
+    }
+
+    /// Whether `path` is the base or below it.
+    fn covers(&self, path: &str) -> bool {
+        if self.base == "/" {
+            return true;
+        }
+        match path.strip_prefix(self.base.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+}
+
+/// The user a group guard admitted, for the `KvixiUser` guard.
+#[derive(Default)]
+struct PassedOn(OnceLock<kvixi_core::KvixiUser>);
+
+/// The user a [`RequireLogin`] fairing admitted for this request, if any.
+pub(crate) fn passed_on(request: &Request<'_>) -> Option<kvixi_core::KvixiUser> {
+    request.local_cache(PassedOn::default).0.get().cloned()
+}
+
+#[rocket::async_trait]
+impl Fairing for RequireLogin {
+    fn info(&self) -> Info {
+        Info {
+            name: "Kvixi group guard",
+            kind: Kind::Ignite | Kind::Request,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        // One internal route for every group guard.
+        if rocket
+            .routes()
+            .any(|route| route.name.as_deref() == Some(REFUSED_ROUTE))
+        {
+            return Ok(rocket);
+        }
+        let mut route = Route::new(Method::Get, REFUSED_PATH, Refused);
+        route.name = Some(REFUSED_ROUTE.into());
+        Ok(rocket.mount("/", vec![route]))
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+        if !self.covers(request.uri().path().as_str()) {
+            return;
+        }
+        let refusal = self.admit(request).await;
+        if let Some(reply) = refusal {
+            leave_refusal(request, reply);
+            request.set_method(Method::Get);
+            request.set_uri(Origin::const_new(REFUSED_PATH, None));
+        }
+    }
+}
+
+impl RequireLogin {
+    /// Admits the request (leaving the user for the `KvixiUser` guard), or returns the
+    /// core's refusal.
+    async fn admit(&self, request: &Request<'_>) -> Option<kvixi_core::Reply> {
+        let Some(attached) = Attached::of(request) else {
+            tracing::error!("kvixi_rocket::RequireLogin attached without KvixiFairing");
+            return Some(kvixi_core::Reply::plain(
+                500,
+                crate::Error::NotAttached.to_string(),
+            ));
+        };
+        let kvixi = &attached.kvixi;
+        let json = wants_json(request);
+        // An outer group guard may have read the user already.
+        let user = match passed_on(request) {
+            Some(user) => Some(user),
+            None => match kvixi.current_user(&attached.sessions.of(request)).await {
+                Ok(user) => user,
+                Err(error) => return Some(kvixi.failure(&error, json)),
+            },
+        };
+        let path_and_query = request.uri().to_string();
+        match self.requirement.check(kvixi, user, json, &path_and_query) {
+            Ok(user) => {
+                let _ = request.local_cache(PassedOn::default).0.set(user);
+                None
+            }
+            Err(reply) => Some(reply),
+        }
+    }
+}
+
+/// The internal route of refused requests: answers the refusal the fairing left.
+#[derive(Clone)]
+struct Refused;
+
+#[rocket::async_trait]
+impl Handler for Refused {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
+        match KvixiResponse::refusal(request) {
+            Some(reply) => Outcome::from(request, reply),
+            // Asked for directly: there is nothing here.
+            None => Outcome::forward(data, Status::NotFound),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rocket::http::Accept;
+    use rocket::local::asynchronous::Client;
+
+    use super::*;
+    use crate::KvixiFairing;
+    use crate::test_app::{bare, emulator};
+    use crate::testing::log_in;
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+
+    /// A handler with no guard at all: only the fairing protects it.
+    #[rocket::post("/vault/open")]
+    fn open_vault() -> &'static str {
+        RAN.fetch_add(1, Ordering::SeqCst);
+        "opened"
+    }
+
+    #[rocket::get("/vault")]
+    fn vault(user: crate::KvixiUser) -> String {
+        user.id.clone()
+    }
+
+    #[rocket::async_test]
+    async fn a_refused_request_never_reaches_a_handler_of_the_group() {
+        let (emulator, config) = emulator().await;
+        let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
+        let rocket = bare()
+            .mount("/", rocket::routes![open_vault, vault])
+            .attach(KvixiFairing::new(kvixi))
+            .attach(RequireLogin::under("/vault"))
+            .attach(RequireLogin::under("/vault/open").allow(|user| user.id == "nobody"));
+        let client = Client::tracked(rocket).await.expect("the rocket ignites");
+
+        let anonymous = client
+            .post("/vault/open")
+            .header(Accept::HTML)
+            .dispatch()
+            .await;
+        assert_eq!(anonymous.status(), Status::SeeOther);
+        assert_eq!(
+            anonymous.headers().get_one("Location"),
+            Some("/auth/kvixi/login?return_to=%2Fvault%2Fopen")
+        );
+        log_in(&client, &emulator, "alice")
+            .await
+            .expect("logged in");
+        let refused = client
+            .post("/vault/open")
+            .header(Accept::JSON)
+            .dispatch()
+            .await;
+        assert_eq!(refused.status(), Status::Forbidden);
+        assert_eq!(RAN.load(Ordering::SeqCst), 0, "the handler never ran");
+        // The group's other page gets the user the fairing passed on.
+        let page = client.get("/vault").dispatch().await;
+        assert_eq!(page.status(), Status::Ok);
+        assert_eq!(page.into_string().await.as_deref(), Some("1001"));
+        // The internal route answers nothing by itself.
+        let direct = client.get(REFUSED_PATH).dispatch().await;
+        assert_eq!(direct.status(), Status::NotFound);
+    }
+
+    #[test]
+    fn covers_the_base_and_below_only() {
+        let guard = RequireLogin::under("/account/");
+        assert!(guard.covers("/account"));
+        assert!(guard.covers("/account/verified"));
+        assert!(!guard.covers("/accountant"));
+        assert!(!guard.covers("/"));
+        assert!(RequireLogin::under("/").covers("/anything"));
+    }
+}

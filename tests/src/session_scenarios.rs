@@ -1,0 +1,249 @@
+//! Sessions the app controls (issue 14): revoking a user everywhere, the absolute
+//! session lifetime, and the app's own data beside the Kvixi user. Expanded for every
+//! framework by [`session_scenarios!`](crate::session_scenarios) and, on Redis, by
+//! [`redis_session_scenarios!`](crate::redis_session_scenarios).
+
+use std::time::{Duration, Instant};
+
+use kvixi_core::{Kvixi, RedisRevocations};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as RedisConfig, Pool};
+
+use crate::{Browser, StartApp, StartRedisApp, TestApp, loopback_listener, raw_location, service};
+
+/// alice's Kvixi user id in the emulator's fixture.
+const ALICE_ID: &str = "1001";
+
+async fn status_of_me(browser: &Browser) -> StatusCode {
+    browser.get_json("/me").await.status()
+}
+
+/// Logs `user` in on a new browser; the callback must succeed.
+async fn logged_in(app: &TestApp, user: &str) -> Browser {
+    let browser = app.browser();
+    let callback = browser.log_in(user, None).await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{user} logs in");
+    assert_eq!(status_of_me(&browser).await, StatusCode::OK, "{user}");
+    browser
+}
+
+fn add_carol(app: &TestApp) {
+    app.emulator
+        .add_user(kvixi_mock::User::new("1003", "carol", "carol-password"));
+}
+
+/// `kvixi.revoke_user` from an admin task: every browser of the user is anonymous at
+/// its next request (pages ask for login), other users are untouched, and the user can
+/// log in again at once.
+pub async fn revoke_user_logs_the_user_out_of_every_session(start: StartApp) {
+    let app = TestApp::start(start).await;
+    add_carol(&app);
+    let laptop = logged_in(&app, "alice").await;
+    let phone = logged_in(&app, "alice").await;
+    let carol = logged_in(&app, "carol").await;
+
+    app.kvixi.revoke_user(ALICE_ID).await.expect("revoked");
+    for browser in [&laptop, &phone] {
+        assert_eq!(status_of_me(browser).await, StatusCode::UNAUTHORIZED);
+        let page = browser.get("/private").await;
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "asked to log in");
+        assert!(raw_location(&page).starts_with("/auth/kvixi/login"));
+    }
+    assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
+
+    let again = laptop.log_in("alice", None).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        status_of_me(&laptop).await,
+        StatusCode::OK,
+        "a login after the revocation counts"
+    );
+    assert_eq!(status_of_me(&phone).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A user with two browsers presses "log out everywhere" in one: both are logged out,
+/// another user is not; a GET does not do it.
+pub async fn log_out_everywhere_ends_every_browser_of_the_user(start: StartApp) {
+    let app = TestApp::start(start).await;
+    add_carol(&app);
+    let laptop = logged_in(&app, "alice").await;
+    let phone = logged_in(&app, "alice").await;
+    let carol = logged_in(&app, "carol").await;
+    let path = app.kvixi.config().logout_everywhere_path().to_owned();
+
+    let get = laptop.get(&path).await;
+    assert_ne!(get.status(), StatusCode::SEE_OTHER, "a GET logs no one out");
+    assert_eq!(status_of_me(&phone).await, StatusCode::OK);
+
+    let done = laptop.post(&path).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(raw_location(&done), "/");
+    assert_eq!(status_of_me(&laptop).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status_of_me(&phone).await,
+        StatusCode::UNAUTHORIZED,
+        "the other browser too"
+    );
+    assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
+}
+
+/// However active, a session ends at the absolute lifetime after its login (7 days by
+/// default): the next page asks for login, a JSON call gets 401.
+pub async fn absolute_lifetime_reached_asks_for_login(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let browser = logged_in(&app, "alice").await;
+    let lifetime = app.kvixi.config().max_session_lifetime();
+
+    app.advance_clock(lifetime - Duration::from_secs(60));
+    assert_eq!(
+        status_of_me(&browser).await,
+        StatusCode::OK,
+        "still within the lifetime"
+    );
+    app.advance_clock(Duration::from_secs(61));
+    let page = browser.get("/private").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "asked to log in");
+    assert_eq!(
+        raw_location(&page),
+        "/auth/kvixi/login?return_to=%2Fprivate"
+    );
+    assert_eq!(status_of_me(&browser).await, StatusCode::UNAUTHORIZED);
+
+    let again = browser.log_in("alice", None).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(status_of_me(&browser).await, StatusCode::OK, "a new login");
+}
+
+/// What `on_login` returned (the e2e app's `Member`) comes back typed through the
+/// adapter's `AppUser<Member>`, next to the Kvixi user.
+pub async fn app_data_round_trips_typed(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let anonymous = app.browser().get_json("/me/app").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let browser = logged_in(&app, "alice").await;
+    let answer = browser.get_json("/me/app").await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: Value = answer.json().await.expect("JSON");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "user_id": ALICE_ID,
+            "local_id": 11001,
+            "roles": ["member", "verified"],
+        })
+    );
+}
+
+/// A fred pool on the Redis at `url`, of one instance's own.
+async fn redis_pool(url: &str) -> Pool {
+    let pool = Pool::new(
+        RedisConfig::from_url(url).expect("redis URL"),
+        None,
+        None,
+        None,
+        1,
+    )
+    .expect("redis pool");
+    pool.init().await.expect("redis connects");
+    pool
+}
+
+/// How long a revocation may take to reach another instance in this test: its stamp
+/// cache (1 s by default) and a margin.
+const ACROSS_INSTANCES: Duration = Duration::from_secs(5);
+
+/// Two instances behind a load balancer, each with its own flow and its own client of
+/// the shared Redis (sessions and revocation stamps): revoking alice on A logs her out
+/// on A at once and on B within the stamp cache time.
+pub async fn revoke_on_one_instance_logs_the_user_out_on_another(start: StartRedisApp) {
+    let Some(redis) = service::redis() else {
+        return;
+    };
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let (pool_a, pool_b) = (redis_pool(&redis_url).await, redis_pool(&redis_url).await);
+    let mut stops = Vec::new();
+    let app = TestApp::start_customized(
+        |kvixi, listener| stops.push(start(kvixi, listener, redis_url.clone())),
+        |builder| builder.revocations(RedisRevocations::new(pool_a)),
+    )
+    .await;
+    let kvixi_b = Kvixi::builder(app.kvixi.config().clone())
+        .revocations(RedisRevocations::new(pool_b))
+        .build()
+        .expect("flow builds");
+    let (listener_b, base_b) = loopback_listener();
+    stops.push(start(kvixi_b, listener_b, redis_url.clone()));
+
+    let on_a = logged_in(&app, "alice").await;
+    // Another session of alice's, opened through A and used only on B from then on.
+    let opened = logged_in(&app, "alice").await;
+    let on_b = Browser::new(base_b);
+    on_b.set_session_cookie(&opened.session_cookie().expect("session cookie"));
+    assert_eq!(status_of_me(&on_b).await, StatusCode::OK, "B shares it");
+
+    app.kvixi.revoke_user(ALICE_ID).await.expect("revoked on A");
+    assert_eq!(
+        status_of_me(&on_a).await,
+        StatusCode::UNAUTHORIZED,
+        "at once on A"
+    );
+    // B may still trust the "not revoked" it cached before: for about a second.
+    let deadline = Instant::now() + ACROSS_INSTANCES;
+    let mut took = None;
+    let revoked_at = Instant::now();
+    while Instant::now() < deadline {
+        if status_of_me(&on_b).await == StatusCode::UNAUTHORIZED {
+            took = Some(revoked_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = took.unwrap_or_else(|| panic!("B still serves alice after {ACROSS_INSTANCES:?}"));
+    eprintln!("the revocation reached instance B in {took:?}");
+    drop(stops);
+}
+
+/// Expands the session scenarios into one `#[tokio::test]` each for `start`, a
+/// [`StartApp`].
+#[macro_export]
+macro_rules! session_scenarios {
+    ($start:path) => {
+        $crate::session_scenarios!(@each $start;
+            revoke_user_logs_the_user_out_of_every_session,
+            log_out_everywhere_ends_every_browser_of_the_user,
+            absolute_lifetime_reached_asks_for_login,
+            app_data_round_trips_typed,
+        );
+    };
+    (@each $start:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::session_scenarios::$name($start).await
+            }
+        )*
+    };
+}
+
+/// Expands the Redis session scenarios for all three frameworks, one module each.
+#[macro_export]
+macro_rules! redis_session_scenarios {
+    () => {
+        mod sessions {
+            mod axum {
+                $crate::session_scenarios!(@each $crate::apps::axum_redis;
+                    revoke_on_one_instance_logs_the_user_out_on_another);
+            }
+            mod actix {
+                $crate::session_scenarios!(@each $crate::apps::actix_redis;
+                    revoke_on_one_instance_logs_the_user_out_on_another);
+            }
+            mod rocket {
+                $crate::session_scenarios!(@each $crate::apps::rocket_redis;
+                    revoke_on_one_instance_logs_the_user_out_on_another);
+            }
+        }
+    };
+}
