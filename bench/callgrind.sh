@@ -20,8 +20,10 @@ bench=$(cargo bench -p kvixi-bench --no-run --message-format=json 2>/dev/null \
 
 ids=(
   authenticated/axum/floor authenticated/axum/kvixi authenticated/axum/axum-login
+  authenticated/axum/guarded authenticated/actix/guarded authenticated/rocket/guarded
   authenticated/actix/floor authenticated/actix/kvixi
   authenticated/rocket/floor authenticated/rocket/kvixi
+  authenticated/axum/kvixi-app authenticated/actix/kvixi-app authenticated/rocket/kvixi-app
   anonymous-json/axum/floor anonymous-json/axum/kvixi anonymous-json/axum/axum-login
   anonymous-json/actix/floor anonymous-json/actix/kvixi
   anonymous-json/rocket/floor anonymous-json/rocket/kvixi

@@ -6,7 +6,8 @@
 //! `cargo run -p kvixi-examples --features rocket --bin rocket`.
 //!
 //! Each binary starts an app with the
-//! pages `/` (public), `/private` (HTML, needs login) and `/me` (JSON, needs login), and,
+//! pages `/` (public), `/private` (HTML, needs login), `/me` (JSON, needs login) and `/me/app`
+//! (the app's own data kept beside the Kvixi user, [`member::Member`], typed), and,
 //! unless `KVIXI_APP_ID` is set, an embedded `kvixi-mock` emulator to log in against.
 //! The apps are also what the end-to-end suite in `tests/` drives, and [`serve`] is what
 //! `kvixi-bench`'s load tool runs and measures.

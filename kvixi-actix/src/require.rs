@@ -126,11 +126,12 @@ async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<()
         tracing::error!("kvixi_actix::RequireLogin used in an app without kvixi_actix::configure");
         return Err(Reply::plain(500, crate::Error::NotConfigured.to_string()));
     };
-    let json = prefers_json(request.request());
+    let json = || prefers_json(request.request());
+    // An outer guard's user: moved out, not copied; put back below when admitted.
     let known = request
-        .extensions()
-        .get::<KvixiUser>()
-        .map(|user| user.0.clone());
+        .extensions_mut()
+        .remove::<KvixiUser>()
+        .map(|user| user.0);
     let user = match known {
         Some(user) => Some(user),
         None => {
@@ -144,15 +145,17 @@ async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<()
                     if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
                         request.extensions_mut().insert(SessionWasNeeded);
                     }
-                    return Err(kvixi.failure(&error, json));
+                    return Err(kvixi.failure(&error, json()));
                 }
             }
         }
     };
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |target| target.as_str());
+    let path = || {
+        request
+            .uri()
+            .path_and_query()
+            .map_or("/", |target| target.as_str())
+    };
     let user = requirement.check(&kvixi, user, json, path)?;
     request.extensions_mut().insert(KvixiUser(user));
     Ok(())

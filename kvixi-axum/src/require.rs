@@ -115,21 +115,31 @@ where
 /// Reads the user (once: an outer guard may have done it) and lets the core decide;
 /// the admitted user is left in the request extensions.
 async fn admit(requirement: &Requirement, request: &mut Request) -> Result<(), KvixiRejection> {
-    let json = wants_json(request.headers());
     let (kvixi, session) = flow_and_session(request.extensions())?;
-    let user = match request.extensions().get::<KvixiUser>() {
-        Some(user) => Some(user.0.clone()),
-        None => kvixi
-            .current_user(&session)
-            .await
-            .map_err(|error| KvixiRejection::new(kvixi.failure(&error, json)))?,
+    // Moved out, not copied; put back below when admitted.
+    let known = request
+        .extensions_mut()
+        .remove::<KvixiUser>()
+        .map(|user| user.0);
+    let user = match known {
+        Some(user) => Some(user),
+        None => match kvixi.current_user(&session).await {
+            Ok(user) => user,
+            Err(error) => {
+                let reply = kvixi.failure(&error, wants_json(request.headers()));
+                return Err(KvixiRejection::new(reply));
+            }
+        },
     };
-    let path = request
-        .extensions()
-        .get::<OriginalUri>()
-        .map_or(request.uri(), |original| &original.0)
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str());
+    let json = || wants_json(request.headers());
+    let path = || {
+        request
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or(request.uri(), |original| &original.0)
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+    };
     let user = requirement
         .check(&kvixi, user, json, path)
         .map_err(KvixiRejection::new)?;

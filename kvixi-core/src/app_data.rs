@@ -81,19 +81,19 @@ pub struct AppUser<T> {
     pub data: T,
 }
 
-/// The auth record's fields a typed read needs: the app data stays raw JSON until the
-/// record is known to be live.
+/// The auth record's fields a typed read needs: the app data stays raw JSON, borrowed
+/// from the session's text, until the record is known to be live.
 #[derive(serde::Deserialize)]
-struct AppRecord {
+struct AppRecord<'a> {
     user: KvixiUser,
     #[serde(default)]
     logged_in_at: crate::UnixTime,
     obtained_at: crate::UnixTime,
-    #[serde(default)]
-    app_data: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default, borrow)]
+    app_data: Option<&'a serde_json::value::RawValue>,
 }
 
-impl crate::driver::LiveRecord for AppRecord {
+impl crate::driver::LiveRecord for AppRecord<'_> {
     fn user_id(&self) -> &str {
         &self.user.id
     }
@@ -113,12 +113,22 @@ impl Kvixi {
         &self,
         session: &dyn SessionStorage,
     ) -> Result<Option<AppUser<T>>, Error> {
-        let Some(record) = self.live_record::<AppRecord>(session).await? else {
+        let Some(json) = session.get(crate::flow::AUTH_RECORD_KEY).await? else {
             return Ok(None);
         };
+        let record: AppRecord<'_> = match serde_json::from_str(&json) {
+            Ok(record) => record,
+            Err(error) => {
+                tracing::warn!(%error, "dropping an unreadable auth record");
+                self.drop_record(session).await?;
+                return Ok(None);
+            }
+        };
+        if !self.still_counts(session, &record).await? {
+            return Ok(None);
+        }
         let data = record
             .app_data
-            .as_deref()
             .map(|raw| serde_json::from_str::<T>(raw.get()));
         match data {
             Some(Ok(data)) => Ok(Some(AppUser {

@@ -231,13 +231,29 @@ impl Kvixi {
         let Some(record) = read::<R>(session, flow::AUTH_RECORD_KEY).await? else {
             return Ok(None);
         };
-        let revoked_at = self.revocations().revoked_at(record.user_id()).await?;
+        let live = self.still_counts(session, &record).await?;
+        Ok(live.then_some(record))
+    }
+
+    /// Whether a session whose record is `record` still counts; when it does not, its
+    /// record is removed.
+    pub(crate) async fn still_counts(
+        &self,
+        session: &dyn SessionStorage,
+        record: &impl LiveRecord,
+    ) -> Result<bool, Error> {
+        let user_id = record.user_id();
+        // Without waiting when the store knows at once (memory, a fresh cache entry).
+        let revoked_at = match self.revocations().revoked_at_now(user_id) {
+            Some(stamp) => stamp,
+            None => self.revocations().revoked_at(user_id).await?,
+        };
         match flow::check_session(self.config(), record.started(), revoked_at, self.now()) {
-            flow::SessionCheck::Live => Ok(Some(record)),
+            flow::SessionCheck::Live => Ok(true),
             ended => {
-                tracing::info!(user_id = record.user_id(), ?ended, "kvixi session over");
+                tracing::info!(user_id, ?ended, "kvixi session over");
                 self.drop_record(session).await?;
-                Ok(None)
+                Ok(false)
             }
         }
     }

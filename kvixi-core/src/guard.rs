@@ -83,18 +83,36 @@ impl Requirement {
 
     /// Lets `user` through, or answers the request: the anonymous answer (a 303 to login
     /// with `return_to` = `path_and_query` for a browser, 401 JSON for an API client) or
-    /// a 403 page (or JSON) for a user the predicate refuses.
-    pub fn check(
+    /// a 403 page (or JSON) for a user the predicate refuses. `prefers_json` and
+    /// `path_and_query` read the request only when it is refused: the admitted path, every
+    /// request of a logged-in user, pays for neither.
+    pub fn check<P: AsRef<str>>(
         &self,
         kvixi: &Kvixi,
         user: Option<KvixiUser>,
-        prefers_json: bool,
-        path_and_query: &str,
+        prefers_json: impl FnOnce() -> bool,
+        path_and_query: impl FnOnce() -> P,
     ) -> Result<KvixiUser, Reply> {
-        match (self.decide(user.as_ref()), user) {
-            (Decision::Allow, Some(user)) => Ok(user),
-            (Decision::NotAllowed, _) => Err(kvixi.failure(&Error::NotAllowed, prefers_json)),
-            _ => Err(kvixi.anonymous_reply(prefers_json, path_and_query)),
+        self.admits(kvixi, user.as_ref(), prefers_json, path_and_query)?;
+        // Admitted means someone is logged in; the fallback only keeps this total.
+        user.ok_or_else(|| kvixi.anonymous_reply(false, "/"))
+    }
+
+    /// [`check`](Requirement::check) for a user that stays where it is (an adapter that
+    /// keeps it in a request-local slot): `Ok(())` lets the request through.
+    pub fn admits<P: AsRef<str>>(
+        &self,
+        kvixi: &Kvixi,
+        user: Option<&KvixiUser>,
+        prefers_json: impl FnOnce() -> bool,
+        path_and_query: impl FnOnce() -> P,
+    ) -> Result<(), Reply> {
+        match self.decide(user) {
+            Decision::Allow => Ok(()),
+            Decision::NotAllowed => Err(kvixi.failure(&Error::NotAllowed, prefers_json())),
+            Decision::Anonymous => {
+                Err(kvixi.anonymous_reply(prefers_json(), path_and_query().as_ref()))
+            }
         }
     }
 }
@@ -148,12 +166,12 @@ mod tests {
         let requirement = Requirement::logged_in();
         for json in [false, true] {
             assert_eq!(
-                requirement.check(&kvixi, None, json, "/account?tab=2"),
+                requirement.check(&kvixi, None, || json, || "/account?tab=2"),
                 Err(kvixi.anonymous_reply(json, "/account?tab=2"))
             );
         }
         let browser = requirement
-            .check(&kvixi, None, false, "/account")
+            .check(&kvixi, None, || false, || "/account")
             .expect_err("refused");
         assert_eq!(
             browser.location.as_deref(),
@@ -166,17 +184,22 @@ mod tests {
         let kvixi = kvixi();
         let requirement = Requirement::logged_in().allow(|user| user.verified);
         let json = requirement
-            .check(&kvixi, Some(user("2", false)), true, "/account")
+            .check(&kvixi, Some(user("2", false)), || true, || "/account")
             .expect_err("refused");
         assert_eq!(json.status, 403);
         let body: serde_json::Value = serde_json::from_str(&json.body).expect("JSON");
         assert_eq!(body["error"], "not_allowed");
         let html = requirement
-            .check(&kvixi, Some(user("2", false)), false, "/account")
+            .check(&kvixi, Some(user("2", false)), || false, || "/account")
             .expect_err("refused");
         assert_eq!(html.status, 403);
         assert!(html.body.contains("not allowed"));
-        let allowed = requirement.check(&kvixi, Some(user("1", true)), false, "/account");
+        let allowed = requirement.check(
+            &kvixi,
+            Some(user("1", true)),
+            || unreachable!("an admitted request is not read"),
+            || "/account",
+        );
         assert_eq!(allowed.map(|user| user.id), Ok("1".to_owned()));
     }
 }

@@ -145,6 +145,10 @@ impl Revocations for RedisRevocations {
         self.latest_revocation(user_id).await
     }
 
+    fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
+        self.cached(user_id)
+    }
+
     async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
         let stamp: Option<u64> = self.call(self.pool.get(self.key(user_id))).await?;
         let stamp = stamp.map(UnixTime);

@@ -17,7 +17,7 @@
 //!   sharing a Redis, whatever session store each adapter uses.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -38,6 +38,14 @@ pub trait Revocations: Send + Sync + 'static {
     /// cheap (a map lookup, or a cache in front of a network store).
     async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error>;
 
+    /// The stamp when it is known without waiting (an in-memory map, a fresh cache
+    /// entry): `Some(stamp)`. `None` (the default) makes the caller await
+    /// [`revoked_at`](Revocations::revoked_at). Spares the common path a boxed future.
+    fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
+        let _ = user_id;
+        None
+    }
+
     /// The stamp as the shared store holds it right now, bypassing any cache: read at
     /// login, so that a new session begins after the latest revocation.
     async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
@@ -57,12 +65,13 @@ pub trait Revocations: Send + Sync + 'static {
 /// its time becomes a floor below which *every* session counts as revoked. So a full map
 /// fails closed (some users log in again early), never open (a revoked session back).
 ///
-/// A read is one atomic load while nothing was ever revoked, a read-locked hash lookup
-/// after.
+/// A read is one atomic load and a short hash for a user who was never revoked (a 64-bit
+/// filter of the revoked users' ids), a read-locked map lookup otherwise.
 #[derive(Debug)]
 pub struct MemoryRevocations {
     capacity: usize,
-    any: AtomicBool,
+    /// One bit per hashed revoked user id; every bit once a floor exists. Never cleared.
+    filter: AtomicU64,
     state: RwLock<MemoryState>,
 }
 
@@ -88,7 +97,7 @@ impl MemoryRevocations {
     pub fn new(capacity: usize) -> Self {
         MemoryRevocations {
             capacity: capacity.max(1),
-            any: AtomicBool::new(false),
+            filter: AtomicU64::new(0),
             state: RwLock::new(MemoryState::default()),
         }
     }
@@ -103,6 +112,15 @@ impl MemoryRevocations {
         self.len() == 0
     }
 
+    fn lookup(&self, user_id: &str) -> Option<UnixTime> {
+        if self.filter.load(Ordering::Acquire) & filter_bit(user_id) == 0 {
+            return None;
+        }
+        let state = self.read();
+        let stamp = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
+        stamp.max(state.floor)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, MemoryState> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -111,12 +129,11 @@ impl MemoryRevocations {
 #[async_trait]
 impl Revocations for MemoryRevocations {
     async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-        if !self.any.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        let state = self.read();
-        let stamp = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
-        Ok(stamp.max(state.floor))
+        Ok(self.lookup(user_id))
+    }
+
+    fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
+        Some(self.lookup(user_id))
     }
 
     async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
@@ -140,9 +157,23 @@ impl Revocations for MemoryRevocations {
             .entry(user_id.to_owned())
             .or_insert((at, at.plus(keep)));
         *entry = (entry.0.max(at), entry.1.max(at.plus(keep)));
-        self.any.store(true, Ordering::Release);
+        let bits = match state.floor {
+            Some(_) => u64::MAX,
+            None => filter_bit(user_id),
+        };
+        self.filter.fetch_or(bits, Ordering::Release);
         Ok(())
     }
+}
+
+/// The bit of `user_id` in the filter: the top 6 bits of its FNV-1a hash.
+fn filter_bit(user_id: &str) -> u64 {
+    let hash = user_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    1 << (hash >> 58)
 }
 
 impl KvixiBuilder {
@@ -248,6 +279,27 @@ mod tests {
         // A record from before `logged_in_at` existed counts from its token exchange.
         assert_eq!(session_started(UnixTime(0), UnixTime(5)), UnixTime(5));
         assert_eq!(session_started(UnixTime(9), UnixTime(5)), UnixTime(9));
+    }
+
+    #[tokio::test]
+    async fn users_sharing_a_filter_bit_are_told_apart_by_the_map() {
+        let revocations = MemoryRevocations::default();
+        let revoked = "1001";
+        let twin = (0..10_000)
+            .map(|i| format!("user-{i}"))
+            .find(|id| filter_bit(id) == filter_bit(revoked))
+            .expect("64 bits: some id shares the bit");
+        revocations.revoke(revoked, UnixTime(5), DAY).await.unwrap();
+        assert_eq!(
+            revocations.revoked_at(revoked).await.unwrap(),
+            Some(UnixTime(5))
+        );
+        assert_eq!(revocations.revoked_at(&twin).await.unwrap(), None);
+        assert_eq!(
+            revocations.revoked_at_now(&twin),
+            Some(None),
+            "never awaits"
+        );
     }
 
     #[tokio::test]

@@ -67,7 +67,7 @@ impl<'r> FromRequest<'r> for KvixiUser {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
         // A group guard (`RequireLogin`) already read the user: no second session read.
-        if let Some(user) = crate::require::passed_on(request) {
+        if let Some(user) = crate::require::take_passed_on(request) {
             return Outcome::Success(KvixiUser(user));
         }
         let Some(attached) = Attached::of(request) else {

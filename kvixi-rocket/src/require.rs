@@ -6,7 +6,7 @@
 //! before routing; a refused request is routed to an internal route that answers the
 //! core's reply, so no handler of the group ever runs for it.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use kvixi_core::guard::Requirement;
 use rocket::fairing::{self, Fairing, Info, Kind};
@@ -101,11 +101,23 @@ impl RequireLogin {
 
 /// The user a group guard admitted, for the `KvixiUser` guard.
 #[derive(Default)]
-struct PassedOn(OnceLock<kvixi_core::KvixiUser>);
+struct PassedOn(Mutex<Option<kvixi_core::KvixiUser>>);
 
-/// The user a [`RequireLogin`] fairing admitted for this request, if any.
-pub(crate) fn passed_on(request: &Request<'_>) -> Option<kvixi_core::KvixiUser> {
-    request.local_cache(PassedOn::default).0.get().cloned()
+impl PassedOn {
+    fn of<'r>(request: &'r Request<'_>) -> &'r PassedOn {
+        request.local_cache(PassedOn::default)
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<kvixi_core::KvixiUser>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Takes the user a [`RequireLogin`] fairing admitted for this request, if any: moved
+/// out, not copied (a second `KvixiUser` guard of the request reads the session, which
+/// Rocket's session slot has already loaded).
+pub(crate) fn take_passed_on(request: &Request<'_>) -> Option<kvixi_core::KvixiUser> {
+    PassedOn::of(request).slot().take()
 }
 
 #[rocket::async_trait]
@@ -155,22 +167,32 @@ impl RequireLogin {
             ));
         };
         let kvixi = &attached.kvixi;
-        let json = wants_json(request);
-        // An outer group guard may have read the user already.
-        let user = match passed_on(request) {
-            Some(user) => Some(user),
-            None => match kvixi.current_user(&attached.sessions.of(request)).await {
+        let json = || wants_json(request);
+        let passed_on = PassedOn::of(request);
+        // An outer group guard may have read the user already. (Tested apart from the
+        // take, so that no user-sized value waits in this future across the read.)
+        let user = if passed_on.slot().is_some() {
+            passed_on.slot().take()
+        } else {
+            match kvixi.current_user(&attached.sessions.of(request)).await {
                 Ok(user) => user,
-                Err(error) => return Some(kvixi.failure(&error, json)),
-            },
-        };
-        let path_and_query = request.uri().to_string();
-        match self.requirement.check(kvixi, user, json, &path_and_query) {
-            Ok(user) => {
-                let _ = request.local_cache(PassedOn::default).0.set(user);
-                None
+                Err(error) => return Some(kvixi.failure(&error, json())),
             }
-            Err(reply) => Some(reply),
+        };
+        // Into its slot at once, decided there: the user is moved once on its way to
+        // the handler.
+        let mut slot = passed_on.slot();
+        *slot = user;
+        let path_and_query = || request.uri().to_string();
+        match self
+            .requirement
+            .admits(kvixi, slot.as_ref(), json, path_and_query)
+        {
+            Ok(()) => None,
+            Err(reply) => {
+                *slot = None;
+                Some(reply)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Sessions the app controls (issue 14): revoking a user everywhere, the absolute
 //! session lifetime, and the app's own data beside the Kvixi user. Expanded for every
-//! framework by [`session_scenarios!`](crate::session_scenarios) and, on Redis, by
-//! [`redis_session_scenarios!`](crate::redis_session_scenarios).
+//! framework by [`session_scenarios!`](crate::session_scenarios!) and, on Redis, by
+//! [`redis_session_scenarios!`](crate::redis_session_scenarios!).
 
 use std::time::{Duration, Instant};
 

@@ -5,10 +5,13 @@
 //!   reads the auth record the flow stored by hand and answers the user id;
 //! - the peer (axum only): axum-login's `login_required!` + `AuthSession` on the same
 //!   tower-sessions `MemoryStore`;
+//! - the route-group guard (issue 13): each adapter's one-line guard in front of a handler
+//!   that takes no extractor and answers the user the guard passed on;
 //!
 //! and the anonymous paths (401 for a JSON client, 303 to login for a browser). Each
-//! framework is driven in process the idiomatic way (axum: `oneshot` on the `Router`;
-//! actix: `init_service` + `call_service`; Rocket: the local asynchronous `Client`), one
+//! framework is driven in process the idiomatic way (axum: `oneshot` on the `Router`,
+//! finalized as `axum::serve` does; actix: `init_service` + `call_service`; Rocket: the
+//! local asynchronous `Client`), one
 //! request after another inside one `block_on` per sample, so the figures are the
 //! framework, the session and the extractor. After criterion's own report, one table of
 //! medians and ratios.
