@@ -12,8 +12,6 @@ use std::process::ExitCode;
 use std::str::FromStr;
 #[cfg(feature = "rocket")]
 use std::sync::Arc;
-#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
-use std::time::Duration;
 
 #[cfg(feature = "rocket")]
 use rocket::error::ErrorKind;
@@ -23,20 +21,9 @@ use rocket::fairing::AdHoc;
 use rocket::figment::providers::Env;
 #[cfg(any(feature = "axum", feature = "rocket"))]
 use tower_sessions_redis_store::RedisStore;
-#[cfg(any(feature = "axum", feature = "rocket"))]
-use tower_sessions_redis_store::fred::prelude::{
-    ClientLike, Config as RedisConfig, PerformanceConfig, Pool, ReconnectPolicy,
-};
 
 #[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use crate::setup::{self, Example};
-
-/// How long the first connection to Redis may take before the example gives up.
-#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
-const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections in the axum and Rocket examples' Redis pool.
-#[cfg(any(feature = "axum", feature = "rocket"))]
-const REDIS_POOL_SIZE: usize = 4;
 
 /// The frameworks an example exists for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,48 +119,6 @@ fn cannot_listen(example: &Example, error: impl fmt::Display) -> String {
     )
 }
 
-/// The error for a Redis that does not answer. The URL itself is not repeated: it may
-/// hold a password.
-#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
-fn redis_unreachable(error: impl fmt::Display) -> String {
-    format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}")
-}
-
-#[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
-fn no_answer() -> String {
-    format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")
-}
-
-/// A connected fred pool for tower-sessions' Redis store.
-#[cfg(any(feature = "axum", feature = "rocket"))]
-///
-/// Set up to survive a Redis outage: fred reconnects (without a policy it never does) and
-/// drops a command a little before kvixi's own store timeout (otherwise fred queues it
-/// while Redis is down and sends it when Redis is back, after kvixi already answered 503).
-async fn redis_pool(url: &str, kvixi_config: &kvixi_core::Config) -> Result<Pool, String> {
-    let config = RedisConfig::from_url(url).map_err(|e| {
-        format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
-    })?;
-    let performance = PerformanceConfig {
-        default_command_timeout: kvixi_config.session_store_timeout() * 4 / 5,
-        ..PerformanceConfig::default()
-    };
-    let reconnect = ReconnectPolicy::new_constant(0, 100);
-    let pool = Pool::new(
-        config,
-        Some(performance),
-        None,
-        Some(reconnect),
-        REDIS_POOL_SIZE,
-    )
-    .map_err(redis_unreachable)?;
-    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, pool.init()).await {
-        Ok(Ok(_)) => Ok(pool),
-        Ok(Err(error)) => Err(redis_unreachable(error)),
-        Err(_) => Err(redis_unreachable(no_answer())),
-    }
-}
-
 /// As `#[tokio::main]` would run it.
 #[cfg(feature = "axum")]
 fn axum() -> Served {
@@ -189,7 +134,7 @@ fn axum() -> Served {
         let app = match &example.redis_url {
             Some(url) => crate::axum_app::router_with_store(
                 kvixi,
-                RedisStore::new(redis_pool(url, example.kvixi.config()).await?),
+                RedisStore::new(setup::redis_pool(url, example.kvixi.config()).await?),
             ),
             None => crate::axum_app::router(kvixi),
         };
@@ -215,10 +160,11 @@ fn actix() -> Served {
         let server = match &example.redis_url {
             Some(url) => {
                 let connect = kvixi_actix::redis_store(url.as_str());
-                let store = match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, connect).await {
+                let store = match tokio::time::timeout(setup::REDIS_CONNECT_TIMEOUT, connect).await
+                {
                     Ok(Ok(store)) => store,
-                    Ok(Err(error)) => return Err(redis_unreachable(error).into()),
-                    Err(_) => return Err(redis_unreachable(no_answer()).into()),
+                    Ok(Err(error)) => return Err(setup::redis_unreachable(error).into()),
+                    Err(_) => return Err(setup::redis_unreachable(setup::no_answer()).into()),
                 };
                 actix_server(&example, store, key)?
             }
@@ -270,7 +216,7 @@ fn rocket() -> Served {
         let kvixi = example.kvixi.clone();
         let app = match &example.redis_url {
             Some(url) => {
-                let store = RedisStore::new(redis_pool(url, example.kvixi.config()).await?);
+                let store = RedisStore::new(setup::redis_pool(url, example.kvixi.config()).await?);
                 crate::rocket_app::rocket_with_store(kvixi, figment, store)
             }
             None => crate::rocket_app::rocket(kvixi, figment),

@@ -1,8 +1,11 @@
 //! What every example binary does before serving: read the environment, start the
 //! embedded emulator when no real Kvixi app is configured, build the flow.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use fred::prelude::{ClientLike, Config as RedisConfig, PerformanceConfig, Pool, ReconnectPolicy};
 use kvixi_core::{Config, CookieKey, Kvixi, KvixiBuilder};
 use kvixi_mock::{App, Emulator};
 use rand::RngCore;
@@ -74,8 +77,7 @@ pub async fn from_env_with(
 
     if var("KVIXI_APP_ID").is_some() {
         // Reads KVIXI_COOKIE_KEY too, and names it when it is missing.
-        let builder = Kvixi::builder(Config::from_env()?).on_login(crate::member::admit);
-        let kvixi = customize(builder).build()?;
+        let kvixi = flow(Config::from_env()?, redis_url.as_deref(), customize).await?;
         return Ok(Example {
             kvixi,
             addr,
@@ -109,12 +111,72 @@ pub async fn from_env_with(
         config = config.cookie_key(key.into_bytes());
     }
     Ok(Example {
-        kvixi: customize(Kvixi::builder(config.build()?).on_login(crate::member::admit)).build()?,
+        kvixi: flow(config.build()?, redis_url.as_deref(), customize).await?,
         addr,
         public_url,
         emulator: Some(emulator),
         redis_url,
     })
+}
+
+/// How long the first connection to Redis may take before the example gives up.
+pub(crate) const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections in an example's fred pool.
+const REDIS_POOL_SIZE: usize = 4;
+
+/// The error for a Redis that does not answer. The URL itself is not repeated: it may
+/// hold a password.
+pub(crate) fn redis_unreachable(error: impl fmt::Display) -> String {
+    format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}")
+}
+
+pub(crate) fn no_answer() -> String {
+    format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")
+}
+
+/// A connected fred pool: for tower-sessions' Redis store (axum, Rocket) and, on every
+/// framework, for the revocation stamps that every instance must see.
+///
+/// Set up to survive a Redis outage: fred reconnects (without a policy it never does) and
+/// drops a command a little before kvixi's own store timeout (otherwise fred queues it
+/// while Redis is down and sends it when Redis is back, after kvixi already answered 503).
+pub async fn redis_pool(url: &str, kvixi_config: &kvixi_core::Config) -> Result<Pool, String> {
+    let config = RedisConfig::from_url(url).map_err(|e| {
+        format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
+    })?;
+    let performance = PerformanceConfig {
+        default_command_timeout: kvixi_config.session_store_timeout() * 4 / 5,
+        ..PerformanceConfig::default()
+    };
+    let reconnect = ReconnectPolicy::new_constant(0, 100);
+    let pool = Pool::new(
+        config,
+        Some(performance),
+        None,
+        Some(reconnect),
+        REDIS_POOL_SIZE,
+    )
+    .map_err(redis_unreachable)?;
+    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, pool.init()).await {
+        Ok(Ok(_)) => Ok(pool),
+        Ok(Err(error)) => Err(redis_unreachable(error)),
+        Err(_) => Err(redis_unreachable(no_answer())),
+    }
+}
+
+/// The example's flow: its `on_login`, and with Redis the revocation stamps there too, so
+/// that a revocation on one instance reaches every other.
+async fn flow(
+    config: Config,
+    redis_url: Option<&str>,
+    customize: impl FnOnce(KvixiBuilder) -> KvixiBuilder,
+) -> Result<Kvixi, Box<dyn std::error::Error>> {
+    let mut builder = Kvixi::builder(config.clone()).on_login(crate::member::admit);
+    if let Some(url) = redis_url {
+        let pool = redis_pool(url, &config).await?;
+        builder = builder.revocations(kvixi_core::RedisRevocations::new(pool));
+    }
+    Ok(customize(builder).build()?)
 }
 
 impl Example {
