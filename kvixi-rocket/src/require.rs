@@ -117,8 +117,15 @@ impl PassedOn {
 /// out, not copied (a second `KvixiUser` guard of the request reads the session, which
 /// Rocket's session slot has already loaded).
 pub(crate) fn take_passed_on(request: &Request<'_>) -> Option<kvixi_core::KvixiUser> {
+    // Without a group guard in this rocket nothing was passed on: skip the request-local
+    // cache, whose first use allocates an entry on every request.
+    request.rocket().state::<GroupGuards>()?;
     PassedOn::of(request).slot().take()
 }
+
+/// Managed once a [`RequireLogin`] is attached: tells the `KvixiUser` guard to look for
+/// a user passed on.
+struct GroupGuards;
 
 #[rocket::async_trait]
 impl Fairing for RequireLogin {
@@ -139,7 +146,7 @@ impl Fairing for RequireLogin {
         }
         let mut route = Route::new(Method::Get, REFUSED_PATH, Refused);
         route.name = Some(REFUSED_ROUTE.into());
-        Ok(rocket.mount("/", vec![route]))
+        Ok(rocket.mount("/", vec![route]).manage(GroupGuards))
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
