@@ -8,30 +8,21 @@ use std::time::{Duration, Instant};
 
 use kvixi_core::Kvixi;
 use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::prelude::{
-    ClientLike, Config, PerformanceConfig, Pool, ReconnectPolicy,
-};
 
 use crate::Stop;
 
 /// The cookie key every actix and Rocket instance of a test shares.
 const SHARED_KEY: [u8; 64] = [7; 64];
 
-/// A fred pool as a deployment should configure it to survive a Redis outage.
-async fn fred_pool(redis_url: &str, kvixi: &Kvixi) -> Pool {
-    let config = Config::from_url(redis_url).expect("redis URL");
-    // Without a reconnect policy, fred never reconnects after Redis restarts.
-    let reconnect = ReconnectPolicy::new_constant(0, 100);
-    // fred queues commands while it reconnects and sends them once Redis is back, even
-    // those whose caller gave up (a logout that answered 503 would log out later), unless
-    // its own timeout dropped them first: let it give up a little before kvixi does.
-    let performance = PerformanceConfig {
-        default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
-        ..PerformanceConfig::default()
-    };
-    let pool = Pool::new(config, Some(performance), None, Some(reconnect), 2).expect("redis pool");
-    pool.init().await.expect("redis connects");
-    pool
+/// The examples' fred pool, set up to survive a Redis outage (it reconnects, and gives
+/// a command up before kvixi's store timeout instead of replaying it later).
+async fn fred_pool(
+    redis_url: &str,
+    kvixi: &Kvixi,
+) -> tower_sessions_redis_store::fred::prelude::Pool {
+    kvixi_examples::setup::redis_pool(redis_url, kvixi.config())
+        .await
+        .expect("redis connects")
 }
 
 /// The axum example on the test's tokio runtime.
