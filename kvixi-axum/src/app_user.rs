@@ -52,7 +52,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> OptionalFromRequestParts<S> for
                 user: found.user,
                 data: found.data,
             })),
-            Err(error) => Err(failure(&kvixi, parts, &error)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
         }
     }
 }
@@ -67,8 +67,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppUser
                 user: found.user,
                 data: found.data,
             }),
-            Ok(None) => Err(anonymous(&kvixi, parts)),
-            Err(error) => Err(failure(&kvixi, parts, &error)),
+            Ok(None) => Err(anonymous(kvixi, parts)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
         }
     }
 }

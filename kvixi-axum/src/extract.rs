@@ -50,22 +50,21 @@ impl IntoResponse for KvixiRejection {
     }
 }
 
-/// The flow and session of a request, or the rejection for their absence.
+/// The flow and session of a request (borrowed from its extensions), or the rejection
+/// for their absence.
 pub(crate) fn flow_and_session(
     extensions: &Extensions,
-) -> Result<(Kvixi, TowerSession), KvixiRejection> {
+) -> Result<(&Kvixi, TowerSession<'_>), KvixiRejection> {
     let missing = |error: Error| {
         tracing::error!(%error, "kvixi extractor used without its layers");
         KvixiRejection(Reply::plain(500, error.to_string()))
     };
     let kvixi = extensions
         .get::<Kvixi>()
-        .cloned()
         .ok_or(Error::LayerMissing("KvixiLayer"))
         .map_err(missing)?;
     let session = extensions
         .get::<Session>()
-        .cloned()
         .ok_or(Error::LayerMissing("SessionManagerLayer"))
         .map_err(missing)?;
     Ok((kvixi, TowerSession(session)))
@@ -98,7 +97,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for KvixiUser {
         let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_user(&session).await {
             Ok(user) => Ok(user.map(KvixiUser)),
-            Err(error) => Err(failure(&kvixi, parts, &error)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
         }
     }
 }
@@ -114,8 +113,8 @@ impl<S: Send + Sync> FromRequestParts<S> for KvixiUser {
         let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_user(&session).await {
             Ok(Some(user)) => Ok(KvixiUser(user)),
-            Ok(None) => Err(anonymous(&kvixi, parts)),
-            Err(error) => Err(failure(&kvixi, parts, &error)),
+            Ok(None) => Err(anonymous(kvixi, parts)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
         }
     }
 }
@@ -127,8 +126,8 @@ impl<S: Send + Sync> FromRequestParts<S> for KvixiToken {
         let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_token(&session).await {
             Ok(Some(token)) => Ok(KvixiToken(token)),
-            Ok(None) => Err(anonymous(&kvixi, parts)),
-            Err(error) => Err(failure(&kvixi, parts, &error)),
+            Ok(None) => Err(anonymous(kvixi, parts)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
         }
     }
 }

@@ -2,15 +2,19 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use axum::extract::{OriginalUri, Request};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kvixi_core::Error as CoreError;
 use kvixi_core::guard::Requirement;
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::extract::{KvixiRejection, KvixiUser, flow_and_session};
 use crate::response::wants_json;
+use crate::session::TowerSession;
 
 /// Requires a logged-in Kvixi user on every route of a group: pass it to
 /// [`Router::route_layer`](axum::Router::route_layer), then mount Kvixi around the
@@ -92,44 +96,181 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = RequireLoginFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        // The clone that was driven to readiness serves this request.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let requirement = self.requirement.clone();
-        Box::pin(async move {
-            match admit(&requirement, &mut request).await {
-                Ok(()) => inner.call(request).await,
-                Err(rejection) => Ok(axum::response::IntoResponse::into_response(rejection)),
+        // An outer guard read the user already: moved out, not copied; put back by
+        // `admit`.
+        if let Some(user) = request.extensions_mut().remove::<KvixiUser>() {
+            return self.admit_and_call(Ok(Some(user.0)), request);
+        }
+        let mut read = match read_user(&request) {
+            Ok(read) => read,
+            Err(rejection) => return RequireLoginFuture::refused(rejection),
+        };
+        // A session already loaded, or a store in memory, answers on the first poll:
+        // then the route is called right here, without a clone of it or a second box.
+        // (The waker of that poll is never needed: a read that waits is polled again
+        // by this future, with the task's own, before anything could wake it.)
+        match read.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(user) => self.admit_and_call(user, request),
+            Poll::Pending => {
+                // The clone that was driven to readiness serves this request.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                RequireLoginFuture {
+                    state: State::Reading {
+                        waiting: Some(Waiting {
+                            read,
+                            inner,
+                            request,
+                            requirement: self.requirement.clone(),
+                        }),
+                    },
+                }
             }
-        })
+        }
     }
 }
 
-/// Reads the user (once: an outer guard may have done it) and lets the core decide;
-/// the admitted user is left in the request extensions.
-async fn admit(requirement: &Requirement, request: &mut Request) -> Result<(), KvixiRejection> {
+impl<S: Service<Request, Response = Response>> RequireLogin<S> {
+    fn admit_and_call(
+        &mut self,
+        user: Result<Option<kvixi_core::KvixiUser>, CoreError>,
+        mut request: Request,
+    ) -> RequireLoginFuture<S> {
+        match admit(&self.requirement, user, &mut request) {
+            Ok(()) => RequireLoginFuture::calling(self.inner.call(request)),
+            Err(rejection) => RequireLoginFuture::refused(rejection),
+        }
+    }
+}
+
+/// The core reading the user from the request's session.
+type ReadUser =
+    Pin<Box<dyn Future<Output = Result<Option<kvixi_core::KvixiUser>, CoreError>> + Send>>;
+
+fn read_user(request: &Request) -> Result<ReadUser, KvixiRejection> {
     let (kvixi, session) = flow_and_session(request.extensions())?;
-    // Moved out, not copied; put back below when admitted.
-    let known = request
-        .extensions_mut()
-        .remove::<KvixiUser>()
-        .map(|user| user.0);
-    let user = match known {
-        Some(user) => Some(user),
-        None => match kvixi.current_user(&session).await {
-            Ok(user) => user,
-            Err(error) => {
-                let reply = kvixi.failure(&error, wants_json(request.headers()));
-                return Err(KvixiRejection::new(reply));
-            }
-        },
+    let (kvixi, session) = (kvixi.clone(), session.0.clone());
+    Ok(Box::pin(async move {
+        kvixi.current_user(&TowerSession(&session)).await
+    }))
+}
+
+/// A request whose user is still being read.
+struct Waiting<S> {
+    read: ReadUser,
+    inner: S,
+    request: Request,
+    requirement: Requirement,
+}
+
+pin_project! {
+    /// The answer of [`RequireLogin`]: the route's, or the core's refusal.
+    pub struct RequireLoginFuture<S>
+    where
+        S: Service<Request>,
+    {
+        #[pin]
+        state: State<S>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S>
+    where
+        S: Service<Request>,
+    {
+        Reading { waiting: Option<Waiting<S>> },
+        Calling { #[pin] future: S::Future },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<S: Service<Request>> RequireLoginFuture<S> {
+    fn calling(future: S::Future) -> Self {
+        RequireLoginFuture {
+            state: State::Calling { future },
+        }
+    }
+
+    fn refused(rejection: KvixiRejection) -> Self {
+        RequireLoginFuture {
+            state: State::Refused {
+                response: Some(rejection.into_response()),
+            },
+        }
+    }
+}
+
+impl<S> Future for RequireLoginFuture<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Output = Result<Response, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let next = match state.as_mut().project() {
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Refused { response } => {
+                    return Poll::Ready(Ok(response.take().unwrap_or_else(polled_again)));
+                }
+                StateProj::Reading { waiting } => {
+                    let Some(reading) = waiting.as_mut() else {
+                        return Poll::Ready(Ok(polled_again()));
+                    };
+                    let user = std::task::ready!(reading.read.as_mut().poll(cx));
+                    let Some(Waiting {
+                        mut inner,
+                        mut request,
+                        requirement,
+                        ..
+                    }) = waiting.take()
+                    else {
+                        return Poll::Ready(Ok(polled_again()));
+                    };
+                    match admit(&requirement, user, &mut request) {
+                        Ok(()) => State::Calling {
+                            future: inner.call(request),
+                        },
+                        Err(rejection) => State::Refused {
+                            response: Some(rejection.into_response()),
+                        },
+                    }
+                }
+            };
+            state.set(next);
+        }
+    }
+}
+
+/// What a future polled after it answered gives (a misuse by the caller, never a panic).
+fn polled_again() -> Response {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Lets the core decide on the user read; the admitted user is left in the request
+/// extensions, where handlers and the `KvixiUser` extractor find it.
+fn admit(
+    requirement: &Requirement,
+    read: Result<Option<kvixi_core::KvixiUser>, CoreError>,
+    request: &mut Request,
+) -> Result<(), KvixiRejection> {
+    let (kvixi, _) = flow_and_session(request.extensions())?;
+    let user = match read {
+        Ok(user) => user,
+        Err(error) => {
+            let reply = kvixi.failure(&error, wants_json(request.headers()));
+            return Err(KvixiRejection::new(reply));
+        }
     };
     let json = || wants_json(request.headers());
     let path = || {
@@ -141,7 +282,7 @@ async fn admit(requirement: &Requirement, request: &mut Request) -> Result<(), K
             .map_or("/", |pq| pq.as_str())
     };
     let user = requirement
-        .check(&kvixi, user, json, path)
+        .check(kvixi, user, json, path)
         .map_err(KvixiRejection::new)?;
     request.extensions_mut().insert(KvixiUser(user));
     Ok(())

@@ -37,12 +37,12 @@ async fn callback(
     // Only an in-process test request carries this extension (see `testing::log_in_as`).
     #[cfg(feature = "testing")]
     if let Some(Extension(kvixi_core::testing::TestLogin(user))) = test_login {
-        return into_response(kvixi.handle_test_login(&TowerSession(session), user).await);
+        return into_response(kvixi.handle_test_login(&TowerSession(&session), user).await);
     }
     let login_cookie = login_cookie(&headers);
     let reply = kvixi
         .handle_callback(
-            &TowerSession(session),
+            &TowerSession(&session),
             uri.query(),
             login_cookie,
             wants_json(&headers),
@@ -58,7 +58,7 @@ async fn logout(
 ) -> Response {
     into_response(
         kvixi
-            .handle_logout(&TowerSession(session), wants_json(&headers))
+            .handle_logout(&TowerSession(&session), wants_json(&headers))
             .await,
     )
 }
@@ -68,7 +68,7 @@ async fn logout_everywhere(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let session = TowerSession(session);
+    let session = TowerSession(&session);
     into_response(
         kvixi
             .handle_logout_everywhere(&session, wants_json(&headers))

@@ -4,8 +4,9 @@ use kvixi_core::{Error, SessionStorage, async_trait};
 use serde_json::Value;
 use tower_sessions::Session;
 
-/// A `tower_sessions::Session` seen through the core's [`SessionStorage`].
-pub(crate) struct TowerSession(pub(crate) Session);
+/// A `tower_sessions::Session` seen through the core's [`SessionStorage`], borrowed
+/// from the request (no reference count to bump on every read).
+pub(crate) struct TowerSession<'s>(pub(crate) &'s Session);
 
 /// A store that failed or timed out is unavailable (503: nobody is told logged out); a
 /// value that does not serialize is a misuse (500).
@@ -17,7 +18,7 @@ fn store_error(error: tower_sessions::session::Error) -> Error {
 }
 
 #[async_trait]
-impl SessionStorage for TowerSession {
+impl SessionStorage for TowerSession<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
         let value = self.0.get_value(key).await.map_err(store_error)?;
         Ok(value.map(|value| match value {

@@ -170,3 +170,95 @@ async fn a_client_cannot_ask_for_a_test_login() {
         .expect("infallible");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A store in memory that makes every call wait once, as a networked store (Redis)
+/// does: the group guard's read does not answer on its first poll.
+#[derive(Clone, Debug)]
+struct Waiting(kvixi_core::MemoryStore);
+
+#[kvixi_core::async_trait]
+impl tower_sessions::SessionStore for Waiting {
+    async fn create(
+        &self,
+        record: &mut tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.create(record).await
+    }
+    async fn save(
+        &self,
+        record: &tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.save(record).await
+    }
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        tokio::task::yield_now().await;
+        self.0.load(id).await
+    }
+    async fn delete(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<()> {
+        tokio::task::yield_now().await;
+        self.0.delete(id).await
+    }
+}
+
+#[tokio::test]
+async fn group_guards_admit_and_refuse_when_the_store_makes_them_wait() {
+    use axum::Extension;
+    use kvixi_axum::require_login;
+
+    async fn name(Extension(user): Extension<KvixiUser>) -> String {
+        user.id.clone()
+    }
+    let kvixi = kvixi(
+        "http://localhost:3000/auth/kvixi/callback",
+        "http://127.0.0.1:9",
+    );
+    let unverified_only = Router::new()
+        .route("/account/unverified", get(name))
+        .route_layer(require_login().allow(|user| !user.verified));
+    let app = Router::new()
+        .route("/account", get(name))
+        .merge(unverified_only)
+        .route_layer(require_login())
+        .route("/me", get(me))
+        .with_kvixi_store(kvixi.clone(), Waiting(kvixi_core::MemoryStore::new(10)));
+    let cookie = kvixi_axum::testing::log_in_as(&app, &kvixi, kvixi_core::KvixiUser::test("dave"))
+        .await
+        .expect("logged in without Kvixi");
+
+    let get = |path: &'static str, cookie: Option<&axum::http::HeaderValue>| {
+        let mut request = Request::get(path).header(header::ACCEPT, "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie.clone());
+        }
+        let app = app.clone();
+        async move {
+            let response = app
+                .oneshot(request.body(Body::empty()).expect("request"))
+                .await
+                .expect("infallible");
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .expect("body");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(
+        get("/account", Some(&cookie)).await,
+        (StatusCode::OK, "test-dave".to_owned())
+    );
+    let (status, body) = get("/account/unverified", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "dave is verified: {body}");
+    assert!(body.contains("not_allowed"), "{body}");
+    let (status, body) = get("/account", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("not_logged_in"), "{body}");
+}
