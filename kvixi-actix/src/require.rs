@@ -3,16 +3,20 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{HttpMessage, web};
+use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::guard::Requirement;
 use kvixi_core::{Kvixi, Reply};
+use pin_project_lite::pin_project;
 
 use crate::extract::KvixiUser;
 use crate::middleware::SessionWasNeeded;
+use crate::resilient::STORE_UNAVAILABLE;
 use crate::response::{prefers_json, respond};
 use crate::session::AuthRead;
 
@@ -103,62 +107,150 @@ where
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Answer<B>>>>;
+    type Future = RequireLoginFuture<S, B>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let service = self.service.clone();
-        let requirement = self.requirement.clone();
-        Box::pin(async move {
-            match admit(&requirement, &request).await {
-                Ok(()) => Ok(service.call(request).await?.map_into_left_body()),
-                Err(reply) => Ok(request.into_response(respond(reply)).map_into_right_body()),
+        // The session middleware has loaded the session: the core usually decides at
+        // once, and the scope is called right here, with nothing boxed.
+        let state = match admit_now(&self.requirement, &request) {
+            Some(Ok(())) => State::Calling {
+                future: self.service.call(request),
+            },
+            Some(Err(reply)) => State::Refused {
+                response: Some(refused(request, reply)),
+            },
+            None => {
+                let service = self.service.clone();
+                let requirement = self.requirement.clone();
+                State::Waiting {
+                    future: Box::pin(async move {
+                        match admit(&requirement, &request).await {
+                            Ok(()) => Ok(service.call(request).await?.map_into_left_body()),
+                            Err(reply) => Ok(refused(request, reply)),
+                        }
+                    }),
+                }
             }
-        })
+        };
+        RequireLoginFuture { state }
     }
 }
 
-/// Reads the user (once: an outer guard may have done it) and lets the core decide;
-/// the admitted user is left in the request extensions.
-async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<(), Reply> {
-    let Some(kvixi) = request.app_data::<web::Data<Kvixi>>().cloned() else {
-        tracing::error!("kvixi_actix::RequireLogin used in an app without kvixi_actix::configure");
-        return Err(Reply::plain(500, crate::Error::NotConfigured.to_string()));
+fn refused<B>(request: ServiceRequest, reply: Reply) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    request.into_response(respond(reply)).map_into_right_body()
+}
+
+pin_project! {
+    /// The answer of [`RequireLoginService`]: the scope's, or the core's refusal.
+    pub struct RequireLoginFuture<S, B>
+    where
+        S: Service<ServiceRequest>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<ServiceRequest>,
+    {
+        Calling { #[pin] future: S::Future },
+        Refused { response: Option<ServiceResponse<EitherBody<B, BoxBody>>> },
+        Waiting { future: Pin<Box<dyn Future<Output = Answer<B>>>> },
+    }
+}
+
+impl<S, B> Future for RequireLoginFuture<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Output = Answer<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<B>> {
+        match self.project().state.project() {
+            StateProj::Calling { future } => future
+                .poll(cx)
+                .map(|answer| answer.map(ServiceResponse::map_into_left_body)),
+            StateProj::Refused { response } => Poll::Ready(
+                response
+                    .take()
+                    .ok_or_else(|| actix_web::error::ErrorInternalServerError("polled again")),
+            ),
+            StateProj::Waiting { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The decision when it needs no waiting (see [`Kvixi::current_user_now`]); `None`
+/// when the session must be read by [`admit`].
+fn admit_now(requirement: &Requirement, request: &ServiceRequest) -> Option<Result<(), Reply>> {
+    let Some(kvixi) = request.app_data::<web::Data<Kvixi>>() else {
+        return Some(Err(not_configured()));
     };
-    let json = || prefers_json(request.request());
-    // An outer guard's user: moved out, not copied; put back below when admitted.
-    let known = request
-        .extensions_mut()
-        .remove::<KvixiUser>()
-        .map(|user| user.0);
+    // An outer guard's user: moved out, not copied; put back by `pass` when admitted.
+    let known = request.extensions_mut().remove::<KvixiUser>();
     let user = match known {
-        Some(user) => Some(user),
+        Some(user) => Some(user.0),
         None => {
             let session = request.get_session();
-            let auth = AuthRead::begin(&session);
-            let read = kvixi.current_user(&auth).await;
-            auth.finish(&session);
-            match read {
-                Ok(user) => user,
-                Err(error) => {
-                    if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
-                        request.extensions_mut().insert(SessionWasNeeded);
-                    }
-                    return Err(kvixi.failure(&error, json()));
-                }
+            let entries = session.entries();
+            if entries.contains_key(STORE_UNAVAILABLE) {
+                return None;
             }
+            kvixi.current_user_now(entries.get(AUTH_RECORD_KEY).map(String::as_str))?
         }
     };
+    Some(pass(requirement, kvixi, user, request))
+}
+
+/// Reads the user from the session and lets the core decide.
+async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<(), Reply> {
+    let Some(kvixi) = request.app_data::<web::Data<Kvixi>>().cloned() else {
+        return Err(not_configured());
+    };
+    let session = request.get_session();
+    let auth = AuthRead::begin(&session);
+    let read = kvixi.current_user(&auth).await;
+    auth.finish(&session);
+    let user = match read {
+        Ok(user) => user,
+        Err(error) => {
+            if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
+                request.extensions_mut().insert(SessionWasNeeded);
+            }
+            return Err(kvixi.failure(&error, prefers_json(request.request())));
+        }
+    };
+    pass(requirement, &kvixi, user, request)
+}
+
+/// The core's check of `user`; the admitted user is left in the request extensions.
+fn pass(
+    requirement: &Requirement,
+    kvixi: &Kvixi,
+    user: Option<kvixi_core::KvixiUser>,
+    request: &ServiceRequest,
+) -> Result<(), Reply> {
+    let json = || prefers_json(request.request());
     let path = || {
         request
             .uri()
             .path_and_query()
             .map_or("/", |target| target.as_str())
     };
-    let user = requirement.check(&kvixi, user, json, path)?;
+    let user = requirement.check(kvixi, user, json, path)?;
     request.extensions_mut().insert(KvixiUser(user));
     Ok(())
+}
+
+fn not_configured() -> Reply {
+    tracing::error!("kvixi_actix::RequireLogin used in an app without kvixi_actix::configure");
+    Reply::plain(500, crate::Error::NotConfigured.to_string())
 }
 
 #[cfg(test)]

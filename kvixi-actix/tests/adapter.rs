@@ -115,3 +115,63 @@ async fn https_redirect_url_makes_the_session_cookie_secure() {
     let cookie = session_cookie("https://app.example/auth/kvixi/callback").await;
     assert_eq!(cookie.secure(), Some(true));
 }
+
+/// The group guard decides at once on a loaded session, and falls back to reading it
+/// when the core cannot: a revoked session is over, its record removed, the next request
+/// anonymous; a user refused by the predicate gets 403.
+#[cfg(feature = "testing")]
+#[actix_web::test]
+async fn group_guard_admits_refuses_and_ends_a_revoked_session() {
+    use actix_web::{HttpResponse, web::ReqData};
+    use kvixi_actix::RequireLogin;
+
+    async fn account(user: ReqData<KvixiUser>) -> HttpResponse {
+        HttpResponse::Ok().body(user.id.clone())
+    }
+    let kvixi = kvixi("http://localhost:3000/auth/kvixi/callback");
+    let key = kvixi_actix::session_key(kvixi.config());
+    let app = test::init_service(
+        App::new()
+            .wrap(kvixi_actix::session_middleware(
+                kvixi.config(),
+                MemoryStore::default(),
+                key,
+            ))
+            .configure(kvixi_actix::configure(kvixi.clone()))
+            .service(
+                web::scope("/account")
+                    .wrap(RequireLogin::new())
+                    .route("", web::get().to(account))
+                    .service(
+                        web::scope("/unverified")
+                            .wrap(RequireLogin::new().allow(|user| !user.verified))
+                            .route("", web::get().to(account)),
+                    ),
+            ),
+    )
+    .await;
+    let cookie = kvixi_actix::testing::log_in_as(&app, &kvixi, kvixi_core::KvixiUser::test("erin"))
+        .await
+        .expect("logged in without Kvixi");
+    let get = |path: &str| {
+        test::TestRequest::get()
+            .uri(path)
+            .insert_header(("accept", "application/json"))
+            .cookie(cookie.clone())
+            .to_request()
+    };
+
+    let response = test::call_service(&app, get("/account")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(test::read_body(response).await, "test-erin");
+    let response = test::call_service(&app, get("/account/unverified")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "erin is verified");
+
+    kvixi.revoke_user("test-erin").await.expect("revoked");
+    for _ in 0..2 {
+        let response = test::call_service(&app, get("/account")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body = test::read_body(response).await;
+        assert!(String::from_utf8_lossy(&body).contains("not_logged_in"));
+    }
+}

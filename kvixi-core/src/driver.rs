@@ -457,25 +457,28 @@ impl Kvixi {
         &self,
         session: &dyn SessionStorage,
     ) -> Result<Option<KvixiUser>, Error> {
-        /// The auth record without its token and app data: reading the user and
-        /// checking that the session still counts needs nothing else.
-        #[derive(serde::Deserialize)]
-        struct UserOnly {
-            user: KvixiUser,
-            #[serde(default)]
-            logged_in_at: UnixTime,
-            obtained_at: UnixTime,
-        }
-        impl LiveRecord for UserOnly {
-            fn user_id(&self) -> &str {
-                &self.user.id
-            }
-            fn started(&self) -> UnixTime {
-                flow::session_started(self.logged_in_at, self.obtained_at)
-            }
-        }
         let record: Option<UserOnly> = self.live_record(session).await?;
         Ok(record.map(|record| record.user))
+    }
+
+    /// [`current_user`](Kvixi::current_user) for an adapter that holds the session's
+    /// data already (`json`: what it stores under [`flow::AUTH_RECORD_KEY`]), when the
+    /// answer needs no waiting: `Some(None)` for no record, `Some(Some(user))` for a
+    /// session that still counts with its revocation stamp known at once. `None` means
+    /// "ask `current_user`": a revocation stamp to look up, or a record that does not
+    /// parse or whose session is over, which `current_user` removes (and logs).
+    ///
+    /// Lets a group guard decide before it calls the route, with nothing boxed.
+    pub fn current_user_now(&self, json: Option<&str>) -> Option<Option<KvixiUser>> {
+        let Some(json) = json else {
+            return Some(None);
+        };
+        let record: UserOnly = serde_json::from_str(json).ok()?;
+        let revoked_at = self.revocations().revoked_at_now(record.user_id())?;
+        match flow::check_session(self.config(), record.started(), revoked_at, self.now()) {
+            flow::SessionCheck::Live => Some(Some(record.user)),
+            _ => None,
+        }
     }
 
     /// The access token, if someone is logged in and it has not expired.
@@ -550,6 +553,25 @@ fn random_id() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The auth record without its token and app data: reading the user and checking that
+/// the session still counts needs nothing else.
+#[derive(serde::Deserialize)]
+struct UserOnly {
+    user: KvixiUser,
+    #[serde(default)]
+    logged_in_at: UnixTime,
+    obtained_at: UnixTime,
+}
+
+impl LiveRecord for UserOnly {
+    fn user_id(&self) -> &str {
+        &self.user.id
+    }
+    fn started(&self) -> UnixTime {
+        flow::session_started(self.logged_in_at, self.obtained_at)
+    }
 }
 
 /// What a read of the auth record needs to decide whether the session still counts.
