@@ -74,7 +74,7 @@ impl<'r> FromRequest<'r> for KvixiUser {
             return not_attached();
         };
         let session = attached.sessions.of(request);
-        match attached.kvixi.current_user(&session).await {
+        match session.current_user(&attached.kvixi).await {
             Ok(Some(user)) => Outcome::Success(KvixiUser(user)),
             Ok(None) => anonymous(request, attached),
             Err(error) => failed(request, attached, error),

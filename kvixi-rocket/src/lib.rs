@@ -118,6 +118,7 @@
 mod app_user;
 mod fairing;
 mod guard;
+mod local;
 mod require;
 mod response;
 mod routes;

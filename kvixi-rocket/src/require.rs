@@ -6,8 +6,6 @@
 //! before routing; a refused request is routed to an internal route that answers the
 //! core's reply, so no handler of the group ever runs for it.
 
-use std::sync::{Mutex, PoisonError};
-
 use kvixi_core::guard::Requirement;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::Origin;
@@ -16,6 +14,7 @@ use rocket::route::{Handler, Outcome, Route};
 use rocket::{Build, Data, Request, Rocket};
 
 use crate::fairing::Attached;
+use crate::local::Local;
 use crate::response::{KvixiResponse, leave_refusal, wants_json};
 
 /// Where a refused request is routed (answered with the refusal left in its cache).
@@ -99,33 +98,12 @@ impl RequireLogin {
     }
 }
 
-/// The user a group guard admitted, for the `KvixiUser` guard.
-#[derive(Default)]
-struct PassedOn(Mutex<Option<kvixi_core::KvixiUser>>);
-
-impl PassedOn {
-    fn of<'r>(request: &'r Request<'_>) -> &'r PassedOn {
-        request.local_cache(PassedOn::default)
-    }
-
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<kvixi_core::KvixiUser>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// Takes the user a [`RequireLogin`] fairing admitted for this request, if any: moved
 /// out, not copied (a second `KvixiUser` guard of the request reads the session, which
 /// Rocket's session slot has already loaded).
 pub(crate) fn take_passed_on(request: &Request<'_>) -> Option<kvixi_core::KvixiUser> {
-    // Without a group guard in this rocket nothing was passed on: skip the request-local
-    // cache, whose first use allocates an entry on every request.
-    request.rocket().state::<GroupGuards>()?;
-    PassedOn::of(request).slot().take()
+    Local::of(request).passed_on().take()
 }
-
-/// Managed once a [`RequireLogin`] is attached: tells the `KvixiUser` guard to look for
-/// a user passed on.
-struct GroupGuards;
 
 #[rocket::async_trait]
 impl Fairing for RequireLogin {
@@ -146,7 +124,7 @@ impl Fairing for RequireLogin {
         }
         let mut route = Route::new(Method::Get, REFUSED_PATH, Refused);
         route.name = Some(REFUSED_ROUTE.into());
-        Ok(rocket.mount("/", vec![route]).manage(GroupGuards))
+        Ok(rocket.mount("/", vec![route]))
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
@@ -175,20 +153,20 @@ impl RequireLogin {
         };
         let kvixi = &attached.kvixi;
         let json = || wants_json(request);
-        let passed_on = PassedOn::of(request);
+        let local = Local::of(request);
         // An outer group guard may have read the user already. (Tested apart from the
         // take, so that no user-sized value waits in this future across the read.)
-        let user = if passed_on.slot().is_some() {
-            passed_on.slot().take()
+        let user = if local.passed_on().is_some() {
+            local.passed_on().take()
         } else {
-            match kvixi.current_user(&attached.sessions.of(request)).await {
+            match attached.sessions.of(request).current_user(kvixi).await {
                 Ok(user) => user,
                 Err(error) => return Some(kvixi.failure(&error, json())),
             }
         };
         // Into its slot at once, decided there: the user is moved once on its way to
         // the handler.
-        let mut slot = passed_on.slot();
+        let mut slot = local.passed_on();
         *slot = user;
         let path_and_query = || request.uri().to_string();
         match self

@@ -2,7 +2,6 @@
 //! refusing guard decided.
 
 use std::io::Cursor;
-use std::sync::OnceLock;
 
 use kvixi_core::Reply;
 use kvixi_core::flow::prefers_json;
@@ -10,6 +9,8 @@ use rocket::catcher::{self, Catcher};
 use rocket::http::Status;
 use rocket::response::{self, Responder, Response};
 use rocket::{Request, async_trait};
+
+use crate::local::Local;
 
 /// An answer decided by the Kvixi flow, as a Rocket [`Responder`] with every header the
 /// core lists (`Cache-Control: no-store`, `Referrer-Policy: no-referrer`, …).
@@ -21,12 +22,7 @@ impl KvixiResponse {
     /// JSON error, an error page), for a 401 catcher of your own; `None` when no Kvixi
     /// guard refused it.
     pub fn refusal(request: &Request<'_>) -> Option<KvixiResponse> {
-        request
-            .local_cache(Refusal::default)
-            .0
-            .get()
-            .cloned()
-            .map(KvixiResponse)
+        Local::of(request).refusal.get().cloned().map(KvixiResponse)
     }
 }
 
@@ -54,13 +50,9 @@ pub(crate) fn wants_json(request: &Request<'_>) -> bool {
     )
 }
 
-/// The reply of the first Kvixi guard that refused the request.
-#[derive(Default)]
-struct Refusal(OnceLock<Reply>);
-
 /// Leaves `reply` for the catcher; a reply left earlier in the request is kept.
 pub(crate) fn leave_refusal(request: &Request<'_>, reply: Reply) {
-    let _ = request.local_cache(Refusal::default).0.set(reply);
+    let _ = Local::of(request).refusal.set(reply);
 }
 
 /// The 401 catcher: the reply a Kvixi guard left, or a plain 401.

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kvixi_core::{Config, CookieKey, Error, SESSION_COOKIE, SessionStorage, async_trait};
+use kvixi_core::flow::AUTH_RECORD_KEY;
+use kvixi_core::{Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage, async_trait};
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::tokio::sync::{Mutex, MutexGuard};
@@ -14,6 +15,8 @@ use time::{Duration, OffsetDateTime};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store;
+
+use crate::local::Local;
 
 /// The store and the cookie settings, shared by every request.
 pub(crate) struct Sessions {
@@ -41,22 +44,32 @@ impl Sessions {
         OffsetDateTime::now_utc() + self.inactivity
     }
 
+    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back:
+    /// more than `touch_every` earlier than a fresh one. In whole seconds, from the
+    /// system clock: no calendar date computed on every read.
+    fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+            });
+        let fresh_enough = (self.inactivity - self.touch_every).whole_seconds();
+        expiry.unix_timestamp() < now.saturating_add(fresh_enough)
+    }
+
     /// The session of `request`; its record is read at most once per request.
     pub(crate) fn of<'r>(&'r self, request: &'r Request<'_>) -> RequestSession<'r> {
         RequestSession {
             sessions: self,
             cookies: request.cookies(),
-            slot: request.local_cache(Slot::default),
+            slot: &Local::of(request).session,
         }
     }
 }
 
 /// What this request knows of its record.
 #[derive(Default)]
-struct Slot(Mutex<Loaded>);
-
-#[derive(Default)]
-struct Loaded {
+pub(crate) struct Loaded {
     read: bool,
     record: Option<Record>,
 }
@@ -65,7 +78,7 @@ struct Loaded {
 pub(crate) struct RequestSession<'r> {
     sessions: &'r Sessions,
     cookies: &'r CookieJar<'r>,
-    slot: &'r Slot,
+    slot: &'r Mutex<Loaded>,
 }
 
 /// A store that failed or timed out is unavailable (503: nobody is told logged out); a
@@ -82,12 +95,40 @@ fn idle_timeout(config: &Config) -> Duration {
 impl RequestSession<'_> {
     /// The record, read from the store at the first call of the request.
     async fn loaded(&self) -> Result<MutexGuard<'_, Loaded>, Error> {
-        let mut loaded = self.slot.0.lock().await;
+        let mut loaded = self.slot.lock().await;
         if !loaded.read {
             loaded.record = self.read().await?;
             loaded.read = true;
         }
         Ok(loaded)
+    }
+
+    /// The logged-in user: decided by the core on the loaded record itself (nothing
+    /// copied out of it) when it can tell at once, else by its full read, which also
+    /// removes a record whose session is over.
+    pub(crate) async fn current_user(
+        &self,
+        kvixi: &Kvixi,
+    ) -> Result<Option<kvixi_core::KvixiUser>, Error> {
+        let now = {
+            let loaded = self.loaded().await?;
+            match loaded
+                .record
+                .as_ref()
+                .map(|record| record.data.get(AUTH_RECORD_KEY))
+            {
+                None | Some(None) => Some(None),
+                Some(Some(Value::String(json))) => kvixi.current_user_now(Some(json)),
+                // Written by something else than the flow: the core decides below.
+                Some(Some(_)) => None,
+            }
+        };
+        match now {
+            Some(user) => Ok(user),
+            // Boxed: the full read is rare, and its state would otherwise make every
+            // guard's future (moved and allocated on each request) the bigger.
+            None => Box::pin(kvixi.current_user(self)).await,
+        }
     }
 
     async fn read(&self) -> Result<Option<Record>, Error> {
@@ -105,9 +146,8 @@ impl RequestSession<'_> {
         let Some(mut record) = store.load(&id).await.map_err(store_error)? else {
             return Ok(None);
         };
-        let sessions = self.sessions;
-        if record.expiry_date < sessions.fresh_expiry() - sessions.touch_every {
-            record.expiry_date = sessions.fresh_expiry();
+        if self.sessions.due_for_touch(record.expiry_date) {
+            record.expiry_date = self.sessions.fresh_expiry();
             store.save(&record).await.map_err(store_error)?;
         }
         Ok(Some(record))
