@@ -103,6 +103,31 @@ impl crate::driver::LiveRecord for AppRecord<'_> {
 }
 
 impl Kvixi {
+    /// [`current_app_user`](Kvixi::current_app_user) for an adapter that holds the
+    /// session's data already (`json`: what it stores under
+    /// [`flow::AUTH_RECORD_KEY`](crate::flow::AUTH_RECORD_KEY)), when the answer needs
+    /// no waiting: `Some(None)` for no record, `Some(Some(found))` for a live session
+    /// whose app data is a `T`. `None` means "ask `current_app_user`", which removes a
+    /// record that does not parse, is over, or holds no `T` (see
+    /// [`Kvixi::current_user_now`]).
+    pub fn current_app_user_now<T: DeserializeOwned>(
+        &self,
+        json: Option<&str>,
+    ) -> Option<Option<AppUser<T>>> {
+        let Some(json) = json else {
+            return Some(None);
+        };
+        let record: AppRecord<'_> = serde_json::from_str(json).ok()?;
+        if !self.live_at_once(&record) {
+            return None;
+        }
+        let data = serde_json::from_str::<T>(record.app_data?.get()).ok()?;
+        Some(Some(AppUser {
+            user: record.user,
+            data,
+        }))
+    }
+
     /// The logged-in user and the app data `on_login` stored for them, typed: the same
     /// single session read as [`Kvixi::current_user`], no network call.
     ///

@@ -474,11 +474,18 @@ impl Kvixi {
             return Some(None);
         };
         let record: UserOnly = serde_json::from_str(json).ok()?;
-        let revoked_at = self.revocations().revoked_at_now(record.user_id())?;
-        match flow::check_session(self.config(), record.started(), revoked_at, self.now()) {
-            flow::SessionCheck::Live => Some(Some(record.user)),
-            _ => None,
-        }
+        self.live_at_once(&record).then_some(Some(record.user))
+    }
+
+    /// Whether `record`'s session still counts, decided without waiting: `false` when
+    /// its revocation stamp must be looked up or the session is over (the full read,
+    /// [`still_counts`](Kvixi::still_counts), handles both).
+    pub(crate) fn live_at_once(&self, record: &impl LiveRecord) -> bool {
+        let Some(revoked_at) = self.revocations().revoked_at_now(record.user_id()) else {
+            return false;
+        };
+        let check = flow::check_session(self.config(), record.started(), revoked_at, self.now());
+        matches!(check, flow::SessionCheck::Live)
     }
 
     /// The access token, if someone is logged in and it has not expired.

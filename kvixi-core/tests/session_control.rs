@@ -164,3 +164,44 @@ async fn raw_record(session: &MemorySession) -> Option<String> {
     let read = session.get(kvixi_core::flow::AUTH_RECORD_KEY).await;
     read.expect("a memory session never fails")
 }
+
+/// The reads an adapter makes on the record it holds agree with the full reads, and
+/// hand back to them (`None`) whatever needs a write or a wait: no record is anonymous,
+/// an unreadable one, another app type, a revoked user or an expired lifetime is not
+/// decided at once.
+#[tokio::test]
+async fn reads_at_once_agree_with_the_full_reads_or_ask_for_them() {
+    use kvixi_core::SessionStorage;
+
+    let setup = setup().await;
+    let kvixi = &setup.kvixi;
+    let session = MemorySession::default();
+    log_in(&setup, &session, "alice").await.expect("logged in");
+    let json = session
+        .get(kvixi_core::flow::AUTH_RECORD_KEY)
+        .await
+        .unwrap()
+        .expect("the auth record");
+
+    let user = kvixi.current_user(&session).await.unwrap();
+    assert_eq!(kvixi.current_user_now(Some(&json)), Some(user));
+    let found = kvixi.current_app_user::<Member>(&session).await.unwrap();
+    assert_eq!(
+        kvixi.current_app_user_now::<Member>(Some(&json)),
+        Some(found)
+    );
+    assert_eq!(kvixi.current_user_now(None), Some(None));
+    assert_eq!(kvixi.current_app_user_now::<Member>(None), Some(None));
+    assert_eq!(kvixi.current_user_now(Some("{not json")), None);
+    assert_eq!(kvixi.current_app_user_now::<Vec<u8>>(Some(&json)), None);
+
+    // Past the absolute lifetime: over, for the full read to remove.
+    setup.clock.fetch_add(8 * 24 * 3600, Ordering::SeqCst);
+    assert_eq!(kvixi.current_user_now(Some(&json)), None);
+    assert_eq!(kvixi.current_app_user_now::<Member>(Some(&json)), None);
+    setup.clock.fetch_sub(8 * 24 * 3600, Ordering::SeqCst);
+
+    kvixi.revoke_user("1001").await.expect("revoked");
+    assert_eq!(kvixi.current_user_now(Some(&json)), None);
+    assert_eq!(kvixi.current_user(&session).await.unwrap(), None);
+}

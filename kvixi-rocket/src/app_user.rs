@@ -50,7 +50,7 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromRequest<'r> for AppUser<T> {
             return not_attached();
         };
         let session = attached.sessions.of(request);
-        match attached.kvixi.current_app_user::<T>(&session).await {
+        match session.current_app_user::<T>(&attached.kvixi).await {
             Ok(Some(found)) => Outcome::Success(AppUser {
                 user: found.user,
                 data: found.data,

@@ -10,6 +10,7 @@ use kvixi_core::{Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use rocket::tokio::sync::{Mutex, MutexGuard};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use tower_sessions_core::SessionStore;
@@ -110,25 +111,47 @@ impl RequestSession<'_> {
         &self,
         kvixi: &Kvixi,
     ) -> Result<Option<kvixi_core::KvixiUser>, Error> {
-        let now = {
-            let loaded = self.loaded().await?;
-            match loaded
-                .record
-                .as_ref()
-                .map(|record| record.data.get(AUTH_RECORD_KEY))
-            {
-                None | Some(None) => Some(None),
-                Some(Some(Value::String(json))) => kvixi.current_user_now(Some(json)),
-                // Written by something else than the flow: the core decides below.
-                Some(Some(_)) => None,
-            }
-        };
-        match now {
+        match self.at_once(|json| kvixi.current_user_now(json)).await? {
             Some(user) => Ok(user),
             // Boxed: the full read is rare, and its state would otherwise make every
             // guard's future (moved and allocated on each request) the bigger.
             None => Box::pin(kvixi.current_user(self)).await,
         }
+    }
+
+    /// [`current_user`](RequestSession::current_user) with the app's data, typed.
+    pub(crate) async fn current_app_user<T: DeserializeOwned>(
+        &self,
+        kvixi: &Kvixi,
+    ) -> Result<Option<kvixi_core::AppUser<T>>, Error> {
+        match self
+            .at_once(|json| kvixi.current_app_user_now(json))
+            .await?
+        {
+            Some(found) => Ok(found),
+            None => Box::pin(kvixi.current_app_user(self)).await,
+        }
+    }
+
+    /// What `decide` makes of the auth record's JSON as loaded (`None`: no record), or
+    /// `None` when it cannot tell at once.
+    async fn at_once<R>(
+        &self,
+        decide: impl FnOnce(Option<&str>) -> Option<R>,
+    ) -> Result<Option<R>, Error> {
+        let loaded = self.loaded().await?;
+        Ok(
+            match loaded
+                .record
+                .as_ref()
+                .map(|record| record.data.get(AUTH_RECORD_KEY))
+            {
+                None | Some(None) => decide(None),
+                Some(Some(Value::String(json))) => decide(Some(json)),
+                // Written by something else than the flow: the core's full read decides.
+                Some(Some(_)) => None,
+            },
+        )
     }
 
     async fn read(&self) -> Result<Option<Record>, Error> {
