@@ -47,13 +47,9 @@ impl Sessions {
 
     /// Whether a session expiring at `expiry` is due for its expiry to be pushed back:
     /// more than `touch_every` earlier than a fresh one. In whole seconds, from the
-    /// system clock: no calendar date computed on every read.
+    /// core's clock: no precise clock read and no calendar date on every request.
     fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |since| {
-                i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
-            });
+        let now = i64::try_from(kvixi_core::UnixTime::now().0).unwrap_or(i64::MAX);
         let fresh_enough = (self.inactivity - self.touch_every).whole_seconds();
         expiry.unix_timestamp() < now.saturating_add(fresh_enough)
     }
