@@ -116,19 +116,33 @@ async fn https_redirect_url_makes_the_session_cookie_secure() {
     assert_eq!(cookie.secure(), Some(true));
 }
 
-/// The group guard decides at once on a loaded session, and falls back to reading it
-/// when the core cannot: a revoked session is over, its record removed, the next request
-/// anonymous; a user refused by the predicate gets 403.
+/// The group guard decides at once on a loaded session, and falls back to the core's
+/// full read when it cannot: a session past its lifetime is over and its record
+/// removed, so it stays anonymous once the clock is back; a user refused by the
+/// predicate gets 403.
 #[cfg(feature = "testing")]
 #[actix_web::test]
-async fn group_guard_admits_refuses_and_ends_a_revoked_session() {
+async fn group_guard_admits_refuses_and_ends_a_session_past_its_lifetime() {
     use actix_web::{HttpResponse, web::ReqData};
     use kvixi_actix::RequireLogin;
 
     async fn account(user: ReqData<KvixiUser>) -> HttpResponse {
         HttpResponse::Ok().body(user.id.clone())
     }
-    let kvixi = kvixi("http://localhost:3000/auth/kvixi/callback");
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let clock = Arc::new(AtomicU64::new(1_800_000_000));
+    let app_clock = clock.clone();
+    let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+        .base_url("http://127.0.0.1:9")
+        .max_session_lifetime(std::time::Duration::from_secs(3600))
+        .build()
+        .expect("valid config");
+    let kvixi = Kvixi::builder(config)
+        .clock(move || kvixi_core::UnixTime(app_clock.load(Ordering::SeqCst)))
+        .build()
+        .expect("flow builds");
     let key = kvixi_actix::session_key(kvixi.config());
     let app = test::init_service(
         App::new()
@@ -167,11 +181,18 @@ async fn group_guard_admits_refuses_and_ends_a_revoked_session() {
     let response = test::call_service(&app, get("/account/unverified")).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "erin is verified");
 
-    kvixi.revoke_user("test-erin").await.expect("revoked");
-    for _ in 0..2 {
-        let response = test::call_service(&app, get("/account")).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let body = test::read_body(response).await;
-        assert!(String::from_utf8_lossy(&body).contains("not_logged_in"));
-    }
+    // Past the lifetime: over, and the full read removes the record.
+    clock.fetch_add(2 * 3600, Ordering::SeqCst);
+    let response = test::call_service(&app, get("/account")).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body = test::read_body(response).await;
+    assert!(String::from_utf8_lossy(&body).contains("not_logged_in"));
+    // Back within it: still anonymous, because the record is gone.
+    clock.fetch_sub(2 * 3600, Ordering::SeqCst);
+    let response = test::call_service(&app, get("/account")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the ended session's record was removed"
+    );
 }

@@ -252,7 +252,8 @@ where
     }
 }
 
-/// What a future polled after it answered gives (a misuse by the caller, never a panic).
+/// What a refused (or still reading) guard's future gives when polled again after it
+/// answered: a misuse by the caller, answered without a panic.
 fn polled_again() -> Response {
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }

@@ -171,8 +171,10 @@ async fn a_client_cannot_ask_for_a_test_login() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
-/// A store in memory that makes every call wait once, as a networked store (Redis)
-/// does: the group guard's read does not answer on its first poll.
+/// A store in memory that makes every call wait on a timer, as a networked store (Redis)
+/// waits on its socket: the group guard's read does not answer on its first poll, and
+/// goes on only when the task's own waker is woken (a lost wake-up hangs the request,
+/// which the test's timeout turns into a failure).
 #[derive(Clone, Debug)]
 struct Waiting(kvixi_core::MemoryStore);
 
@@ -182,28 +184,28 @@ impl tower_sessions::SessionStore for Waiting {
         &self,
         record: &mut tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         self.0.create(record).await
     }
     async fn save(
         &self,
         record: &tower_sessions::session::Record,
     ) -> tower_sessions::session_store::Result<()> {
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         self.0.save(record).await
     }
     async fn load(
         &self,
         id: &tower_sessions::session::Id,
     ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         self.0.load(id).await
     }
     async fn delete(
         &self,
         id: &tower_sessions::session::Id,
     ) -> tower_sessions::session_store::Result<()> {
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         self.0.delete(id).await
     }
 }
@@ -240,9 +242,10 @@ async fn group_guards_admit_and_refuse_when_the_store_makes_them_wait() {
         }
         let app = app.clone();
         async move {
-            let response = app
-                .oneshot(request.body(Body::empty()).expect("request"))
+            let call = app.oneshot(request.body(Body::empty()).expect("request"));
+            let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
                 .await
+                .expect("answered: no wake-up lost")
                 .expect("infallible");
             let status = response.status();
             let body = axum::body::to_bytes(response.into_body(), 4096)

@@ -41,16 +41,16 @@ impl UnixTime {
     pub fn now() -> UnixTime {
         #[cfg(target_os = "linux")]
         {
-            let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-            UnixTime(u64::try_from(now.tv_sec).unwrap_or(0))
+            use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
+            // A kernel or sandbox that refuses the coarse clock: the system clock.
+            if let Ok(now) = clock_gettime_dynamic(DynamicClockId::Known(ClockId::RealtimeCoarse)) {
+                return UnixTime(u64::try_from(now.tv_sec).unwrap_or(0));
+            }
         }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let since_epoch = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            UnixTime(since_epoch.as_secs())
-        }
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        UnixTime(since_epoch.as_secs())
     }
 
     /// This time plus `d`.

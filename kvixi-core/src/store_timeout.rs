@@ -2,7 +2,6 @@
 //! store failure means for the flow.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -72,29 +71,26 @@ impl<S> StoreTimeout<S> {
 
     /// `call`, or a store error once `timeout` has passed. The timer starts only when
     /// the store does not answer at once: a store in memory (every load of a logged-in
-    /// request) pays neither a clock read nor a timer, a networked one starts waiting
-    /// from its first pending poll, which is the call itself.
+    /// request) pays neither a clock read nor a timer; a networked one is then awaited
+    /// under `tokio::time::timeout`, from its first pending poll, which is the call
+    /// itself.
     async fn within<T>(
         &self,
         operation: &'static str,
         call: impl Future<Output = session_store::Result<T>>,
     ) -> session_store::Result<T> {
         let mut call = std::pin::pin!(call);
-        let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(answer) = call.as_mut().poll(cx) {
-                return Poll::Ready(answer);
-            }
-            let deadline =
-                deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(self.timeout)));
-            deadline.as_mut().poll(cx).map(|()| {
-                Err(session_store::Error::Backend(format!(
-                    "the session store did not answer {operation} within {:?}",
-                    self.timeout
-                )))
-            })
-        })
-        .await
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if let Poll::Ready(answer) = first {
+            return answer;
+        }
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer,
+            Err(_elapsed) => Err(session_store::Error::Backend(format!(
+                "the session store did not answer {operation} within {:?}",
+                self.timeout
+            ))),
+        }
     }
 }
 

@@ -46,12 +46,21 @@ impl Sessions {
     }
 
     /// Whether a session expiring at `expiry` is due for its expiry to be pushed back:
-    /// more than `touch_every` earlier than a fresh one. In whole seconds, from the
-    /// core's clock: no precise clock read and no calendar date on every request.
+    /// more than `touch_every` earlier than a fresh one. In whole seconds from the
+    /// core's clock (no precise clock read, no calendar date on every request), rounded
+    /// towards touching: one store write too many is harmless, a touch missed could let
+    /// an active session idle out (with an idle timeout of a few seconds).
     fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
         let now = i64::try_from(kvixi_core::UnixTime::now().0).unwrap_or(i64::MAX);
-        let fresh_enough = (self.inactivity - self.touch_every).whole_seconds();
-        expiry.unix_timestamp() < now.saturating_add(fresh_enough)
+        let fresh_enough = self.inactivity - self.touch_every;
+        let whole = fresh_enough.whole_seconds();
+        let rounded_up = if fresh_enough > Duration::seconds(whole) {
+            whole.saturating_add(1)
+        } else {
+            whole
+        };
+        // +2: the expiry's and the clock's fractions of a second, dropped.
+        expiry.unix_timestamp() < now.saturating_add(rounded_up).saturating_add(2)
     }
 
     /// The session of `request`; its record is read at most once per request.
@@ -288,6 +297,31 @@ mod tests {
     use crate::SESSION_COOKIE;
     use crate::fairing::Attached;
     use crate::test_app::{bare, client, client_with};
+
+    /// Sessions whose idle timeout is `seconds`.
+    fn sessions(seconds: u64) -> super::Sessions {
+        let config = kvixi_core::Config::builder("app", "secret", "http://localhost/cb")
+            .idle_timeout(std::time::Duration::from_secs(seconds))
+            .build()
+            .expect("valid config");
+        super::Sessions::new(std::sync::Arc::new(MemoryStore::default()), &config)
+    }
+
+    #[test]
+    fn a_session_in_use_is_touched_in_time_and_a_fresh_one_is_left_alone() {
+        let now = time::OffsetDateTime::now_utc();
+        let millis = time::Duration::milliseconds;
+        // A 5 s idle timeout: a session last touched 0.3 s ago or more is due (with
+        // whole seconds rounded the wrong way it would idle out while in use).
+        let short = sessions(5);
+        for left in [4_700, 4_500, 1_000, 100] {
+            assert!(short.due_for_touch(now + millis(left)), "{left} ms left");
+        }
+        // The default 24 h: touched at most about once an hour, not at every request.
+        let day = sessions(24 * 3600);
+        assert!(!day.due_for_touch(now + time::Duration::hours(24) - time::Duration::minutes(10)));
+        assert!(day.due_for_touch(now + time::Duration::hours(22)));
+    }
     use crate::testing::log_in;
 
     /// The `Set-Cookie` header of the session cookie in `response`.

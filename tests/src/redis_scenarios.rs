@@ -282,6 +282,19 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
             "{what} is a page"
         );
 
+        // The guarded group: its guard cannot read the session either, so 503 (a page
+        // for a browser, JSON for an API client), never the anonymous answer.
+        let (page, took) = timed(browser.get("/account")).await;
+        let what = format!("{user}'s /account");
+        assert_outage_answer(&what, &page, took, StatusCode::SERVICE_UNAVAILABLE);
+        slowest = slowest.max(took);
+        let (api, took) = timed(browser.get_json("/account/verified")).await;
+        let what = format!("{user}'s /account/verified (JSON)");
+        assert_outage_answer(&what, &api, took, StatusCode::SERVICE_UNAVAILABLE);
+        slowest = slowest.max(took);
+        let body: Value = api.json().await.expect("a JSON error");
+        assert_eq!(body["error"], "session_store_unavailable", "{what}: {body}");
+
         // The home page reads the optional user: 503, never a login redirect nor the
         // visitor's page (on Rocket the fairing answers the 503 its `Option` guard swallowed).
         let (home, took) = timed(browser.get("/")).await;
@@ -364,6 +377,7 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
             "the same user, without a new login"
         );
         assert_eq!(browser.get("/private").await.status(), StatusCode::OK);
+        assert_eq!(browser.get("/account").await.status(), StatusCode::OK);
     }
     drop(instance);
 }
