@@ -13,7 +13,7 @@ use crate::session::Loaded;
 #[derive(Default)]
 pub(crate) struct Local {
     /// The session record, read from the store at most once.
-    pub(crate) session: rocket::tokio::sync::Mutex<Loaded>,
+    pub(crate) session: futures_util::lock::Mutex<Loaded>,
     /// The reply of the first Kvixi guard that refused the request, for the catcher.
     pub(crate) refusal: OnceLock<Reply>,
     /// The user a group guard admitted, for the `KvixiUser` guard.

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::lock::{Mutex, MutexGuard};
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::{Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage, async_trait};
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
-use rocket::tokio::sync::{Mutex, MutexGuard};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
