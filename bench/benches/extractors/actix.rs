@@ -17,7 +17,7 @@ use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
-use crate::record::bench;
+use crate::record::{self, bench};
 use crate::{app_data, floor, table};
 
 async fn kvixi_app_me(user: kvixi_actix::AppUser<app_data::BenchMember>) -> String {
@@ -198,4 +198,20 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     bench(criterion, &app_id, |iters| {
         system.block_on(run(&app_data_app, cookie, JSON, iters))
     });
+
+    let authenticated = |variant: &str| table::id(table::AUTHENTICATED, "actix", variant);
+    record::interleave(&mut [
+        (authenticated(table::FLOOR), &mut |n| {
+            system.block_on(run(&floor_app, cookie, JSON, n))
+        }),
+        (authenticated(table::KVIXI), &mut |n| {
+            system.block_on(run(&kvixi_app, cookie, JSON, n))
+        }),
+        (authenticated(table::GUARDED), &mut |n| {
+            system.block_on(run(&guarded_app, cookie, JSON, n))
+        }),
+        (authenticated(app_data::KVIXI_APP), &mut |n| {
+            system.block_on(run(&app_data_app, cookie, JSON, n))
+        }),
+    ]);
 }

@@ -23,7 +23,7 @@ use tower_sessions::session::Id;
 use tower_sessions::{MemoryStore, Session, SessionStore};
 
 use crate::provider::Provider;
-use crate::record::bench;
+use crate::record::{self, bench};
 use crate::{app_data, floor, table};
 
 async fn kvixi_me(user: KvixiUser) -> String {
@@ -355,5 +355,27 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
     bench(criterion, &app_id, |iters| {
         runtime.block_on(run(&app_data_app, Some(&cookie), JSON, iters))
     });
+
+    let authenticated = |variant: &str| table::id(table::AUTHENTICATED, "axum", variant);
+    let me = |app: &Router, cookie: &HeaderValue, n: u64| {
+        runtime.block_on(run(app, Some(cookie), JSON, n))
+    };
+    record::interleave(&mut [
+        (authenticated(table::FLOOR), &mut |n| {
+            me(&floor_app, &cookie, n)
+        }),
+        (authenticated(table::KVIXI), &mut |n| {
+            me(&kvixi_app, &cookie, n)
+        }),
+        (authenticated(table::GUARDED), &mut |n| {
+            me(&guarded_app, &cookie, n)
+        }),
+        (authenticated(app_data::KVIXI_APP), &mut |n| {
+            me(&app_data_app, &cookie, n)
+        }),
+        (authenticated(table::PEER), &mut |n| {
+            me(&peer_app, &peer_cookie, n)
+        }),
+    ]);
     auth_record_bytes
 }

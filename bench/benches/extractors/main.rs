@@ -14,7 +14,9 @@
 //! local asynchronous `Client`), one
 //! request after another inside one `block_on` per sample, so the figures are the
 //! framework, the session and the extractor. After criterion's own report, one table of
-//! medians and ratios.
+//! medians and ratios, and the authenticated ratios measured again interleaved (each
+//! variant serving a short batch right after the others, round after round), which a
+//! machine whose speed drifts between criterion's benchmarks does not skew.
 
 mod actix;
 mod app_data;

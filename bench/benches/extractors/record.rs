@@ -20,6 +20,15 @@ use crate::SAMPLE_SIZE;
 /// Nanoseconds per iteration of every routine call, by benchmark id.
 static TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
 
+/// The interleaved comparison's ratio to the floor, by benchmark id.
+static INTERLEAVED: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
+
+/// Rounds of the interleaved comparison (odd: the median is one of them).
+pub const ROUNDS: usize = 41;
+
+/// About how long one variant serves in one round.
+const BATCH_TIME: Duration = Duration::from_millis(20);
+
 /// Benchmarks `routine` (which runs `iters` requests and returns how long they took)
 /// under `id` = `path/framework/variant`.
 pub fn bench(criterion: &mut Criterion, id: &str, mut routine: impl FnMut(u64) -> Duration) {
@@ -58,6 +67,64 @@ pub fn median_ns(id: &str) -> Option<f64> {
         n if n % 2 == 1 => Some(samples[middle]),
         _ => Some((samples[middle - 1] + samples[middle]) / 2.0),
     }
+}
+
+/// A variant of the interleaved comparison: its benchmark id and its routine.
+pub type Variant<'a> = (String, &'a mut dyn FnMut(u64) -> Duration);
+
+/// The ratio each variant's time bears to the floor's, measured interleaved: in each of
+/// [`ROUNDS`] rounds every variant serves one batch right after the others (the order
+/// turning round by round), and the ratio of a round compares batches a few tens of
+/// milliseconds apart; the median over rounds is recorded. Criterion measures one
+/// benchmark for seconds after another, so a machine whose speed drifts in between
+/// (a shared, noisy one) moves its ratios by a few percent; here the drift cancels.
+///
+/// `variants[0]` is the floor. Runs only for variants whose criterion benchmark ran
+/// (so a command-line filter applies here too), and never under `KVIXI_BENCH_ONLY`.
+pub fn interleave(variants: &mut [Variant<'_>]) {
+    if only().is_some() {
+        return;
+    }
+    let mut variants: Vec<&mut Variant<'_>> = variants
+        .iter_mut()
+        .filter(|(id, _)| median_ns(id).is_some())
+        .collect();
+    if variants.len() < 2 {
+        return;
+    }
+    let calibration = 256;
+    let per_request = (variants[0].1)(calibration).as_secs_f64() / calibration as f64;
+    let batch = ((BATCH_TIME.as_secs_f64() / per_request.max(1e-9)) as u64).max(16);
+    let n = variants.len();
+    let mut ratios = vec![Vec::with_capacity(ROUNDS); n];
+    for round in 0..=ROUNDS {
+        let mut times = vec![0.0; n];
+        for k in 0..n {
+            let i = (round + k) % n;
+            times[i] = (variants[i].1)(batch).as_secs_f64();
+        }
+        // Round 0 warms every variant up and is not counted.
+        if round > 0 {
+            for i in 1..n {
+                ratios[i].push(times[i] / times[0]);
+            }
+        }
+    }
+    let mut recorded = INTERLEAVED.lock().unwrap_or_else(PoisonError::into_inner);
+    for (i, variant) in variants.iter().enumerate().skip(1) {
+        let mut round_ratios = std::mem::take(&mut ratios[i]);
+        round_ratios.sort_by(f64::total_cmp);
+        recorded.insert(variant.0.clone(), round_ratios[round_ratios.len() / 2]);
+    }
+}
+
+/// The interleaved ratio of `id` to its floor, when it was measured.
+pub fn interleaved_ratio(id: &str) -> Option<f64> {
+    INTERLEAVED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(id)
+        .copied()
 }
 
 /// `KVIXI_BENCH_ONLY=<id>:<iterations>`, when set.

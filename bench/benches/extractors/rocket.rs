@@ -21,7 +21,7 @@ use tower_sessions_memory_store::MemoryStore;
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
-use crate::record::bench;
+use crate::record::{self, bench};
 use crate::{app_data, floor, table};
 
 #[rocket::get("/me")]
@@ -237,4 +237,17 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     bench(criterion, &app_id, |iters| {
         runtime.block_on(run(&app_data_client, cookie, JSON, iters))
     });
+
+    let authenticated = |variant: &str| table::id(table::AUTHENTICATED, "rocket", variant);
+    let me = |client: &Client, n: u64| runtime.block_on(run(client, cookie, JSON, n));
+    record::interleave(&mut [
+        (authenticated(table::FLOOR), &mut |n| me(&floor_client, n)),
+        (authenticated(table::KVIXI), &mut |n| me(&kvixi_client, n)),
+        (authenticated(table::GUARDED), &mut |n| {
+            me(&guarded_client, n)
+        }),
+        (authenticated(app_data::KVIXI_APP), &mut |n| {
+            me(&app_data_client, n)
+        }),
+    ]);
 }

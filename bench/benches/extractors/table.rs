@@ -85,12 +85,38 @@ pub fn print(auth_record_bytes: Option<usize>) {
             ratio(guarded, floor),
         );
     }
+    println!();
+    println!(
+        "authenticated, interleaved: time / the floor's, median of {} rounds in which each variant serves one batch (~20 ms) right after the others",
+        crate::record::ROUNDS
+    );
+    println!(
+        "{:<7} {:>12} {:>14} {:>16} {:>17}",
+        "server", "kvixi/floor", "guarded/floor", "kvixi-app/floor", "axum-login/floor"
+    );
+    for framework in FRAMEWORKS {
+        let of = |variant: &str| {
+            crate::record::interleaved_ratio(&id(AUTHENTICATED, framework, variant))
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}"))
+        };
+        if crate::record::interleaved_ratio(&id(AUTHENTICATED, framework, KVIXI)).is_none() {
+            continue;
+        }
+        println!(
+            "{:<7} {:>12} {:>14} {:>16} {:>17}",
+            framework,
+            of(KVIXI),
+            of(GUARDED),
+            of(crate::app_data::KVIXI_APP),
+            of(PEER),
+        );
+    }
     if let Some(bytes) = auth_record_bytes {
         println!(
             "auth record of alice (full-profile fixture) as stored in the session: {bytes} bytes of JSON"
         );
     }
     println!(
-        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework; kvixi/axum-login < 1; auth record <= 1024 bytes"
+        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework (criterion medians and interleaved); kvixi/axum-login < 1; auth record <= 1024 bytes"
     );
 }
