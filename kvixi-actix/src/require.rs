@@ -9,14 +9,12 @@ use actix_session::SessionExt;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::{HttpMessage, web};
-use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::guard::Requirement;
 use kvixi_core::{Kvixi, Reply};
 use pin_project_lite::pin_project;
 
 use crate::extract::KvixiUser;
 use crate::middleware::SessionWasNeeded;
-use crate::resilient::STORE_UNAVAILABLE;
 use crate::response::{prefers_json, respond};
 use crate::session::AuthRead;
 
@@ -196,14 +194,7 @@ fn admit_now(requirement: &Requirement, request: &ServiceRequest) -> Option<Resu
     let known = request.extensions_mut().remove::<KvixiUser>();
     let user = match known {
         Some(user) => Some(user.0),
-        None => {
-            let session = request.get_session();
-            let entries = session.entries();
-            if entries.contains_key(STORE_UNAVAILABLE) {
-                return None;
-            }
-            kvixi.current_user_now(entries.get(AUTH_RECORD_KEY).map(String::as_str))?
-        }
+        None => AuthRead::at_once(&request.get_session(), |json| kvixi.current_user_now(json))?,
     };
     Some(pass(requirement, kvixi, user, request))
 }

@@ -21,7 +21,7 @@ use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_core::{Error, SessionStorage, async_trait};
 use serde_json::value::RawValue;
 
-use crate::resilient::store_unavailable;
+use crate::resilient::{STORE_UNAVAILABLE, store_unavailable};
 
 /// One write the core made, to be replayed on the `Session`.
 #[derive(Debug)]
@@ -133,6 +133,21 @@ impl AuthRead {
             dropped: AtomicBool::new(false),
             unavailable: store_unavailable(&entries),
         }
+    }
+
+    /// What `decide` (one of the core's `*_now` reads) makes of `session`'s auth record
+    /// as loaded, without copying it; `None` when the store could not load the session
+    /// or `decide` cannot tell at once: then [`AuthRead::begin`] and the core's full read
+    /// answer.
+    pub(crate) fn at_once<R>(
+        session: &Session,
+        decide: impl FnOnce(Option<&str>) -> Option<R>,
+    ) -> Option<R> {
+        let entries = session.entries();
+        if entries.contains_key(STORE_UNAVAILABLE) {
+            return None;
+        }
+        decide(entries.get(AUTH_RECORD_KEY).map(String::as_str))
     }
 
     /// Applies the core's only possible write, the removal of an unreadable record.

@@ -259,6 +259,46 @@ mod tests {
         assert_eq!(store.load(&record.id).await.unwrap(), None);
     }
 
+    /// A store that answers after `delay`, as a networked one does.
+    #[derive(Clone, Debug)]
+    struct Slow {
+        store: MemoryStore,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl SessionStore for Slow {
+        async fn save(&self, record: &Record) -> session_store::Result<()> {
+            tokio::time::sleep(self.delay).await;
+            self.store.save(record).await
+        }
+        async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+            tokio::time::sleep(self.delay).await;
+            self.store.load(id).await
+        }
+        async fn delete(&self, id: &Id) -> session_store::Result<()> {
+            tokio::time::sleep(self.delay).await;
+            self.store.delete(id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_waits_but_answers_in_time_is_passed_through() {
+        let memory = MemoryStore::default();
+        let slow = Slow {
+            store: memory.clone(),
+            delay: DEADLINE / 5,
+        };
+        let store = StoreTimeout::new(slow, DEADLINE);
+        let record = record();
+        store.save(&record).await.expect("saved in time");
+        let started = Instant::now();
+        assert_eq!(store.load(&record.id).await.unwrap(), Some(record.clone()));
+        assert!(started.elapsed() >= DEADLINE / 5, "it did wait");
+        store.delete(&record.id).await.expect("deleted in time");
+        assert_eq!(memory.load(&record.id).await.unwrap(), None);
+    }
+
     #[test]
     fn a_record_that_does_not_decode_is_a_server_error_not_an_outage() {
         let error = Error::from(session_store::Error::Decode("garbage".into()));
