@@ -8,7 +8,7 @@
 
 use kvixi_core::guard::Requirement;
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::uri::Origin;
+use rocket::http::uri::{Origin, Path};
 use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Build, Data, Request, Rocket};
@@ -55,7 +55,8 @@ const REFUSED_ROUTE: &str = "kvixi_refused";
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireLogin {
-    base: String,
+    /// The base path's segments.
+    base: Vec<String>,
     requirement: Requirement,
 }
 
@@ -63,13 +64,12 @@ impl RequireLogin {
     /// Covers `base` (a path like `/account`) and every path below it.
     pub fn under(base: impl Into<String>) -> Self {
         let base = base.into();
-        let trimmed = base.trim_end_matches('/');
         RequireLogin {
-            base: if trimmed.is_empty() {
-                "/".to_owned()
-            } else {
-                trimmed.to_owned()
-            },
+            base: base
+                .split('/')
+                .filter(|segment| !segment.is_empty())
+                .map(str::to_owned)
+                .collect(),
             requirement: Requirement::logged_in(),
         }
     }
@@ -86,15 +86,14 @@ impl RequireLogin {
         }
     }
 
-    /// Whether `path` is the base or below it.
-    fn covers(&self, path: &str) -> bool {
-        if self.base == "/" {
-            return true;
-        }
-        match path.strip_prefix(self.base.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
+    /// Whether `path` is the base or below it, compared as Rocket's router compares it:
+    /// by its percent-decoded, non-empty segments (so `/%61ccount` and `//account` are
+    /// covered like `/account`, which they are routed to).
+    fn covers(&self, path: Path<'_>) -> bool {
+        let mut segments = path.segments();
+        self.base
+            .iter()
+            .all(|base| segments.next() == Some(base.as_str()))
     }
 }
 
@@ -128,7 +127,7 @@ impl Fairing for RequireLogin {
     }
 
     async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
-        if !self.covers(request.uri().path().as_str()) {
+        if !self.covers(request.uri().path()) {
             return;
         }
         let refusal = self.admit(request).await;
@@ -265,11 +264,38 @@ mod tests {
 
     #[test]
     fn covers_the_base_and_below_only() {
+        let covers = |guard: &RequireLogin, uri: &str| {
+            let origin = Origin::parse(uri).expect("a path");
+            guard.covers(origin.path())
+        };
         let guard = RequireLogin::under("/account/");
-        assert!(guard.covers("/account"));
-        assert!(guard.covers("/account/verified"));
-        assert!(!guard.covers("/accountant"));
-        assert!(!guard.covers("/"));
-        assert!(RequireLogin::under("/").covers("/anything"));
+        for covered in [
+            "/account",
+            "/account/verified",
+            "/%61ccount",
+            "//account//verified",
+        ] {
+            assert!(covers(&guard, covered), "{covered}");
+        }
+        for open in ["/accountant", "/", "/other/account"] {
+            assert!(!covers(&guard, open), "{open}");
+        }
+        assert!(covers(&RequireLogin::under("/"), "/anything"));
+    }
+
+    #[rocket::async_test]
+    async fn an_encoded_or_doubled_path_to_the_group_is_refused_too() {
+        let (_emulator, config) = emulator().await;
+        let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
+        let rocket = bare()
+            .mount("/", rocket::routes![open_vault])
+            .attach(KvixiFairing::new(kvixi))
+            .attach(RequireLogin::under("/vault"));
+        let client = Client::tracked(rocket).await.expect("the rocket ignites");
+        for uri in ["/%76ault/open", "//vault/open", "/vault//open"] {
+            let response = client.post(uri).header(Accept::JSON).dispatch().await;
+            assert_eq!(response.status(), Status::Unauthorized, "{uri}");
+        }
+        assert_eq!(RAN.load(Ordering::SeqCst), 0, "the handler never ran");
     }
 }
