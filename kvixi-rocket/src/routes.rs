@@ -1,7 +1,7 @@
 //! The login, callback and logout routes.
 
 use kvixi_core::Config;
-use kvixi_core::flow::LOGIN_COOKIE;
+use kvixi_core::flow::{self, LOGIN_COOKIE};
 use rocket::http::uri::Origin;
 use rocket::http::{Cookie, Method, Status};
 use rocket::route::{Handler, Outcome, Route};
@@ -90,7 +90,14 @@ impl Handler for Flow {
                     let reply = kvixi.handle_test_login(&session, user).await;
                     return Outcome::from(request, KvixiResponse(reply));
                 }
-                let login_cookie = request.cookies().get(LOGIN_COOKIE).map(Cookie::value);
+                // The core's rule on the raw `Cookie` headers (a login cookie sent twice,
+                // one of them planted, counts as none); Rocket's local client sets no
+                // header, only its jar.
+                let mut headers = request.headers().get("Cookie").peekable();
+                let login_cookie = match headers.peek() {
+                    Some(_) => flow::cookie_value(headers, LOGIN_COOKIE),
+                    None => request.cookies().get(LOGIN_COOKIE).map(Cookie::value),
+                };
                 kvixi
                     .handle_callback(&session, query, login_cookie, wants_json(request))
                     .await
@@ -147,5 +154,31 @@ mod tests {
         assert_eq!(callback.status(), Status::BadRequest);
         let logout = client.get("/auth/kvixi/logout").dispatch().await;
         assert_eq!(logout.status(), Status::NotFound);
+    }
+
+    #[rocket::async_test]
+    async fn a_login_cookie_sent_twice_is_no_pending_login() {
+        let (emulator, client) = client().await;
+        let login = client.get("/auth/kvixi/login").dispatch().await;
+        assert_eq!(login.status(), Status::SeeOther);
+        let login_cookie = login
+            .cookies()
+            .get(kvixi_core::flow::LOGIN_COOKIE)
+            .expect("the login cookie")
+            .value()
+            .to_owned();
+        let key = emulator.issue_auth_key("unit-app", "alice").expect("a key");
+        let callback = |cookies: String| {
+            client
+                .get(format!("/auth/kvixi/callback?auth_key={key}"))
+                .header(rocket::http::Header::new("Cookie", cookies))
+        };
+        // Once more beside a planted copy: the core's rule, refused.
+        let pair = format!("{}={login_cookie}", kvixi_core::flow::LOGIN_COOKIE);
+        let twice = callback(format!("{pair}; {pair}")).dispatch().await;
+        assert_eq!(twice.status(), Status::BadRequest);
+        // Sent once, the same cookie is the pending login: logged in.
+        let once = callback(pair).dispatch().await;
+        assert_eq!(once.status(), Status::SeeOther);
     }
 }
