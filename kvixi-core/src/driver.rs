@@ -438,6 +438,15 @@ impl Kvixi {
             Err(error @ Error::SessionStoreUnavailable { .. }) => return Err(error),
             Err(_) => None,
         };
+        self.end_session(session, user).await
+    }
+
+    /// Destroys the session of `user` (read by the caller) and tells the audit hooks.
+    pub(crate) async fn end_session(
+        &self,
+        session: &dyn SessionStorage,
+        user: Option<KvixiUser>,
+    ) -> Result<(), Error> {
         session.destroy().await?;
         self.inner.events.logged_out(user).await;
         Ok(())

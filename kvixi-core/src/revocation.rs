@@ -205,10 +205,13 @@ impl Kvixi {
     /// Logs the session's user out everywhere: revokes them (see [`Kvixi::revoke_user`])
     /// and ends this session. An anonymous session is just ended.
     pub async fn logout_everywhere(&self, session: &dyn SessionStorage) -> Result<(), Error> {
-        if let Some(user) = self.current_user(session).await? {
+        // Read once: after the revocation this session no longer counts, and the audit
+        // event must still name who left.
+        let user = self.current_user(session).await?;
+        if let Some(user) = &user {
             self.revoke_user(&user.id).await?;
         }
-        self.logout(session).await
+        self.end_session(session, user).await
     }
 
     /// `POST logout-everywhere`: [`Kvixi::logout_everywhere`]; 303 to `/`.

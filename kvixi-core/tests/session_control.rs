@@ -146,6 +146,36 @@ async fn logout_everywhere_revokes_the_sessions_user() {
 }
 
 #[tokio::test]
+async fn logout_everywhere_tells_the_audit_hook_who_left() {
+    let setup = setup().await;
+    let left = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = left.clone();
+    let kvixi = Kvixi::builder(setup.kvixi.config().clone())
+        .on_logout(move |event: kvixi_core::LoggedOut| {
+            let seen = seen.clone();
+            async move {
+                let who = event.user.map(|user| user.id);
+                seen.lock().unwrap().push(who);
+            }
+        })
+        .build()
+        .expect("flow builds");
+    let session = MemorySession::default();
+    let started = kvixi.login(None);
+    let key = setup
+        .emulator
+        .issue_auth_key("app", "alice")
+        .expect("a key");
+    let query = format!("auth_key={key}");
+    kvixi
+        .callback(&session, Some(&query), Some(&started.login_cookie))
+        .await
+        .expect("logged in");
+    kvixi.logout_everywhere(&session).await.expect("done");
+    assert_eq!(*left.lock().unwrap(), vec![Some("1001".to_owned())]);
+}
+
+#[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_however_active() {
     let setup = setup().await;
     let session = MemorySession::default();
