@@ -12,6 +12,9 @@ use crate::secret::{AppSecret, CookieKey};
 /// Kvixi's production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://kvixi.com";
 
+/// The longest any of the configured durations may be.
+const MAX_SETTING_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Everything the login flow needs to know about the app. Build it with
 /// [`Config::builder`] or [`Config::from_env`]; both validate.
 #[derive(Clone, Debug)]
@@ -431,6 +434,11 @@ impl ConfigBuilder {
             if value.is_zero() {
                 return Err(invalid(setting, "must be longer than zero".into()));
             }
+            // Expiry dates and timers are computed from these: keep them far from any
+            // overflow ("never" is not a duration).
+            if value > MAX_SETTING_DURATION {
+                return Err(invalid(setting, "must be at most 100 years".into()));
+            }
         }
         if self.max_response_bytes < 1024 {
             return Err(invalid(
@@ -679,6 +687,28 @@ mod tests {
             config_error(Config::builder("id", " ", CALLBACK).build()).0,
             "app_secret"
         );
+    }
+
+    #[test]
+    fn a_duration_meaning_never_is_refused_by_name() {
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .idle_timeout(Duration::MAX)
+                .build(),
+        );
+        assert_eq!(setting, "idle_timeout");
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .max_session_lifetime(Duration::from_secs(200 * 365 * 24 * 3600))
+                .build(),
+        );
+        assert_eq!(setting, "max_session_lifetime");
+        let ten_years = Duration::from_secs(10 * 365 * 24 * 3600);
+        let config = Config::builder("id", "s", CALLBACK)
+            .idle_timeout(ten_years)
+            .build()
+            .expect("long, but a duration");
+        assert_eq!(config.idle_timeout(), ten_years);
     }
 
     #[test]
