@@ -91,6 +91,12 @@ impl Fairing for KvixiFairing {
     /// anonymous while the session store is down: the store's 503, which the guard left
     /// for the catcher, replaces any other answer (nobody is shown logged out by mistake).
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        // A store refusal needs a store read, which only a session cookie starts: a
+        // request without one (a visitor, a page that never reads the session) is left
+        // alone without creating its request-local Kvixi state.
+        if request.cookies().get(crate::SESSION_COOKIE).is_none() {
+            return;
+        }
         let Some(refusal) = KvixiResponse::refusal(request) else {
             return;
         };
