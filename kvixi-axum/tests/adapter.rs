@@ -169,6 +169,15 @@ async fn a_client_cannot_ask_for_a_test_login() {
         .await
         .expect("infallible");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let session_cookie = format!("{}=", kvixi_core::SESSION_COOKIE);
+    assert!(
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .all(|value| !value.to_str().unwrap_or("").starts_with(&session_cookie)),
+        "no session is created"
+    );
 }
 
 /// A store in memory that makes every call wait on a timer, as a networked store (Redis)

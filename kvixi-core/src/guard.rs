@@ -158,6 +158,8 @@ mod tests {
             .allow(|user| user.id == "1");
         assert_eq!(both.decide(Some(&user("1", true))), Decision::Allow);
         assert_eq!(both.decide(Some(&user("3", true))), Decision::NotAllowed);
+        // The first predicate still counts after the second was added.
+        assert_eq!(both.decide(Some(&user("1", false))), Decision::NotAllowed);
     }
 
     #[test]

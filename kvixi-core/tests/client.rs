@@ -292,7 +292,7 @@ async fn replayed_callback_logs_no_one_in() {
 }
 
 #[tokio::test]
-async fn callback_after_ten_minutes_is_refused_and_consumes_the_pending_login() {
+async fn callback_after_ten_minutes_is_refused_without_a_call_to_kvixi() {
     let mock = emulator().await;
     let now = Arc::new(AtomicU64::new(1_000_000));
     let kvixi = driver(&mock, now.clone()).build().unwrap();
@@ -313,7 +313,9 @@ async fn callback_after_ten_minutes_is_refused_and_consumes_the_pending_login() 
         mock.request_count(kvixi_mock::Endpoint::Authorize),
         exchanges
     );
-    let tampered = format!("A{}", &cookie[1..]);
+    // Another first character (whatever it was): no longer what the key sealed.
+    let first = if cookie.starts_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{first}{}", &cookie[1..]);
     let err = kvixi
         .callback(&session, Some(&query), Some(&tampered))
         .await
