@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::{Host, Url};
 
 use crate::error::Error;
+use crate::redis::RedisUrl;
 use crate::return_to::ReturnTo;
 use crate::secret::{AppSecret, CookieKey};
 
@@ -31,6 +32,8 @@ pub struct Config {
     token_lifetime: Duration,
     max_response_bytes: usize,
     cookie_key: CookieKey,
+    previous_cookie_keys: Vec<CookieKey>,
+    redis_url: Option<RedisUrl>,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
@@ -61,6 +64,8 @@ impl Config {
             token_lifetime: Duration::from_secs(3600),
             max_response_bytes: 64 * 1024,
             cookie_key: None,
+            previous_cookie_keys: Vec::new(),
+            redis_url: None,
             session_store_timeout: Duration::from_secs(2),
             max_memory_sessions: 100_000,
             logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
@@ -70,11 +75,15 @@ impl Config {
     }
 
     /// Reads `KVIXI_APP_ID`, `KVIXI_APP_SECRET`, `KVIXI_REDIRECT_URL`, `KVIXI_COOKIE_KEY`
-    /// and, optionally, `KVIXI_BASE_URL` from the environment.
+    /// and, optionally, `KVIXI_BASE_URL`, `KVIXI_REDIS_URL` and
+    /// `KVIXI_PREVIOUS_COOKIE_KEYS` from the environment.
     ///
     /// `KVIXI_COOKIE_KEY` (at least 32 random characters, the same on every instance)
     /// encrypts the cookie that carries a started login; it is required here because a
     /// deployment read from the environment may run several instances.
+    /// `KVIXI_REDIS_URL` makes a fleet: see [`ConfigBuilder::redis_url`].
+    /// `KVIXI_PREVIOUS_COOKIE_KEYS` (comma-separated) rotates the key: see
+    /// [`ConfigBuilder::previous_cookie_keys`].
     pub fn from_env() -> Result<Config, Error> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -105,8 +114,20 @@ impl Config {
         )?;
         let mut builder =
             Config::builder(app_id, app_secret, redirect_url).cookie_key(cookie_key.into_bytes());
-        if let Some(base) = lookup("KVIXI_BASE_URL").filter(|v| !v.trim().is_empty()) {
+        let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        if let Some(base) = optional("KVIXI_BASE_URL") {
             builder = builder.base_url(base);
+        }
+        if let Some(url) = optional("KVIXI_REDIS_URL") {
+            builder = builder.redis_url(url);
+        }
+        if let Some(keys) = optional("KVIXI_PREVIOUS_COOKIE_KEYS") {
+            builder = builder.previous_cookie_keys(
+                keys.split(',')
+                    .map(str::trim)
+                    .filter(|key| !key.is_empty())
+                    .map(|key| key.as_bytes().to_vec()),
+            );
         }
         builder.build_named(Setting::env())
     }
@@ -163,9 +184,36 @@ impl Config {
     pub fn cookie_secure(&self) -> bool {
         self.redirect_url.scheme() == "https"
     }
-    /// The key that encrypts and authenticates this library's cookies.
+    /// The key that encrypts and authenticates this library's cookies: the current one,
+    /// which seals every new cookie.
     pub fn cookie_key(&self) -> &CookieKey {
         &self.cookie_key
+    }
+    /// Earlier cookie keys, which still open cookies (sealed again with the current key
+    /// on their next response) so that a key rotation logs nobody out.
+    pub fn previous_cookie_keys(&self) -> &[CookieKey] {
+        &self.previous_cookie_keys
+    }
+    /// The value of a cookie `name` sealed with the current or a previous key, and
+    /// whether it needs sealing again with the current one.
+    pub fn open_cookie(&self, name: &str, sealed: &str) -> Option<Opened> {
+        if let Some(value) = self.cookie_key.open(name, sealed) {
+            return Some(Opened {
+                value,
+                reseal: false,
+            });
+        }
+        self.previous_cookie_keys
+            .iter()
+            .find_map(|key| key.open(name, sealed))
+            .map(|value| Opened {
+                value,
+                reseal: true,
+            })
+    }
+    /// The shared Redis (`KVIXI_REDIS_URL`), if the app runs as a fleet.
+    pub fn redis_url(&self) -> Option<&RedisUrl> {
+        self.redis_url.as_ref()
     }
     /// How long a request waits for the session store before answering 503.
     pub fn session_store_timeout(&self) -> Duration {
@@ -210,11 +258,22 @@ pub struct ConfigBuilder {
     token_lifetime: Duration,
     max_response_bytes: usize,
     cookie_key: Option<Vec<u8>>,
+    previous_cookie_keys: Vec<Vec<u8>>,
+    redis_url: Option<String>,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
     idle_timeout: Duration,
     max_session_lifetime: Duration,
+}
+
+/// A cookie's value opened by [`Config::open_cookie`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// What was sealed.
+    pub value: String,
+    /// Opened with a previous key: seal it again with the current one on the response.
+    pub reseal: bool,
 }
 
 /// Names used in validation errors: builder methods or environment variables.
@@ -224,6 +283,8 @@ struct Setting {
     redirect_url: &'static str,
     base_url: &'static str,
     cookie_key: &'static str,
+    previous_cookie_keys: &'static str,
+    redis_url: &'static str,
 }
 
 impl Setting {
@@ -234,6 +295,8 @@ impl Setting {
             redirect_url: "redirect_url",
             base_url: "base_url",
             cookie_key: "cookie_key",
+            previous_cookie_keys: "previous_cookie_keys",
+            redis_url: "redis_url",
         }
     }
     fn env() -> Self {
@@ -243,6 +306,8 @@ impl Setting {
             redirect_url: "KVIXI_REDIRECT_URL",
             base_url: "KVIXI_BASE_URL",
             cookie_key: "KVIXI_COOKIE_KEY",
+            previous_cookie_keys: "KVIXI_PREVIOUS_COOKIE_KEYS",
+            redis_url: "KVIXI_REDIS_URL",
         }
     }
 }
@@ -294,6 +359,28 @@ impl ConfigBuilder {
     /// one, and a login started on one instance cannot finish on another.
     pub fn cookie_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.cookie_key = Some(key.into());
+        self
+    }
+    /// Earlier cookie keys (each at least 32 bytes), for a rotation that logs nobody out:
+    /// the [`cookie_key`](ConfigBuilder::cookie_key) seals, it and each of these open, and
+    /// a cookie opened with one of these is sealed again with the current key on its
+    /// next response. A rolling rotation takes two deploys: first every instance gets
+    /// the new key here (still sealing with the old one), then every instance seals with
+    /// the new key and keeps the old one here until the longest session has ended.
+    pub fn previous_cookie_keys<K: Into<Vec<u8>>>(
+        mut self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Self {
+        self.previous_cookie_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+    /// The Redis every instance shares (`redis://`, `rediss://`, `redis-sentinel://…` or
+    /// `redis-cluster://…`, in the forms fred reads): with it the adapters' one-line
+    /// setup keeps sessions, revocation stamps and spent pending logins there, through
+    /// one connection pool per process, so that any instance can serve any request.
+    /// Needs the `redis` feature (the adapters enable it by default).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
         self
     }
     /// How long a request waits for the session store (Redis) before it is answered
@@ -462,6 +549,29 @@ impl ConfigBuilder {
             })?,
             None => CookieKey::random(),
         };
+        let previous_cookie_keys = self
+            .previous_cookie_keys
+            .iter()
+            .enumerate()
+            .map(|(index, key)| {
+                CookieKey::derive(key).ok_or_else(|| {
+                    invalid(
+                        names.previous_cookie_keys,
+                        format!(
+                            "has a key (number {}) of {} bytes; each must be at least {} bytes, as the cookie key was",
+                            index + 1,
+                            key.len(),
+                            CookieKey::MIN_LEN
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let redis_url = self
+            .redis_url
+            .as_deref()
+            .map(|url| RedisUrl::parse(url, names.redis_url))
+            .transpose()?;
         Ok(Config {
             app_id: self.app_id.trim().to_owned(),
             app_secret: self.app_secret,
@@ -475,6 +585,8 @@ impl ConfigBuilder {
             token_lifetime: self.token_lifetime,
             max_response_bytes: self.max_response_bytes,
             cookie_key,
+            previous_cookie_keys,
+            redis_url,
             session_store_timeout: self.session_store_timeout,
             max_memory_sessions: self.max_memory_sessions,
             logout_everywhere_path: self.logout_everywhere_path,
@@ -717,5 +829,103 @@ mod tests {
             .build()
             .unwrap();
         assert!(!config.cookie_secure());
+    }
+
+    const OLD_KEY: &str = "an-old-cookie-key-of-at-least-32-bytes!!";
+    const NEW_KEY: &str = "the-new-cookie-key-of-at-least-32-bytes!";
+
+    #[test]
+    fn the_environment_gives_the_redis_url_and_the_previous_keys() {
+        let base = [
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_APP_SECRET", "s"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+            ("KVIXI_COOKIE_KEY", NEW_KEY),
+        ];
+        let config = Config::from_lookup(env(&base)).expect("valid");
+        assert!(config.redis_url().is_none());
+        assert!(config.previous_cookie_keys().is_empty());
+
+        let mut vars = base.to_vec();
+        vars.push((
+            "KVIXI_PREVIOUS_COOKIE_KEYS",
+            " an-old-cookie-key-of-at-least-32-bytes!!, ,another-old-key-of-at-least-32-bytes!! ",
+        ));
+        #[cfg(feature = "redis")]
+        vars.push(("KVIXI_REDIS_URL", "redis://:pw@127.0.0.1:6379"));
+        let config = Config::from_lookup(env(&vars)).expect("valid");
+        assert_eq!(
+            config.previous_cookie_keys().len(),
+            2,
+            "blank entries skipped"
+        );
+        #[cfg(feature = "redis")]
+        assert_eq!(config.redis_url().map(RedisUrl::topology), Some("redis"));
+
+        let mut short = base.to_vec();
+        short.push((
+            "KVIXI_PREVIOUS_COOKIE_KEYS",
+            "an-old-cookie-key-of-at-least-32-bytes!!,short",
+        ));
+        let (setting, problem) = config_error(Config::from_lookup(env(&short)));
+        assert_eq!(setting, "KVIXI_PREVIOUS_COOKIE_KEYS");
+        assert!(
+            problem.contains("number 2") && !problem.contains("short"),
+            "{problem}"
+        );
+
+        let mut bad = base.to_vec();
+        bad.push(("KVIXI_REDIS_URL", "http://:hunter2@127.0.0.1:6379"));
+        let (setting, problem) = config_error(Config::from_lookup(env(&bad)));
+        assert_eq!(setting, "KVIXI_REDIS_URL");
+        assert!(!problem.contains("hunter2"), "{problem}");
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .redis_url("nonsense")
+                .build(),
+        );
+        assert_eq!(setting, "redis_url");
+    }
+
+    #[test]
+    fn a_cookie_sealed_with_a_previous_key_opens_and_asks_to_be_sealed_again() {
+        let old = Config::builder("id", "s", CALLBACK)
+            .cookie_key(OLD_KEY)
+            .build()
+            .unwrap();
+        let sealed_old = old.cookie_key().seal("c", "value");
+        // Deploy 1: still sealing with the old key, the new one known.
+        let learning = Config::builder("id", "s", CALLBACK)
+            .cookie_key(OLD_KEY)
+            .previous_cookie_keys([NEW_KEY])
+            .build()
+            .unwrap();
+        // Deploy 2: sealing with the new key, the old one kept.
+        let rotated = Config::builder("id", "s", CALLBACK)
+            .cookie_key(NEW_KEY)
+            .previous_cookie_keys([OLD_KEY])
+            .build()
+            .unwrap();
+        let sealed_new = rotated.cookie_key().seal("c", "value");
+        let opened = |config: &Config, sealed: &str| config.open_cookie("c", sealed);
+        let fresh = Some(Opened {
+            value: "value".into(),
+            reseal: false,
+        });
+        let stale = Some(Opened {
+            value: "value".into(),
+            reseal: true,
+        });
+        assert_eq!(opened(&learning, &sealed_old), fresh);
+        assert_eq!(opened(&learning, &sealed_new), stale);
+        assert_eq!(opened(&rotated, &sealed_old), stale);
+        assert_eq!(opened(&rotated, &sealed_new), fresh);
+        assert_eq!(
+            opened(&old, &sealed_new),
+            None,
+            "an unknown key opens nothing"
+        );
+        assert_eq!(opened(&rotated, &sealed_old.replace('A', "B")), None);
+        assert_eq!(rotated.open_cookie("other-name", &sealed_new), None);
     }
 }

@@ -78,7 +78,14 @@ struct Inner {
     events: EventHooks,
     pages: Pages,
     revocations: Arc<dyn Revocations>,
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::Shared>,
+    adapter_state: std::sync::Mutex<AdapterState>,
 }
+
+/// Values adapters keep once per flow (a memory session store that every worker shares).
+type AdapterState =
+    std::collections::HashMap<std::any::TypeId, Box<dyn std::any::Any + Send + Sync>>;
 
 /// Most pending-login ids remembered as used (about 100 bytes each).
 const MAX_CONSUMED_LOGINS: usize = 65_536;
@@ -121,8 +128,9 @@ pub struct KvixiBuilder {
     pub(crate) events: EventHooks,
     /// Set in `pages.rs`.
     pub(crate) pages: Pages,
-    /// Set in `revocation.rs`.
-    pub(crate) revocations: Arc<dyn Revocations>,
+    /// Set in `revocation.rs`; `None` until the app chooses (then the default follows
+    /// the config: Redis with a Redis URL, this process's memory without).
+    pub(crate) revocations: Option<Arc<dyn Revocations>>,
 }
 
 impl KvixiBuilder {
@@ -155,8 +163,38 @@ impl KvixiBuilder {
     }
 
     /// Builds the flow and its HTTP client.
+    ///
+    /// With a Redis URL in the config ([`ConfigBuilder::redis_url`](crate::ConfigBuilder::redis_url),
+    /// `KVIXI_REDIS_URL`) it also starts the process's Redis connection pool (so it must
+    /// run inside a tokio runtime), and unless [`revocations`](KvixiBuilder::revocations)
+    /// chose otherwise, revocation stamps and spent pending logins go to that Redis.
+    /// Starting while Redis is down is fine: requests that need it answer 503 until it
+    /// is back ([`Kvixi::redis_ready`] waits for it, for a startup check).
     pub fn build(self) -> Result<Kvixi, Error> {
         self.pages.validate()?;
+        #[cfg(feature = "redis")]
+        let redis = crate::redis::Shared::connect(&self.config)?;
+        #[cfg(not(feature = "redis"))]
+        if self.config.redis_url().is_some() {
+            // `Config` refuses a Redis URL without the feature; a hand-made one cannot
+            // get here.
+            return Err(Error::Config {
+                setting: "redis_url",
+                problem: "needs the `redis` feature of kvixi-core".into(),
+            });
+        }
+        #[cfg(feature = "redis")]
+        let shared_stamps = redis.as_ref().map(|shared| {
+            let stamps = crate::RedisRevocations::new(shared.pool.clone())
+                .timeout(self.config.session_store_timeout());
+            Arc::new(stamps) as Arc<dyn Revocations>
+        });
+        #[cfg(not(feature = "redis"))]
+        let shared_stamps: Option<Arc<dyn Revocations>> = None;
+        let revocations = self
+            .revocations
+            .or(shared_stamps)
+            .unwrap_or_else(|| Arc::new(MemoryRevocations::default()));
         Ok(Kvixi {
             inner: Arc::new(Inner {
                 client: KvixiClient::new(self.config)?,
@@ -165,7 +203,10 @@ impl KvixiBuilder {
                 consumed: std::sync::Mutex::new(flow::ConsumedLogins::new(MAX_CONSUMED_LOGINS)),
                 events: self.events,
                 pages: self.pages,
-                revocations: self.revocations,
+                revocations,
+                #[cfg(feature = "redis")]
+                redis,
+                adapter_state: std::sync::Mutex::default(),
             }),
         })
     }
@@ -185,8 +226,46 @@ impl Kvixi {
             clock: Arc::new(UnixTime::now),
             events: EventHooks::default(),
             pages: Pages::default(),
-            revocations: Arc::new(MemoryRevocations::default()),
+            revocations: None,
         }
+    }
+
+    /// The process's pool on the shared Redis (`KVIXI_REDIS_URL`), for the adapters'
+    /// session stores: `None` when the config names no Redis.
+    #[cfg(feature = "redis")]
+    pub fn redis(&self) -> Option<&fred::clients::Pool> {
+        self.inner.redis.as_ref().map(|shared| &shared.pool)
+    }
+
+    /// Waits at most `limit` until the shared Redis answers: a startup check for apps
+    /// that would rather not serve before it does. `Ok` at once without a Redis URL.
+    pub async fn redis_ready(&self, limit: std::time::Duration) -> Result<(), Error> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.inner.redis {
+            return shared.ready(limit).await;
+        }
+        let _ = limit;
+        Ok(())
+    }
+
+    /// The value of type `T` kept once for this flow (every clone of it shares it),
+    /// made by `init` on first use: for an adapter's state that every worker must share,
+    /// such as its default in-memory session store.
+    pub fn adapter_state<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> T {
+        let mut state = self
+            .inner
+            .adapter_state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(value) = state
+            .get(&std::any::TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
+        {
+            return value.clone();
+        }
+        let value = init();
+        state.insert(std::any::TypeId::of::<T>(), Box::new(value.clone()));
+        value
     }
 
     /// The configuration.
@@ -346,13 +425,16 @@ impl Kvixi {
         login_cookie: Option<&str>,
     ) -> Result<LoggedIn, Error> {
         let now = self.now();
-        // One callback per pending login: a replayed copy of the cookie finds it used.
-        let pending = login_cookie
-            .and_then(|sealed| flow::open_pending_login(self.config(), sealed))
-            .filter(|pending| self.consume(pending, now));
-        let login_id = pending.as_ref().map(|p| p.id.clone()).unwrap_or_default();
+        let opened =
+            login_cookie.and_then(|sealed| flow::open_pending_login(self.config(), sealed));
+        let login_id = opened.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let span = tracing::info_span!("kvixi.callback", login_id = %login_id);
         let outcome: Result<LoggedIn, Error> = async {
+            // One callback per pending login: a replayed copy of the cookie finds it used.
+            let pending = match opened {
+                Some(pending) if self.consume(&pending, now).await? => Some(pending),
+                _ => None,
+            };
             let accepted = flow::accept_callback(self.config(), pending, query, now)?;
             let client = &self.inner.client;
             let token = client.authorize(&accepted.auth_key).await?;
@@ -420,7 +502,26 @@ impl Kvixi {
         }
     }
 
-    fn consume(&self, pending: &PendingLogin, now: UnixTime) -> bool {
+    /// Marks `pending` used; `false` when it was already. With Redis the whole fleet
+    /// shares the record, so a replayed cookie costs no call to Kvixi on any instance.
+    async fn consume(&self, pending: &PendingLogin, now: UnixTime) -> Result<bool, Error> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.inner.redis {
+            let expires = pending
+                .created_at
+                .plus(self.config().pending_login_lifetime());
+            if expires < now {
+                // Expired: refused by `accept_callback` without a call to Kvixi anyway.
+                return Ok(true);
+            }
+            let remaining = std::time::Duration::from_secs(expires.0 - now.0);
+            let timeout = self.config().session_store_timeout();
+            return crate::redis::spend_login(&shared.pool, &pending.id, remaining, timeout).await;
+        }
+        Ok(self.consume_here(pending, now))
+    }
+
+    fn consume_here(&self, pending: &PendingLogin, now: UnixTime) -> bool {
         let mut consumed = self
             .inner
             .consumed

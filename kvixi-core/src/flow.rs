@@ -326,8 +326,10 @@ pub fn open_pending_login(config: &Config, sealed: &str) -> Option<PendingLogin>
     if sealed.len() > MAX_LOGIN_COOKIE_LEN {
         return None;
     }
-    let json = config.cookie_key().open(LOGIN_COOKIE, sealed)?;
-    serde_json::from_str(&json).ok()
+    // A previous key opens it too (a rotation fails no login in progress); the callback
+    // clears the cookie whatever the outcome, so it needs no sealing again.
+    let opened = config.open_cookie(LOGIN_COOKIE, sealed)?;
+    serde_json::from_str(&opened.value).ok()
 }
 
 /// The `Set-Cookie` header that hands the browser its pending login: `HttpOnly`,

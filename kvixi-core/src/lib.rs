@@ -78,6 +78,7 @@ pub mod guard;
 #[cfg(feature = "tower-sessions-store")]
 mod memory_store;
 mod pages;
+mod redis;
 #[cfg(feature = "redis")]
 mod redis_revocations;
 mod reply;
@@ -93,7 +94,7 @@ mod user;
 
 pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
-pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL};
+pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL, Opened};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };
@@ -103,6 +104,7 @@ pub use flow::{AuthRecord, PendingLogin, UnixTime};
 #[cfg(feature = "tower-sessions-store")]
 pub use memory_store::MemoryStore;
 pub use pages::{ErrorPage, Page};
+pub use redis::RedisUrl;
 #[cfg(feature = "redis")]
 pub use redis_revocations::{DEFAULT_REVOCATION_CACHE, RedisRevocations};
 pub use reply::Reply;

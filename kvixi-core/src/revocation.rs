@@ -177,12 +177,12 @@ fn filter_bit(user_id: &str) -> u64 {
 }
 
 impl KvixiBuilder {
-    /// Keeps revocation stamps in `revocations` instead of this process's memory
-    /// ([`MemoryRevocations`]). Several instances need a shared one
-    /// (`RedisRevocations`, feature `redis`), or a revocation
-    /// made on one instance is unknown to the others.
+    /// Keeps revocation stamps in `revocations` instead of the default: the shared Redis
+    /// when the config has a Redis URL (`RedisRevocations`, feature `redis`), this
+    /// process's memory ([`MemoryRevocations`]) otherwise. Several instances need a
+    /// shared one, or a revocation made on one instance is unknown to the others.
     pub fn revocations(mut self, revocations: impl Revocations) -> Self {
-        self.revocations = Arc::new(revocations);
+        self.revocations = Some(Arc::new(revocations));
         self
     }
 }
