@@ -125,8 +125,9 @@ pub enum Error {
 /// One-line mounting of Kvixi login on an axum [`Router`].
 pub trait KvixiRouterExt {
     /// Mounts the three routes and wraps the router (routes added so far) in the
-    /// [`KvixiLayer`] and a [`MemoryStore`] sized by [`Config::max_memory_sessions`].
-    /// Call it after your routes.
+    /// [`KvixiLayer`] and the session store the config names: the shared Redis of
+    /// [`Config::redis_url`] (`KVIXI_REDIS_URL`, feature `redis`, on by default), or a
+    /// [`MemoryStore`] sized by [`Config::max_memory_sessions`]. Call it after your routes.
     fn with_kvixi(self, kvixi: Kvixi) -> Self;
 
     /// Like [`with_kvixi`](KvixiRouterExt::with_kvixi), with sessions in `store`
@@ -139,6 +140,11 @@ pub trait KvixiRouterExt {
 
 impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
     fn with_kvixi(self, kvixi: Kvixi) -> Self {
+        #[cfg(feature = "redis")]
+        if let Some(pool) = kvixi.redis() {
+            let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+            return self.with_kvixi_store(kvixi, store);
+        }
         let store = MemoryStore::from_config(kvixi.config());
         self.with_kvixi_store(kvixi, store)
     }

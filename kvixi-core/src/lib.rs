@@ -106,6 +106,8 @@ pub use memory_store::MemoryStore;
 pub use pages::{ErrorPage, Page};
 pub use redis::RedisUrl;
 #[cfg(feature = "redis")]
+pub use redis::redis_pool;
+#[cfg(feature = "redis")]
 pub use redis_revocations::{DEFAULT_REVOCATION_CACHE, RedisRevocations};
 pub use reply::Reply;
 pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};

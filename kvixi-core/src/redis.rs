@@ -95,6 +95,8 @@ fn check_with_fred(_url: &str) -> Result<(), String> {
 }
 
 #[cfg(feature = "redis")]
+pub use connected::redis_pool;
+#[cfg(feature = "redis")]
 pub(crate) use connected::{Shared, spend_login};
 
 #[cfg(feature = "redis")]
@@ -127,53 +129,7 @@ mod connected {
             let Some(url) = config.redis_url() else {
                 return Ok(None);
             };
-            let setting = "redis_url";
-            if tokio::runtime::Handle::try_current().is_err() {
-                return Err(Error::Config {
-                    setting,
-                    problem: "is set, and the Redis connection needs a tokio runtime: build \
-                              the Kvixi flow inside the app's async main"
-                        .into(),
-                });
-            }
-            let mut fred_config =
-                FredConfig::from_url(url.expose()).map_err(|_| Error::Config {
-                    setting,
-                    problem: "is not a valid Redis URL".into(),
-                })?;
-            // Starting while Redis is away is an outage like any other: requests that need
-            // it answer 503 until it is back, the process does not refuse to start.
-            fred_config.fail_fast = false;
-            let store_timeout = config.session_store_timeout();
-            let performance = PerformanceConfig {
-                // Below kvixi's own timeout, so that a command fred would otherwise queue
-                // during an outage is dropped, not sent after kvixi already answered 503
-                // (a logout that answered 503 must not happen later).
-                default_command_timeout: store_timeout * 4 / 5,
-                ..PerformanceConfig::default()
-            };
-            let connection = ConnectionConfig {
-                connection_timeout: store_timeout.max(Duration::from_millis(500)),
-                internal_command_timeout: store_timeout.max(Duration::from_millis(500)),
-                // A command is tried once more after a connection drops, not three times.
-                max_command_attempts: 2,
-                ..ConnectionConfig::default()
-            };
-            // Reconnect at once and every 100 ms after: a Sentinel failover or a restart
-            // is followed within a fraction of a second.
-            let reconnect = ReconnectPolicy::new_constant(0, 100);
-            let pool = Pool::new(
-                fred_config,
-                Some(performance),
-                Some(connection),
-                Some(reconnect),
-                POOL_SIZE,
-            )
-            .map_err(|error| Error::Config {
-                setting,
-                problem: format!("cannot set up the Redis client: {}", error.details()),
-            })?;
-            drop(pool.connect_pool());
+            let pool = redis_pool(url.expose(), config)?;
             tracing::info!(topology = url.topology(), "kvixi: shared state in Redis");
             Ok(Some(Shared { pool }))
         }
@@ -188,6 +144,58 @@ mod connected {
                 }),
             }
         }
+    }
+
+    /// A fred pool on the Redis at `url` set up as [`Kvixi`](crate::Kvixi) sets up its own
+    /// (for `KVIXI_REDIS_URL`), connecting in the background: for an app that passes its
+    /// own store on the same settings. It reconnects at once and then every 100 ms (a
+    /// Sentinel failover or a restart is followed within a fraction of a second), and a
+    /// command gives up after 4/5 of the config's
+    /// [`session_store_timeout`](Config::session_store_timeout) instead of being sent
+    /// after kvixi already answered 503. Starting while Redis is away is an outage like
+    /// any other. Needs a tokio runtime; `pool.wait_for_connect()` waits for it.
+    pub fn redis_pool(url: &str, config: &Config) -> Result<Pool, Error> {
+        let setting = "redis_url";
+        let url = super::RedisUrl::parse(url, setting)?;
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(Error::Config {
+                setting,
+                problem: "is set, and the Redis connection needs a tokio runtime: build \
+                          the Kvixi flow inside the app's async main"
+                    .into(),
+            });
+        }
+        let mut fred_config = FredConfig::from_url(url.expose()).map_err(|_| Error::Config {
+            setting,
+            problem: "is not a valid Redis URL".into(),
+        })?;
+        fred_config.fail_fast = false;
+        let store_timeout = config.session_store_timeout();
+        let performance = PerformanceConfig {
+            default_command_timeout: store_timeout * 4 / 5,
+            ..PerformanceConfig::default()
+        };
+        let connection = ConnectionConfig {
+            connection_timeout: store_timeout.max(Duration::from_millis(500)),
+            internal_command_timeout: store_timeout.max(Duration::from_millis(500)),
+            // A command is tried once more after a connection drops, not three times.
+            max_command_attempts: 2,
+            ..ConnectionConfig::default()
+        };
+        let reconnect = ReconnectPolicy::new_constant(0, 100);
+        let pool = Pool::new(
+            fred_config,
+            Some(performance),
+            Some(connection),
+            Some(reconnect),
+            POOL_SIZE,
+        )
+        .map_err(|error| Error::Config {
+            setting,
+            problem: format!("cannot set up the Redis client: {}", error.details()),
+        })?;
+        drop(pool.connect_pool());
+        Ok(pool)
     }
 
     /// A Redis failure as the 503 every adapter answers (nobody logged in or out).

@@ -19,8 +19,9 @@ use crate::session::Sessions;
 /// manages the [`Kvixi`] flow as state (unless the app manages one already), so handlers
 /// can take `&State<Kvixi>`.
 ///
-/// Sessions live in memory unless [`store`](KvixiFairing::store) names another store:
-/// in a [`kvixi_core::MemoryStore`], which holds at most
+/// Sessions live in the shared Redis when the config names one (`KVIXI_REDIS_URL`), else
+/// in memory, unless [`store`](KvixiFairing::store) names another store: in a
+/// [`kvixi_core::MemoryStore`], which holds at most
 /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions) sessions
 /// (100 000 unless configured), drops the least recently used past that, and frees
 /// expired sessions without a request having to touch them, so a flood of anonymous or
@@ -45,9 +46,20 @@ pub struct KvixiFairing {
 }
 
 impl KvixiFairing {
-    /// Serves `kvixi`, with sessions in a [`MemoryStore`] sized by
+    /// Serves `kvixi`, with sessions in the store its config names: the shared Redis of
+    /// [`Config::redis_url`](kvixi_core::Config::redis_url) (`KVIXI_REDIS_URL`, feature
+    /// `redis`, on by default), or a [`MemoryStore`] sized by
     /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions).
     pub fn new(kvixi: Kvixi) -> Self {
+        #[cfg(feature = "redis")]
+        if let Some(pool) = kvixi.redis() {
+            let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+            let store = StoreTimeout::from_config(store, kvixi.config());
+            return KvixiFairing {
+                kvixi,
+                store: Arc::new(store),
+            };
+        }
         let store = MemoryStore::from_config(kvixi.config());
         KvixiFairing {
             kvixi,

@@ -24,6 +24,9 @@ pub(crate) struct Sessions {
     store: Arc<dyn SessionStore>,
     secure: bool,
     key: CookieKey,
+    /// Earlier cookie keys: they still open a session cookie, which is then sealed again
+    /// with `key` ([`Config::previous_cookie_keys`]).
+    previous_keys: Vec<CookieKey>,
     /// A session ends after this long without a request ([`Config::idle_timeout`]).
     inactivity: Duration,
     /// A read pushes the expiry back at most this often (a store write): 1/24 of it.
@@ -36,6 +39,7 @@ impl Sessions {
             store,
             secure: config.cookie_secure(),
             key: config.cookie_key().clone(),
+            previous_keys: config.previous_cookie_keys().to_vec(),
             inactivity: idle_timeout(config),
             touch_every: idle_timeout(config) / 24,
         }
@@ -161,13 +165,23 @@ impl RequestSession<'_> {
 
     async fn read(&self) -> Result<Option<Record>, Error> {
         // A cookie that does not decrypt or parse is someone else's: anonymous.
-        let key = &self.sessions.key;
-        let Some(id) = self
-            .cookies
-            .get(SESSION_COOKIE)
-            .and_then(|cookie| key.open(SESSION_COOKIE, cookie.value()))
-            .and_then(|id| id.parse::<Id>().ok())
-        else {
+        let sessions = self.sessions;
+        let Some(cookie) = self.cookies.get(SESSION_COOKIE) else {
+            return Ok(None);
+        };
+        let mut reseal = false;
+        let opened = sessions
+            .key
+            .open(SESSION_COOKIE, cookie.value())
+            .or_else(|| {
+                // Sealed before a key rotation: still this app's, sealed again below.
+                reseal = true;
+                sessions
+                    .previous_keys
+                    .iter()
+                    .find_map(|key| key.open(SESSION_COOKIE, cookie.value()))
+            });
+        let Some(id) = opened.and_then(|id| id.parse::<Id>().ok()) else {
             return Ok(None);
         };
         let store = &self.sessions.store;
@@ -177,6 +191,9 @@ impl RequestSession<'_> {
         if self.sessions.due_for_touch(record.expiry_date) {
             record.expiry_date = self.sessions.fresh_expiry();
             store.save(&record).await.map_err(store_error)?;
+        }
+        if reseal {
+            self.set_cookie(&record.id);
         }
         Ok(Some(record))
     }
@@ -195,10 +212,13 @@ impl RequestSession<'_> {
             .create(record)
             .await
             .map_err(store_error)?;
-        let sealed = self
-            .sessions
-            .key
-            .seal(SESSION_COOKIE, &record.id.to_string());
+        self.set_cookie(&record.id);
+        Ok(())
+    }
+
+    /// Points the session cookie at `id`, sealed with the current cookie key.
+    fn set_cookie(&self, id: &Id) {
+        let sealed = self.sessions.key.seal(SESSION_COOKIE, &id.to_string());
         let cookie = Cookie::build((SESSION_COOKIE, sealed))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -206,7 +226,6 @@ impl RequestSession<'_> {
             .path("/")
             .expires(None::<OffsetDateTime>); // ends with the browser; the store decides
         self.cookies.add(cookie);
-        Ok(())
     }
 }
 
@@ -395,6 +414,82 @@ mod tests {
             .expect("sealed with the app's cookie key")
             .parse()
             .expect("a session id")
+    }
+
+    /// A tracked client whose sessions are in `store`, sealing with `key` and opening
+    /// with `previous` too.
+    async fn keyed_client(
+        emulator: &kvixi_mock::Emulator,
+        store: &MemoryStore,
+        key: &str,
+        previous: &[&str],
+    ) -> Client {
+        let config =
+            kvixi_core::Config::builder("unit-app", "unit-secret", crate::test_app::CALLBACK)
+                .base_url(emulator.base_url())
+                .cookie_key(key)
+                .previous_cookie_keys(previous.iter().copied())
+                .build()
+                .expect("valid config");
+        let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
+        let fairing = crate::KvixiFairing::new(kvixi).store(store.clone());
+        Client::tracked(bare().attach(fairing))
+            .await
+            .expect("the rocket ignites")
+    }
+
+    #[rocket::async_test]
+    async fn a_key_rotation_keeps_the_session_and_seals_its_cookie_again() {
+        const OLD: &str = "the-old-cookie-key-of-at-least-32-bytes!!";
+        const NEW: &str = "the-new-cookie-key-of-at-least-32-bytes!!";
+        let (emulator, _) = crate::test_app::emulator().await;
+        let store = MemoryStore::default();
+        let before = keyed_client(&emulator, &store, OLD, &[]).await;
+        callback_cookies(&before, &emulator).await;
+        let old_cookie = before
+            .cookies()
+            .get(SESSION_COOKIE)
+            .expect("cookie")
+            .clone();
+
+        // The instance now seals with the new key and keeps the old one.
+        let after = keyed_client(&emulator, &store, NEW, &[OLD]).await;
+        let me = after.get("/me").cookie(old_cookie.clone()).dispatch().await;
+        assert_eq!(
+            me.status(),
+            Status::Ok,
+            "still logged in after the rotation"
+        );
+        let resealed = set_cookie(&me);
+        let value = resealed
+            .split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .map(|(_, value)| value.to_owned())
+            .expect("a cookie value");
+        assert_ne!(value, old_cookie.value(), "sealed again");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(resealed.contains(attribute), "{resealed}");
+        }
+        // Once the old key is dropped, the resealed cookie still works; the old one not.
+        let later = keyed_client(&emulator, &store, NEW, &[]).await;
+        let me = later
+            .get("/me")
+            .cookie(Cookie::new(SESSION_COOKIE, value))
+            .dispatch()
+            .await;
+        assert_eq!(
+            me.status(),
+            Status::Ok,
+            "the resealed cookie opens with the new key"
+        );
+        let me = later
+            .get("/me")
+            .header(Accept::JSON)
+            .cookie(old_cookie)
+            .dispatch()
+            .await;
+        assert_eq!(me.status(), Status::Unauthorized, "the old key is gone");
     }
 
     #[rocket::async_test]
