@@ -707,3 +707,65 @@ impl LiveRecord for AuthRecord {
         self.session_started()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_state_is_made_once_and_shared_by_every_clone() {
+        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .build()
+            .expect("valid config");
+        let kvixi = Kvixi::new(config).expect("flow builds");
+        let clone = kvixi.clone();
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        let make = || {
+            made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Arc::new(std::sync::atomic::AtomicU64::new(7))
+        };
+        let first = kvixi.adapter_state(make);
+        first.store(8, std::sync::atomic::Ordering::SeqCst);
+        let again = clone.adapter_state(make);
+        assert_eq!(
+            again.load(std::sync::atomic::Ordering::SeqCst),
+            8,
+            "the same value"
+        );
+        assert_eq!(
+            made.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "made once"
+        );
+        // Another type has a slot of its own.
+        assert_eq!(clone.adapter_state(|| String::from("other")), "other");
+        // Another flow has its own state.
+        let other = Kvixi::new(kvixi.config().clone()).expect("flow builds");
+        let fresh = other.adapter_state(make);
+        assert_eq!(fresh.load(std::sync::atomic::Ordering::SeqCst), 7);
+    }
+
+    #[test]
+    fn a_redis_url_needs_a_runtime_and_says_so() {
+        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .redis_url("redis://127.0.0.1:1")
+            .build();
+        #[cfg(feature = "redis")]
+        {
+            let error = Kvixi::new(config.expect("valid config")).expect_err("no runtime here");
+            assert!(
+                matches!(
+                    error,
+                    Error::Config {
+                        setting: "redis_url",
+                        ..
+                    }
+                ),
+                "{error}"
+            );
+            assert!(error.to_string().contains("tokio runtime"), "{error}");
+        }
+        #[cfg(not(feature = "redis"))]
+        assert!(config.is_err(), "no Redis support in this build");
+    }
+}
