@@ -135,6 +135,12 @@ pub trait KvixiRouterExt {
     /// [`Config::session_store_timeout`] ([`kvixi_core::StoreTimeout`]): a store that
     /// fails or does not answer in time makes the requests that need the session answer
     /// 503, and leaves the others alone.
+    ///
+    /// # Panics
+    ///
+    /// At startup, when `store` may be shared by several instances (anything but an
+    /// in-memory store) while the flow keeps revocation stamps in this process: see
+    /// [`Kvixi::check_own_store`] for the fix.
     fn with_kvixi_store<St: SessionStore + Clone>(self, kvixi: Kvixi, store: St) -> Self;
 }
 
@@ -150,10 +156,22 @@ impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
     }
 
     fn with_kvixi_store<St: SessionStore + Clone>(self, kvixi: Kvixi, store: St) -> Self {
+        // A misconfigured fleet fails at startup, as axum's own router checks do.
+        if let Err(error) = kvixi.check_own_store(std::any::type_name::<St>(), per_process::<St>())
+        {
+            panic!("kvixi: {error}");
+        }
         let store = kvixi_core::StoreTimeout::from_config(store, kvixi.config());
         let sessions = session_layer(kvixi.config(), store);
         self.merge(routes(kvixi.config()))
             .layer(KvixiLayer::new(kvixi))
             .layer(sessions)
     }
+}
+
+/// Whether sessions in `St` live in this process only (an in-memory store).
+fn per_process<St: 'static>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<St>();
+    id == TypeId::of::<MemoryStore>() || id == TypeId::of::<tower_sessions::MemoryStore>()
 }

@@ -103,7 +103,13 @@ mod tests {
             .route("/me", get(me))
             .route("/maybe", get(maybe))
             .route("/public", get(|| async { "public" }))
-            .with_kvixi_store(Kvixi::new(config).expect("flow builds"), Hanging)
+            .with_kvixi_store(
+                Kvixi::builder(config)
+                    .revocations(kvixi_core::MemoryRevocations::default())
+                    .build()
+                    .expect("flow builds"),
+                Hanging,
+            )
     }
 
     /// A request with a session cookie (any id: the store never answers) accepting `accept`.

@@ -227,10 +227,15 @@ async fn group_guards_admit_and_refuse_when_the_store_makes_them_wait() {
     async fn name(Extension(user): Extension<KvixiUser>) -> String {
         user.id.clone()
     }
-    let kvixi = kvixi(
-        "http://localhost:3000/auth/kvixi/callback",
-        "http://127.0.0.1:9",
-    );
+    // A test double wrapping a memory store: per process, as its revocations say.
+    let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+        .base_url("http://127.0.0.1:9")
+        .build()
+        .expect("valid config");
+    let kvixi = Kvixi::builder(config)
+        .revocations(kvixi_core::MemoryRevocations::default())
+        .build()
+        .expect("flow builds");
     let unverified_only = Router::new()
         .route("/account/unverified", get(name))
         .route_layer(require_login().allow(|user| !user.verified));
@@ -273,4 +278,34 @@ async fn group_guards_admit_and_refuse_when_the_store_makes_them_wait() {
     let (status, body) = get("/account", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("not_logged_in"), "{body}");
+}
+
+#[test]
+#[should_panic(expected = "KVIXI_REDIS_URL")]
+fn an_own_shared_store_with_per_process_revocations_fails_at_startup() {
+    let kvixi = kvixi(
+        "http://localhost:3000/auth/kvixi/callback",
+        "http://127.0.0.1:9",
+    );
+    // Any store but a memory store may be shared by several instances.
+    let _ = Router::<()>::new().with_kvixi_store(kvixi, Waiting(kvixi_core::MemoryStore::new(10)));
+}
+
+#[test]
+fn an_own_store_passes_with_revocations_chosen_or_in_memory() {
+    let _ = Router::<()>::new().with_kvixi_store(
+        kvixi(
+            "http://localhost:3000/auth/kvixi/callback",
+            "http://127.0.0.1:9",
+        ),
+        tower_sessions::MemoryStore::default(),
+    );
+    let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+        .build()
+        .expect("valid config");
+    let chosen = Kvixi::builder(config)
+        .revocations(kvixi_core::MemoryRevocations::default())
+        .build()
+        .expect("flow builds");
+    let _ = Router::<()>::new().with_kvixi_store(chosen, Waiting(kvixi_core::MemoryStore::new(10)));
 }

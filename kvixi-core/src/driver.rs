@@ -78,6 +78,9 @@ struct Inner {
     events: EventHooks,
     pages: Pages,
     revocations: Arc<dyn Revocations>,
+    /// The revocations are the per-process default: neither chosen by the app nor in
+    /// the config's Redis.
+    revocations_per_process: bool,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::Shared>,
     adapter_state: std::sync::Mutex<AdapterState>,
@@ -191,6 +194,7 @@ impl KvixiBuilder {
         });
         #[cfg(not(feature = "redis"))]
         let shared_stamps: Option<Arc<dyn Revocations>> = None;
+        let revocations_per_process = self.revocations.is_none() && shared_stamps.is_none();
         let revocations = self
             .revocations
             .or(shared_stamps)
@@ -204,6 +208,7 @@ impl KvixiBuilder {
                 events: self.events,
                 pages: self.pages,
                 revocations,
+                revocations_per_process,
                 #[cfg(feature = "redis")]
                 redis,
                 adapter_state: std::sync::Mutex::default(),
@@ -246,6 +251,31 @@ impl Kvixi {
         }
         let _ = limit;
         Ok(())
+    }
+
+    /// Whether the app may serve sessions from its own `store` (named by its type, for
+    /// the error) with this flow. A store that is not `per_process` (an adapter's memory
+    /// store) may be shared by several instances, and then the revocation stamps must be
+    /// shared too, or "log out everywhere" would silently log out one instance only: the
+    /// error names the fix. Revocations chosen with
+    /// [`KvixiBuilder::revocations`] (a shared store, or [`MemoryRevocations`] for a store
+    /// that really is per process) or kept in the config's Redis pass.
+    pub fn check_own_store(&self, store: &str, per_process: bool) -> Result<(), Error> {
+        if per_process || !self.inner.revocations_per_process {
+            return Ok(());
+        }
+        Err(Error::Config {
+            setting: "revocations",
+            problem: format!(
+                "are kept in this process while the sessions are in the app's own store \
+                 ({store}), which several instances may share: a \"log out everywhere\" \
+                 would reach one instance only. Set KVIXI_REDIS_URL \
+                 (Config::builder(..).redis_url(..)) and let the adapter's one-line setup \
+                 keep sessions and revocations there, or give Kvixi::builder(..) \
+                 .revocations(RedisRevocations::new(pool)) on the store's Redis \
+                 (.revocations(MemoryRevocations::default()) if that store is per process)"
+            ),
+        })
     }
 
     /// The value of type `T` kept once for this flow (every clone of it shares it),

@@ -43,6 +43,8 @@ use crate::session::Sessions;
 pub struct KvixiFairing {
     kvixi: Kvixi,
     store: Arc<dyn SessionStore>,
+    /// Why this setup must not start (a shared store with per-process revocations).
+    misconfigured: Option<kvixi_core::Error>,
 }
 
 impl KvixiFairing {
@@ -58,12 +60,14 @@ impl KvixiFairing {
             return KvixiFairing {
                 kvixi,
                 store: Arc::new(store),
+                misconfigured: None,
             };
         }
         let store = MemoryStore::from_config(kvixi.config());
         KvixiFairing {
             kvixi,
             store: Arc::new(store),
+            misconfigured: None,
         }
     }
 
@@ -72,7 +76,17 @@ impl KvixiFairing {
     /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout)
     /// ([`StoreTimeout`]): a store that fails or does not answer in time makes the
     /// requests that need the session answer 503, and leaves the others alone.
-    pub fn store(mut self, store: impl SessionStore) -> Self {
+    ///
+    /// A store other than [`MemoryStore`] may be shared by several instances: then the
+    /// flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
+    /// `Kvixi::builder(..).revocations(..)`), or the rocket fails to ignite with an error
+    /// that names the fix ([`Kvixi::check_own_store`]).
+    pub fn store<St: SessionStore>(mut self, store: St) -> Self {
+        let per_process = std::any::TypeId::of::<St>() == std::any::TypeId::of::<MemoryStore>();
+        self.misconfigured = self
+            .kvixi
+            .check_own_store(std::any::type_name::<St>(), per_process)
+            .err();
         self.store = Arc::new(StoreTimeout::from_config(store, self.kvixi.config()));
         self
     }
@@ -120,6 +134,10 @@ impl Fairing for KvixiFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if let Some(error) = &self.misconfigured {
+            tracing::error!(%error, "kvixi cannot start");
+            return Err(rocket);
+        }
         let config = self.kvixi.config();
         let routes = match routes(config) {
             Ok(routes) => routes,

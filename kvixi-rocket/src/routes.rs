@@ -145,6 +145,40 @@ mod tests {
     }
 
     #[rocket::async_test]
+    async fn a_shared_store_with_per_process_revocations_stops_ignition() {
+        let config = || {
+            Config::builder("app", "secret", CALLBACK)
+                .build()
+                .expect("valid")
+        };
+        // Any store but kvixi's memory store may be shared by several instances.
+        let shared = tower_sessions_memory_store::MemoryStore::default();
+        let kvixi = Kvixi::new(config()).expect("flow builds");
+        match Client::tracked(bare().attach(KvixiFairing::new(kvixi).store(shared.clone()))).await {
+            Err(error) => assert!(matches!(
+                error.kind(),
+                rocket::error::ErrorKind::FailedFairings(_)
+            )),
+            Ok(_) => panic!("the rocket ignited with revocations only this process sees"),
+        }
+        // Chosen revocations, or kvixi's own memory store: it ignites.
+        let chosen = Kvixi::builder(config())
+            .revocations(kvixi_core::MemoryRevocations::default())
+            .build()
+            .expect("flow builds");
+        let fairing = KvixiFairing::new(chosen).store(shared);
+        Client::tracked(bare().attach(fairing))
+            .await
+            .expect("ignites");
+        let kvixi = Kvixi::new(config()).expect("flow builds");
+        let store = kvixi_core::MemoryStore::from_config(kvixi.config());
+        let fairing = KvixiFairing::new(kvixi).store(store);
+        Client::tracked(bare().attach(fairing))
+            .await
+            .expect("ignites");
+    }
+
+    #[rocket::async_test]
     async fn callback_without_pending_login_is_refused_by_the_core() {
         let (_emulator, client) = client().await;
         let callback = client

@@ -431,7 +431,10 @@ mod tests {
                 .previous_cookie_keys(previous.iter().copied())
                 .build()
                 .expect("valid config");
-        let kvixi = kvixi_core::Kvixi::new(config).expect("flow builds");
+        let kvixi = kvixi_core::Kvixi::builder(config)
+            .revocations(kvixi_core::MemoryRevocations::default())
+            .build()
+            .expect("flow builds");
         let fairing = crate::KvixiFairing::new(kvixi).store(store.clone());
         Client::tracked(bare().attach(fairing))
             .await

@@ -58,7 +58,11 @@ pub(crate) async fn client() -> (Emulator, Client) {
 /// Like [`client`], with sessions in `store`.
 pub(crate) async fn client_with(store: impl SessionStore) -> (Emulator, Client) {
     let (emulator, config) = emulator().await;
-    let kvixi = Kvixi::new(config).expect("flow builds");
+    // The test stores live in this process, as their revocations do.
+    let kvixi = Kvixi::builder(config)
+        .revocations(kvixi_core::MemoryRevocations::default())
+        .build()
+        .expect("flow builds");
     (
         emulator,
         tracked(KvixiFairing::new(kvixi).store(store)).await,

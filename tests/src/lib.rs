@@ -112,6 +112,16 @@ impl TestApp {
         start: impl FnOnce(Kvixi, std::net::TcpListener),
         customize: impl FnOnce(kvixi_core::KvixiBuilder) -> kvixi_core::KvixiBuilder,
     ) -> TestApp {
+        Self::start_configured(start, |config| config, customize).await
+    }
+
+    /// Like [`TestApp::start_customized`], with the suite's config passed through
+    /// `configure` first (a Redis URL, a store timeout).
+    pub async fn start_configured(
+        start: impl FnOnce(Kvixi, std::net::TcpListener),
+        configure: impl FnOnce(kvixi_core::ConfigBuilder) -> kvixi_core::ConfigBuilder,
+        customize: impl FnOnce(kvixi_core::KvixiBuilder) -> kvixi_core::KvixiBuilder,
+    ) -> TestApp {
         let emulator = Emulator::builder()
             .start("127.0.0.1:0")
             .await
@@ -124,11 +134,13 @@ impl TestApp {
             redirect_url.as_str(),
         ));
         let clock = Arc::new(AtomicU64::new(UnixTime::now().0));
-        let config = Config::builder(APP_ID, APP_SECRET, redirect_url.as_str())
-            .base_url(emulator.base_url())
-            .http_timeout(HTTP_TIMEOUT)
-            .build()
-            .expect("valid config");
+        let config = configure(
+            Config::builder(APP_ID, APP_SECRET, redirect_url.as_str())
+                .base_url(emulator.base_url())
+                .http_timeout(HTTP_TIMEOUT),
+        )
+        .build()
+        .expect("valid config");
         let app_clock = clock.clone();
         let kvixi = customize(
             Kvixi::builder(config)

@@ -6,13 +6,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
+use kvixi_core::SESSION_COOKIE;
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
 
-use crate::{
-    APP_ID, APP_SECRET, Browser, HTTP_TIMEOUT, StartRedisApp, TestApp, loopback_listener, service,
-};
+use crate::{Browser, StartRedisApp, TestApp, loopback_listener, service};
 
 /// Login through instance A, `/me` through instance B; logout through B, A refuses.
 pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
@@ -21,9 +19,12 @@ pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
     };
     let redis_url = format!("redis://127.0.0.1:{}", redis.port);
     let mut stops = Vec::new();
-    let app = TestApp::start_with(|kvixi, listener| {
-        stops.push(start(kvixi, listener, redis_url.clone()));
-    })
+    // The one setting: the flow's config names the Redis.
+    let app = TestApp::start_configured(
+        |kvixi, listener| stops.push(start(kvixi, listener, redis_url.clone())),
+        |config| config.redis_url(&redis_url),
+        |builder| builder,
+    )
     .await;
     let (listener_b, base_b) = loopback_listener();
     stops.push(start(app.kvixi.clone(), listener_b, redis_url.clone()));
@@ -56,9 +57,11 @@ pub async fn redis_sessions_survive_an_app_restart(start: StartRedisApp) {
     };
     let redis_url = format!("redis://127.0.0.1:{}", redis.port);
     let mut first = None;
-    let app = TestApp::start_with(|kvixi, listener| {
-        first = Some(start(kvixi, listener, redis_url.clone()));
-    })
+    let app = TestApp::start_configured(
+        |kvixi, listener| first = Some(start(kvixi, listener, redis_url.clone())),
+        |config| config.redis_url(&redis_url),
+        |builder| builder,
+    )
     .await;
     let browser = app.browser();
     browser.log_in("alice", None).await;
@@ -180,19 +183,6 @@ impl Drop for PersistentRedis {
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 
-/// The app's flow as [`TestApp`] built it, waiting at most [`STORE_TIMEOUT`] for the
-/// session store.
-fn with_store_timeout(kvixi: &Kvixi) -> Kvixi {
-    let config = kvixi.config();
-    let config = Config::builder(APP_ID, APP_SECRET, config.redirect_url().as_str())
-        .base_url(config.base_url().as_str())
-        .http_timeout(HTTP_TIMEOUT)
-        .session_store_timeout(STORE_TIMEOUT)
-        .build()
-        .expect("valid config");
-    Kvixi::new(config).expect("flow builds")
-}
-
 /// Awaits `request`, and how long it took.
 async fn timed(request: impl Future<Output = Response>) -> (Response, Duration) {
     let started = Instant::now();
@@ -244,23 +234,33 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
     };
     let redis_url = redis.url();
     let mut instance = None;
-    let app = TestApp::start_with(|kvixi, listener| {
-        instance = Some(start(with_store_timeout(&kvixi), listener, redis_url));
-    })
+    // The suite's app (its hooks and clock), waiting at most STORE_TIMEOUT for Redis.
+    let app = TestApp::start_configured(
+        |kvixi, listener| instance = Some(start(kvixi, listener, redis_url.clone())),
+        |config| {
+            config
+                .redis_url(&redis_url)
+                .session_store_timeout(STORE_TIMEOUT)
+        },
+        |builder| builder,
+    )
     .await;
+    // A second user the suite's on_login admits (it refuses bob).
+    app.emulator
+        .add_user(kvixi_mock::User::new("1003", "carol", "carol-password"));
     let alice = app.browser();
-    let bob = app.browser();
-    for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+    let carol = app.browser();
+    for (browser, user) in [(&alice, "alice"), (&carol, "carol")] {
         let callback = browser.log_in(user, None).await;
         assert_eq!(callback.status(), StatusCode::SEE_OTHER, "{user} logs in");
     }
-    let users = [me(&alice).await, me(&bob).await];
+    let users = [me(&alice).await, me(&carol).await];
     assert_ne!(users[0]["id"], users[1]["id"]);
-    let cookies = [alice.session_cookie(), bob.session_cookie()];
+    let cookies = [alice.session_cookie(), carol.session_cookie()];
 
     redis.stop();
     let mut slowest = Duration::ZERO;
-    for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+    for (browser, user) in [(&alice, "alice"), (&carol, "carol")] {
         let (api, took) = timed(browser.get_json("/me")).await;
         assert_outage_answer(
             &format!("{user}'s /me"),
@@ -339,7 +339,7 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
     );
     assert_eq!(newcomer.session_cookie(), None, "no session was created");
 
-    for (browser, cookie) in [(&alice, &cookies[0]), (&bob, &cookies[1])] {
+    for (browser, cookie) in [(&alice, &cookies[0]), (&carol, &cookies[1])] {
         assert_eq!(
             &browser.session_cookie(),
             cookie,
@@ -370,7 +370,7 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
         "sessions readable again {:?} after Redis restarted",
         back.elapsed()
     );
-    for (browser, user) in [(&alice, &users[0]), (&bob, &users[1])] {
+    for (browser, user) in [(&alice, &users[0]), (&carol, &users[1])] {
         assert_eq!(
             &me(browser).await,
             user,
