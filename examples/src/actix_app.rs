@@ -5,7 +5,7 @@ use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
-use kvixi_actix::{Kvixi, KvixiToken, KvixiUser, RequireLogin, SessionStore};
+use kvixi_actix::{Kvixi, KvixiAppExt, KvixiToken, KvixiUser, RequireLogin, SessionStore};
 use kvixi_core::KvixiBuilder;
 
 /// This example's own pages on the flow: its failure pages in the site's layout, and its
@@ -16,10 +16,27 @@ pub fn own_pages(builder: KvixiBuilder) -> KvixiBuilder {
         .sign_in_page("/sign-in")
 }
 
-/// The pages with Kvixi login, sessions in `store` ([`kvixi_actix::MemoryStore`], or Redis
-/// for several instances) under the cookie key `key`. Build the store and the key once,
-/// outside `HttpServer::new`, and clone them into each worker's app.
-pub fn app<S: SessionStore + 'static>(
+/// The pages with Kvixi login, in one line: the sessions go where the flow's config says
+/// (the Redis of `KVIXI_REDIS_URL`, or this process's memory, shared by every worker).
+/// Call it in `HttpServer::new`'s closure with a clone of one flow.
+pub fn app(
+    kvixi: Kvixi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    pages(App::new().with_kvixi(kvixi))
+}
+
+/// The same pages with sessions in a store of the app's own, under the cookie key `key`
+/// (say [`kvixi_actix::session_key`]). Build the store and the key once, outside
+/// `HttpServer::new`, and clone them into each worker's app.
+pub fn app_with_store<S: SessionStore + 'static>(
     kvixi: Kvixi,
     store: S,
     key: Key,
@@ -32,9 +49,20 @@ pub fn app<S: SessionStore + 'static>(
         InitError = (),
     >,
 > {
-    App::new()
-        .wrap(kvixi_actix::session_middleware(kvixi.config(), store, key))
-        .configure(kvixi_actix::configure(kvixi))
+    let sessions = kvixi_actix::session_middleware(kvixi.config(), store, key);
+    pages(
+        App::new()
+            .wrap(sessions)
+            .configure(kvixi_actix::configure(kvixi)),
+    )
+}
+
+/// The example's pages on an app that has the Kvixi flow.
+fn pages<T>(app: App<T>) -> App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app
         // `/account` and everything under it: one guard for the scope, a second one (with
         // a predicate) for the verified-only page. The handlers take no Kvixi extractor.
         .service(

@@ -2,10 +2,9 @@
 //! would build: what `cargo run -p kvixi-examples --bin <framework>` runs, and what
 //! `kvixi-bench`'s load tool starts in its child process, so that both are the same code.
 //!
-//! [`setup::from_env`] reads the environment. With `KVIXI_REDIS_URL` the sessions go to
-//! that Redis (tower-sessions' store for axum and Rocket, actix-session's for actix), and
-//! `KVIXI_COOKIE_KEY` keys every cookie, so that instances behind a load balancer are
-//! interchangeable.
+//! [`setup::from_env`] reads the environment. With `KVIXI_REDIS_URL` the library puts
+//! sessions, revocations and spent logins in that Redis, and `KVIXI_COOKIE_KEY` keys every
+//! cookie, so that instances behind a load balancer are interchangeable.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -19,8 +18,6 @@ use rocket::error::ErrorKind;
 use rocket::fairing::AdHoc;
 #[cfg(feature = "rocket")]
 use rocket::figment::providers::Env;
-#[cfg(any(feature = "axum", feature = "rocket"))]
-use tower_sessions_redis_store::RedisStore;
 
 #[cfg(any(feature = "axum", feature = "actix", feature = "rocket"))]
 use crate::setup::{self, Example};
@@ -130,14 +127,8 @@ fn axum() -> Served {
         let listener = tokio::net::TcpListener::bind(example.addr)
             .await
             .map_err(|e| cannot_listen(&example, e))?;
-        let kvixi = example.kvixi.clone();
-        let app = match &example.redis_url {
-            Some(url) => crate::axum_app::router_with_store(
-                kvixi,
-                RedisStore::new(setup::redis_pool(url, example.kvixi.config()).await?),
-            ),
-            None => crate::axum_app::router(kvixi),
-        };
+        // Sessions in the Redis of KVIXI_REDIS_URL when it is set, in memory otherwise.
+        let app = crate::axum_app::router(example.kvixi.clone());
         example.announce("axum");
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -148,50 +139,22 @@ fn axum() -> Served {
     })
 }
 
-/// As `#[actix_web::main]` would run it: one store and one cookie key for every worker.
+/// As `#[actix_web::main]` would run it: one flow for every worker, which carries the
+/// sessions' store (the Redis of `KVIXI_REDIS_URL`, or one memory store) and the cookie key.
 #[cfg(feature = "actix")]
 fn actix() -> Served {
     actix_web::rt::System::new().block_on(async {
         // This example shows the app's own failure and sign-in pages.
         let example = setup::from_env_with(crate::actix_app::own_pages).await?;
-        // The session cookie's key comes from the app's cookie key (KVIXI_COOKIE_KEY, or
-        // one made for this run), so one setting covers every cookie.
-        let key = actix_web::cookie::Key::derive_from(example.kvixi.config().cookie_key().secret());
-        let server = match &example.redis_url {
-            Some(url) => {
-                let connect = kvixi_actix::redis_store(url.as_str());
-                let store = match tokio::time::timeout(setup::REDIS_CONNECT_TIMEOUT, connect).await
-                {
-                    Ok(Ok(store)) => store,
-                    Ok(Err(error)) => return Err(setup::redis_unreachable(error).into()),
-                    Err(_) => return Err(setup::redis_unreachable(setup::no_answer()).into()),
-                };
-                actix_server(&example, store, key)?
-            }
-            None => {
-                let store = kvixi_actix::MemoryStore::from_config(example.kvixi.config());
-                actix_server(&example, store, key)?
-            }
-        };
+        let kvixi = example.kvixi.clone();
+        let server = actix_web::HttpServer::new(move || crate::actix_app::app(kvixi.clone()))
+            .bind(example.addr)
+            .map_err(|e| cannot_listen(&example, e))?
+            .run();
         example.announce("actix");
         server.await?;
         Ok(())
     })
-}
-
-#[cfg(feature = "actix")]
-fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
-    example: &Example,
-    store: S,
-    key: actix_web::cookie::Key,
-) -> Result<actix_web::dev::Server, String> {
-    let kvixi = example.kvixi.clone();
-    let server = actix_web::HttpServer::new(move || {
-        crate::actix_app::app(kvixi.clone(), store.clone(), key.clone())
-    })
-    .bind(example.addr)
-    .map_err(|e| cannot_listen(example, e))?;
-    Ok(server.run())
 }
 
 /// As `#[rocket::main]` would run it. Listens on `KVIXI_EXAMPLE_ADDR`; Rocket's own
@@ -213,14 +176,8 @@ fn rocket() -> Served {
             .merge(("log_level", "off"))
             // Rocket's own variables win over the defaults above.
             .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global());
-        let kvixi = example.kvixi.clone();
-        let app = match &example.redis_url {
-            Some(url) => {
-                let store = RedisStore::new(setup::redis_pool(url, example.kvixi.config()).await?);
-                crate::rocket_app::rocket_with_store(kvixi, figment, store)
-            }
-            None => crate::rocket_app::rocket(kvixi, figment),
-        };
+        // Sessions in the Redis of KVIXI_REDIS_URL when it is set, in memory otherwise.
+        let app = crate::rocket_app::rocket(example.kvixi.clone(), figment);
         let announced = example.clone();
         let app = app.attach(AdHoc::on_liftoff("Announce the example", move |_| {
             announced.announce("rocket");

@@ -1,12 +1,10 @@
 //! What every example binary does before serving: read the environment, start the
 //! embedded emulator when no real Kvixi app is configured, build the flow.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fred::prelude::{ClientLike, Config as RedisConfig, PerformanceConfig, Pool, ReconnectPolicy};
-use kvixi_core::{Config, CookieKey, Kvixi, KvixiBuilder};
+use kvixi_core::{Config, Kvixi, KvixiBuilder};
 use kvixi_mock::{App, Emulator};
 use rand::RngCore;
 
@@ -64,20 +62,11 @@ pub async fn from_env_with(
         )
         .into());
     }
-    if let Some(short) = cookie_key
-        .as_ref()
-        .filter(|key| key.len() < CookieKey::MIN_LEN)
-    {
-        return Err(format!(
-            "KVIXI_COOKIE_KEY is {} characters long; set it to {COOKIE_KEY_HELP}",
-            short.len()
-        )
-        .into());
-    }
 
     if var("KVIXI_APP_ID").is_some() {
-        // Reads KVIXI_COOKIE_KEY too, and names it when it is missing.
-        let kvixi = flow(Config::from_env()?, redis_url.as_deref(), customize).await?;
+        // Reads KVIXI_COOKIE_KEY, KVIXI_PREVIOUS_COOKIE_KEYS and KVIXI_REDIS_URL too, and
+        // names whichever is wrong.
+        let kvixi = flow(Config::from_env()?, customize).await?;
         return Ok(Example {
             kvixi,
             addr,
@@ -90,9 +79,7 @@ pub async fn from_env_with(
     // No real app: register one with the embedded emulator, under a secret made for
     // this run and never printed.
     let redirect_url = format!("{public_url}/auth/kvixi/callback");
-    let mut secret_bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut secret_bytes);
-    let secret: String = secret_bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = random_hex(24);
     let mock_addr = var("KVIXI_MOCK_ADDR").unwrap_or_else(|| "127.0.0.1:8787".into());
     let emulator = Emulator::builder()
         .app(App::new(DEMO_APP_ID, &secret, &redirect_url))
@@ -103,15 +90,21 @@ pub async fn from_env_with(
                 "could not start the embedded Kvixi emulator on {mock_addr} (KVIXI_MOCK_ADDR): {e}"
             )
         })?;
-    let mut config =
-        Config::builder(DEMO_APP_ID, secret, redirect_url).base_url(emulator.base_url());
-    // Without KVIXI_COOKIE_KEY the builder makes a key for this run: a restart then
-    // logs everyone out, as the memory store would anyway.
-    if let Some(key) = cookie_key {
-        config = config.cookie_key(key.into_bytes());
-    }
+    // The emulator's app, and everything else from the environment as a real app reads
+    // it. Without KVIXI_COOKIE_KEY a key is made for this run: a restart then logs
+    // everyone out, as the memory store would anyway.
+    let base_url = emulator.base_url();
+    let run_key = random_hex(32);
+    let config = Config::from_lookup(|name| match name {
+        "KVIXI_APP_ID" => Some(DEMO_APP_ID.to_owned()),
+        "KVIXI_APP_SECRET" => Some(secret.clone()),
+        "KVIXI_REDIRECT_URL" => Some(redirect_url.clone()),
+        "KVIXI_BASE_URL" => Some(base_url.clone()),
+        "KVIXI_COOKIE_KEY" => cookie_key.clone().or_else(|| Some(run_key.clone())),
+        other => var(other),
+    })?;
     Ok(Example {
-        kvixi: flow(config.build()?, redis_url.as_deref(), customize).await?,
+        kvixi: flow(config, customize).await?,
         addr,
         public_url,
         emulator: Some(emulator),
@@ -119,64 +112,30 @@ pub async fn from_env_with(
     })
 }
 
+/// `bytes` random bytes, in hex.
+fn random_hex(bytes: usize) -> String {
+    let mut random = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut random);
+    random.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// How long the first connection to Redis may take before the example gives up.
-pub(crate) const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections in an example's fred pool.
-const REDIS_POOL_SIZE: usize = 4;
+const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The error for a Redis that does not answer. The URL itself is not repeated: it may
-/// hold a password.
-pub(crate) fn redis_unreachable(error: impl fmt::Display) -> String {
-    format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}")
-}
-
-pub(crate) fn no_answer() -> String {
-    format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")
-}
-
-/// A connected fred pool: for tower-sessions' Redis store (axum, Rocket) and, on every
-/// framework, for the revocation stamps that every instance must see.
-///
-/// Set up to survive a Redis outage: fred reconnects (without a policy it never does) and
-/// drops a command a little before kvixi's own store timeout (otherwise fred queues it
-/// while Redis is down and sends it when Redis is back, after kvixi already answered 503).
-pub async fn redis_pool(url: &str, kvixi_config: &kvixi_core::Config) -> Result<Pool, String> {
-    let config = RedisConfig::from_url(url).map_err(|e| {
-        format!("KVIXI_REDIS_URL is not a Redis URL like redis://127.0.0.1:6379: {e}")
-    })?;
-    let performance = PerformanceConfig {
-        default_command_timeout: kvixi_config.session_store_timeout() * 4 / 5,
-        ..PerformanceConfig::default()
-    };
-    let reconnect = ReconnectPolicy::new_constant(0, 100);
-    let pool = Pool::new(
-        config,
-        Some(performance),
-        None,
-        Some(reconnect),
-        REDIS_POOL_SIZE,
-    )
-    .map_err(redis_unreachable)?;
-    match tokio::time::timeout(REDIS_CONNECT_TIMEOUT, pool.init()).await {
-        Ok(Ok(_)) => Ok(pool),
-        Ok(Err(error)) => Err(redis_unreachable(error)),
-        Err(_) => Err(redis_unreachable(no_answer())),
-    }
-}
-
-/// The example's flow: its `on_login`, and with Redis the revocation stamps there too, so
-/// that a revocation on one instance reaches every other.
+/// The example's flow, with its `on_login`. With `KVIXI_REDIS_URL` the library keeps
+/// sessions, revocation stamps and spent logins in that Redis by itself; the example only
+/// refuses to start while that Redis does not answer, so that a wrong URL shows at once.
 async fn flow(
     config: Config,
-    redis_url: Option<&str>,
     customize: impl FnOnce(KvixiBuilder) -> KvixiBuilder,
 ) -> Result<Kvixi, Box<dyn std::error::Error>> {
-    let mut builder = Kvixi::builder(config.clone()).on_login(crate::member::admit);
-    if let Some(url) = redis_url {
-        let pool = redis_pool(url, &config).await?;
-        builder = builder.revocations(kvixi_core::RedisRevocations::new(pool));
-    }
-    Ok(customize(builder).build()?)
+    let builder = Kvixi::builder(config).on_login(crate::member::admit);
+    let kvixi = customize(builder).build()?;
+    kvixi
+        .redis_ready(REDIS_CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}"))?;
+    Ok(kvixi)
 }
 
 impl Example {

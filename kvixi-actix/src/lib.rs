@@ -1,16 +1,17 @@
 //! "Log in with Kvixi" for actix-web 4, in one line.
 //!
-//! [`session_middleware`] wraps the app in actix-session with the cookie the flow needs
-//! and [`configure`] mounts the login, callback and logout routes with the flow in the
-//! app data. Handlers then take [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`].
-//! Every decision of the flow is made by [`kvixi_core`]; this crate only translates.
+//! [`App::with_kvixi`](KvixiAppExt::with_kvixi) wraps the app in actix-session with the
+//! cookie and the store the flow needs and mounts the login, callback and logout routes
+//! with the flow in the app data. Handlers then take [`KvixiUser`], `Option<KvixiUser>`
+//! or [`KvixiToken`]. Every decision of the flow is made by [`kvixi_core`]; this crate
+//! only translates.
 //!
 //! To protect a whole scope at once, wrap it in [`RequireLogin`]: its handlers need no
 //! extractor, the user is in the request extensions (`web::ReqData<KvixiUser>`).
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//! use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
 //!
 //! async fn me(user: KvixiUser) -> web::Json<kvixi_core::KvixiUser> {
 //!     web::Json(user.0)
@@ -18,13 +19,12 @@
 //!
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // KVIXI_APP_ID, KVIXI_APP_SECRET, KVIXI_REDIRECT_URL and KVIXI_COOKIE_KEY.
+//! // KVIXI_APP_ID, KVIXI_APP_SECRET, KVIXI_REDIRECT_URL and KVIXI_COOKIE_KEY
+//! // (and KVIXI_REDIS_URL for several instances).
 //! let kvixi = Kvixi::new(kvixi_core::Config::from_env()?)?;
-//! let (store, key) = (MemoryStore::default(), kvixi_actix::session_key(kvixi.config()));
 //! HttpServer::new(move || {
 //!     App::new()
-//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
-//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .with_kvixi(kvixi.clone())
 //!         .route("/me", web::get().to(me))
 //! })
 //! .bind("127.0.0.1:3000")?
@@ -37,22 +37,32 @@
 //! # Sessions
 //!
 //! Sessions are server-side: the cookie carries only an encrypted session key, the
-//! access token stays on the server. [`MemoryStore`] keeps them in one process. The
-//! cookie [`Key`](actix_web::cookie::Key) that encrypts the session key is best derived
-//! from the app's cookie key with [`session_key`], once, outside `HttpServer::new`.
+//! access token stays on the server. Without a Redis URL in the
+//! [`Config`], they are kept in one [`MemoryStore`] of the process (bounded, expiring),
+//! shared by every worker. The cookie is sealed with a key derived from the app's cookie
+//! key (`KVIXI_COOKIE_KEY`); a cookie sealed with one of its previous keys
+//! (`KVIXI_PREVIOUS_COOKIE_KEYS`) still opens its session and is sealed again.
 //!
 //! # Several instances: Redis
 //!
 //! Behind a load balancer, give every instance the same `KVIXI_COOKIE_KEY` and the same
-//! Redis, with this crate's `redis` feature:
+//! `KVIXI_REDIS_URL` (`Config::builder(..).redis_url(..)`): nothing else changes. The
+//! sessions go to that Redis ([`RedisStore`], one `GET` per logged-in request), through
+//! the flow's one connection pool ([`Kvixi::redis`]), which also keeps the revocation
+//! stamps, so that a revocation on one instance reaches the others.
+//!
+//! # A store of your own
+//!
+//! [`session_middleware`] takes any actix-session [`SessionStore`], and [`configure`]
+//! mounts the routes:
 //!
 //! ```no_run
-//! # #[cfg(feature = "redis")]
 //! # async fn run(kvixi: kvixi_actix::Kvixi) -> Result<(), Box<dyn std::error::Error>> {
 //! use actix_web::{App, HttpServer};
 //!
+//! // Built once, outside `HttpServer::new`, and cloned into each worker.
+//! let store = kvixi_actix::MemoryStore::new(1_000);
 //! let key = kvixi_actix::session_key(kvixi.config());
-//! let store = kvixi_actix::redis_store("redis://127.0.0.1:6379").await?;
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
@@ -64,13 +74,9 @@
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! Revocations (`Kvixi::revoke_user`, the log-out-everywhere route) live in the flow, per
-//! process by default: give every instance's flow the same shared store too, with
-//! `Kvixi::builder(config).revocations(kvixi_core::RedisRevocations::new(pool))` (feature
-//! `redis` of kvixi-core), or a revocation made on one instance is unknown to the others.
 #![forbid(unsafe_code)]
 
+mod app;
 mod app_user;
 mod error;
 mod extract;
@@ -80,15 +86,15 @@ mod redis;
 mod require;
 mod resilient;
 mod response;
+mod rotation;
 mod routes;
 mod session;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-#[cfg(feature = "redis")]
-pub use actix_session::storage::RedisSessionStore;
 pub use actix_session::storage::SessionStore;
+pub use app::KvixiAppExt;
 pub use app_user::AppUser;
 pub use error::Error;
 pub use extract::{KvixiToken, KvixiUser};
@@ -98,7 +104,7 @@ pub use middleware::{
     KvixiSessionMiddleware, KvixiSessionService, session_key, session_middleware,
 };
 #[cfg(feature = "redis")]
-pub use redis::redis_store;
+pub use redis::RedisStore;
 pub use require::{RequireLogin, RequireLoginService};
 pub use routes::configure;
 pub use store::MemoryStore;

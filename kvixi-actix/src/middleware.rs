@@ -18,6 +18,7 @@ use kvixi_core::{Config, Reply, SESSION_COOKIE};
 
 use crate::resilient::{Reporting, ResilientStore, StoreReport};
 use crate::response::respond;
+use crate::rotation::Rotation;
 
 /// The key for [`session_middleware`], derived from the app's cookie key
 /// (`KVIXI_COOKIE_KEY`): the one secret every instance behind a load balancer shares.
@@ -25,16 +26,18 @@ pub fn session_key(config: &Config) -> Key {
     Key::derive_from(config.cookie_key().secret())
 }
 
-/// The session middleware the Kvixi routes and extractors need, over `store`.
+/// The session middleware the Kvixi routes and extractors need, over `store`: for a
+/// store of the app's own. [`with_kvixi`](crate::KvixiAppExt::with_kvixi) sets it up
+/// with the store the `Config` calls for.
 ///
 /// The cookie holds only the session key, encrypted with `key` (use
 /// [`session_key`]`(config)`, so that the app's cookie key is the one shared secret): named
 /// [`SESSION_COOKIE`], `HttpOnly`, `SameSite=Lax` (Strict would lose the session on the
 /// way back from Kvixi), `Secure` when the redirect URL is https, `Path=/`. A session
-/// ends after [`Config::idle_timeout`] without requests (24 h by default). Every instance behind a load balancer needs the
-/// same `key` and a shared store (`RedisSessionStore`, with
-/// the `redis` feature); create the store once, outside `HttpServer::new`'s closure,
-/// and clone it into each worker.
+/// ends after [`Config::idle_timeout`] without requests (24 h by default). Every
+/// instance behind a load balancer needs the same `key` and a shared store (such as
+/// [`RedisStore`](crate::RedisStore)); create the store once, outside
+/// `HttpServer::new`'s closure, and clone it into each worker.
 ///
 /// # When the store is down
 ///
@@ -51,11 +54,20 @@ pub fn session_key(config: &Config) -> Key {
 ///   for every request carrying the session cookie;
 /// - the stored session is left as it was (no write, no new session over it, no
 ///   session cookie sent), so it works again as soon as the store is back.
+///
+/// # Cookie key rotation
+///
+/// A session cookie sealed with one of [`Config::previous_cookie_keys`]
+/// (`KVIXI_PREVIOUS_COOKIE_KEYS`) rather than `key` still opens its session, and the
+/// answer seals it again with `key`: nobody is logged out by a rotation. Without
+/// previous keys this costs nothing; with some, one more decryption for a cookie that
+/// `key` does not open.
 pub fn session_middleware<S: SessionStore>(
     config: &Config,
     store: S,
     key: Key,
 ) -> KvixiSessionMiddleware<S> {
+    let rotation = Rotation::new(config, &key).map(Rc::new);
     let store = ResilientStore::new(store, config.session_store_timeout());
     let sessions = SessionMiddleware::builder(store, key)
         .cookie_name(SESSION_COOKIE.to_owned())
@@ -67,16 +79,22 @@ pub fn session_middleware<S: SessionStore>(
         .session_lifecycle(
             PersistentSession::default()
                 // Config::idle_timeout (24 h by default).
-                .session_ttl(Duration::seconds(
-                    i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX),
-                ))
+                .session_ttl(session_ttl(config))
+                // actix-session asks the store at every request; the store decides what
+                // that costs (`RedisStore` pushes the expiry back once a minute at most).
                 .session_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
         )
         .build();
     KvixiSessionMiddleware {
         sessions,
         config: Rc::new(config.clone()),
+        rotation,
     }
+}
+
+/// The session's time to live and its cookie's `Max-Age`: [`Config::idle_timeout`].
+pub(crate) fn session_ttl(config: &Config) -> Duration {
+    Duration::seconds(i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX))
 }
 
 /// actix-session's `SessionMiddleware` as the Kvixi flow needs it, with its answers to
@@ -84,6 +102,7 @@ pub fn session_middleware<S: SessionStore>(
 pub struct KvixiSessionMiddleware<S: SessionStore> {
     sessions: SessionMiddleware<ResilientStore<S>>,
     config: Rc<Config>,
+    rotation: Option<Rc<Rotation>>,
 }
 
 /// actix-session's service over `Sv` behind the store wrapper.
@@ -106,10 +125,12 @@ where
     fn new_transform(&self, service: Sv) -> Self::Future {
         let sessions = self.sessions.new_transform(service);
         let config = Rc::clone(&self.config);
+        let rotation = self.rotation.clone();
         Box::pin(async move {
             Ok(KvixiSessionService {
                 sessions: sessions.await?,
                 config,
+                rotation,
             })
         })
     }
@@ -119,6 +140,8 @@ where
 pub struct KvixiSessionService<Inner> {
     sessions: Inner,
     config: Rc<Config>,
+    /// `None` without previous cookie keys: nothing to do then.
+    rotation: Option<Rc<Rotation>>,
 }
 
 impl<Inner, B> Service<ServiceRequest> for KvixiSessionService<Inner>
@@ -133,17 +156,32 @@ where
 
     forward_ready!(sessions);
 
-    fn call(&self, request: ServiceRequest) -> Self::Future {
+    fn call(&self, mut request: ServiceRequest) -> Self::Future {
         let report = Rc::new(StoreReport::default());
         // Read now: an error leaves no request to read it from (and holding a clone of the
         // request would keep actix from routing it).
         let json = wants_json(request.headers());
+        // A cookie sealed with a previous key: actix-session sees it sealed with the current.
+        let resealed = self
+            .rotation
+            .as_ref()
+            .and_then(|rotation| Some((Rc::clone(rotation), rotation.reseal(&mut request)?)));
         let answer = Reporting::new(Rc::clone(&report), self.sessions.call(request));
         let config = Rc::clone(&self.config);
         Box::pin(async move {
             let answer = answer.await;
             match report.problem() {
-                None => answer.map(ServiceResponse::map_into_left_body),
+                None => answer.map(|mut response| {
+                    if report.expiry_kept() {
+                        // actix-session re-sends the cookie at each request to refresh its
+                        // `Max-Age`; the store kept the expiry, so the cookie keeps its own.
+                        drop_session_cookie(response.headers_mut());
+                    }
+                    if let Some((rotation, resealed)) = resealed {
+                        rotation.hand_back(response.headers_mut(), resealed);
+                    }
+                    response.map_into_left_body()
+                }),
                 Some(problem) => {
                     let unavailable = Unavailable {
                         problem,
@@ -221,7 +259,8 @@ impl Unavailable<'_> {
 }
 
 /// Removes the session cookie actix-session sets on every answer (a TTL extension
-/// refreshes its `Max-Age`): the store extended nothing, and nothing else may change.
+/// refreshes its `Max-Age`): when the store extended nothing (an outage, or an
+/// extension moments ago), and nothing else may change.
 fn drop_session_cookie(headers: &mut HeaderMap) {
     let prefix = format!("{SESSION_COOKIE}=");
     let is_session = |value: &header::HeaderValue| value.as_bytes().starts_with(prefix.as_bytes());

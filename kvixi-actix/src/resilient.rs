@@ -15,7 +15,7 @@
 //! no request; the report of the request being served is found in [`CURRENT`], set
 //! while [`Reporting`] polls that request, on the worker's thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -48,12 +48,19 @@ fn unavailable_state(problem: &str) -> State {
 #[derive(Debug, Default)]
 pub(crate) struct StoreReport {
     problem: RefCell<Option<String>>,
+    expiry_kept: Cell<bool>,
 }
 
 impl StoreReport {
     /// The first failure of the store during the request, if any.
     pub(crate) fn problem(&self) -> Option<String> {
         self.problem.borrow().clone()
+    }
+
+    /// Whether the store left the session's expiry as it was, asked to push it back
+    /// (it did so moments ago): the cookie's `Max-Age` need not be sent again either.
+    pub(crate) fn expiry_kept(&self) -> bool {
+        self.expiry_kept.get()
     }
 
     fn record(&self, problem: &str) {
@@ -74,6 +81,17 @@ fn report_failure(problem: &str) {
     CURRENT.with(|current| {
         if let Some(report) = current.borrow().as_ref() {
             report.record(problem);
+        }
+    });
+}
+
+/// Records that the store kept the session's expiry as it was, in the current request's
+/// report (none outside [`Reporting`]).
+#[cfg(feature = "redis")]
+pub(crate) fn report_expiry_kept() {
+    CURRENT.with(|current| {
+        if let Some(report) = current.borrow().as_ref() {
+            report.expiry_kept.set(true);
         }
     });
 }

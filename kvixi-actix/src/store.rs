@@ -37,8 +37,10 @@ const DEFAULT_MAX_SESSIONS: u64 = 100_000;
 /// either. Until a run applies it, the bound may be exceeded by a few hundred sessions.
 ///
 /// Session keys are 64 random alphanumerics (about 380 bits). Clones share the
-/// sessions: create one store before `HttpServer::new` and clone it into each worker.
-/// Several instances need a shared store instead (`RedisSessionStore`, feature `redis`).
+/// sessions: [`with_kvixi`](crate::KvixiAppExt::with_kvixi) makes one per flow for every
+/// worker; passed to [`session_middleware`](crate::session_middleware), create one store
+/// before `HttpServer::new` and clone it into each worker. Several instances need a
+/// shared store instead: a Redis URL in the `Config` ([`RedisStore`](crate::RedisStore)).
 ///
 /// ```
 /// use kvixi_actix::{Config, MemoryStore};

@@ -12,18 +12,16 @@
 //!
 //! ```
 //! use actix_web::{App, test, web};
-//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//! use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
 //!
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = kvixi_core::Config::builder("my-app", "my-secret", "http://localhost:3000/auth/kvixi/callback")
 //!     .build()?;
 //! let kvixi = Kvixi::new(config)?;
-//! let key = kvixi_actix::session_key(kvixi.config());
 //! let app = test::init_service(
 //!     App::new()
-//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), MemoryStore::default(), key))
-//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .with_kvixi(kvixi.clone())
 //!         .route("/hello", web::get().to(|user: KvixiUser| async move { format!("hi {}", user.id) })),
 //! )
 //! .await;
@@ -82,6 +80,7 @@ use kvixi_core::flow::LOGIN_COOKIE;
 use crate::{Error, SESSION_COOKIE};
 
 /// Logs `user` in on `app` (an `actix_web::test::init_service` service with
+/// [`with_kvixi`](crate::KvixiAppExt::with_kvixi), or
 /// [`session_middleware`](crate::session_middleware) and [`configure`](crate::configure))
 /// without Kvixi, and returns the logged-in session's cookie, for `TestRequest::cookie`.
 /// The session lands in the store the app's middleware uses.

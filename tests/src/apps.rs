@@ -14,15 +14,20 @@ use crate::Stop;
 /// The cookie key every actix and Rocket instance of a test shares.
 const SHARED_KEY: [u8; 64] = [7; 64];
 
-/// The examples' fred pool, set up to survive a Redis outage (it reconnects, and gives
-/// a command up before kvixi's store timeout instead of replaying it later).
+/// A fred pool set up as the library sets up its own for `KVIXI_REDIS_URL` (it
+/// reconnects, and gives a command up before kvixi's store timeout instead of replaying
+/// it later), for the scenarios that pass their own store.
 async fn fred_pool(
     redis_url: &str,
     kvixi: &Kvixi,
 ) -> tower_sessions_redis_store::fred::prelude::Pool {
-    kvixi_examples::setup::redis_pool(redis_url, kvixi.config())
+    use tower_sessions_redis_store::fred::prelude::ClientLike;
+    let pool = kvixi_core::redis_pool(redis_url, kvixi.config()).expect("a Redis URL");
+    tokio::time::timeout(Duration::from_secs(10), pool.wait_for_connect())
         .await
-        .expect("redis connects")
+        .expect("redis answers in time")
+        .expect("redis connects");
+    pool
 }
 
 /// The axum example on the test's tokio runtime.
@@ -32,27 +37,32 @@ pub fn axum(kvixi: Kvixi, listener: std::net::TcpListener) {
     tokio::spawn(async move { axum::serve(listener, app).await });
 }
 
-/// The axum example with tower-sessions' Redis store.
+/// The axum example on Redis: the one-line setup when the flow's config names the Redis
+/// (`KVIXI_REDIS_URL`), else tower-sessions' Redis store passed by the app.
 pub fn axum_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     let task = tokio::spawn(async move {
-        let store = RedisStore::new(fred_pool(&redis_url, &kvixi).await);
-        axum::serve(
-            listener,
-            kvixi_examples::axum_app::router_with_store(kvixi, store),
-        )
-        .await
+        let app = match kvixi.redis() {
+            Some(_) => kvixi_examples::axum_app::router(kvixi),
+            None => {
+                let store = RedisStore::new(fred_pool(&redis_url, &kvixi).await);
+                kvixi_examples::axum_app::router_with_store(kvixi, store)
+            }
+        };
+        axum::serve(listener, app).await
     });
     Stop::new(move || task.abort())
 }
 
 /// The actix example from a thread of its own: actix runs its own single-threaded
-/// runtime (a `System`), apart from the test's tokio runtime.
+/// runtime (a `System`), apart from the test's tokio runtime. The one-line setup: the
+/// flow's config has no Redis, so one memory store serves the flow.
 pub fn actix(kvixi: Kvixi, listener: std::net::TcpListener) {
     actix_on(kvixi, listener, None).detach();
 }
 
-/// The actix example with actix-session's Redis store.
+/// The actix example with `kvixi_actix::RedisStore` on a pool of its own, under the
+/// cookie key every instance of the test shares.
 pub fn actix_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
     actix_on(kvixi, listener, Some(redis_url))
 }
@@ -61,14 +71,31 @@ fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<Str
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
+            // One worker, and no signal handling: the test stops the server.
             let server = match redis_url {
                 Some(url) => {
-                    let store = kvixi_actix::redis_store(&url)
-                        .await
-                        .expect("redis connects");
-                    actix_server(kvixi, store, listener)?
+                    // The pool's connections run on this thread's runtime, as the server does.
+                    let store = kvixi_actix::RedisStore::new(fred_pool(&url, &kvixi).await);
+                    let key = actix_web::cookie::Key::from(&SHARED_KEY);
+                    actix_web::HttpServer::new(move || {
+                        kvixi_examples::actix_app::app_with_store(
+                            kvixi.clone(),
+                            store.clone(),
+                            key.clone(),
+                        )
+                    })
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run()
                 }
-                None => actix_server(kvixi, kvixi_actix::MemoryStore::default(), listener)?,
+                None => actix_web::HttpServer::new(move || {
+                    kvixi_examples::actix_app::app(kvixi.clone())
+                })
+                .workers(1)
+                .disable_signals()
+                .listen(listener)?
+                .run(),
             };
             let _ = handle_tx.send(server.handle());
             server.await
@@ -76,21 +103,6 @@ fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<Str
     });
     let handle = handle_rx.recv().expect("the actix instance starts");
     Stop::new(move || drop(handle.stop(false)))
-}
-
-fn actix_server<S: kvixi_actix::SessionStore + Clone + Send + 'static>(
-    kvixi: Kvixi,
-    store: S,
-    listener: std::net::TcpListener,
-) -> std::io::Result<actix_web::dev::Server> {
-    let key = actix_web::cookie::Key::from(&SHARED_KEY);
-    Ok(actix_web::HttpServer::new(move || {
-        kvixi_examples::actix_app::app(kvixi.clone(), store.clone(), key.clone())
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run())
 }
 
 fn rocket_figment(port: u16) -> rocket::figment::Figment {
@@ -110,7 +122,8 @@ pub fn rocket(kvixi: Kvixi, listener: std::net::TcpListener) {
     rocket_on(kvixi, listener, None).detach();
 }
 
-/// The Rocket example with tower-sessions' Redis store.
+/// The Rocket example on Redis: the one-line setup when the flow's config names the
+/// Redis (`KVIXI_REDIS_URL`), else tower-sessions' Redis store passed by the app.
 pub fn rocket_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
     rocket_on(kvixi, listener, Some(redis_url))
 }
@@ -121,11 +134,11 @@ fn rocket_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<St
     let figment = rocket_figment(port);
     let task = tokio::spawn(async move {
         let app = match redis_url {
-            Some(url) => {
+            Some(url) if kvixi.redis().is_none() => {
                 let store = RedisStore::new(fred_pool(&url, &kvixi).await);
                 kvixi_examples::rocket_app::rocket_with_store(kvixi, figment, store)
             }
-            None => kvixi_examples::rocket_app::rocket(kvixi, figment),
+            _ => kvixi_examples::rocket_app::rocket(kvixi, figment),
         };
         if let Err(error) = app.launch().await {
             panic!("the Rocket app did not launch: {error}");

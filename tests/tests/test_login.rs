@@ -73,13 +73,7 @@ async fn actix_app_test_login_reaches_the_user_and_logs_out() {
     use actix_web::test;
 
     let kvixi = kvixi();
-    let key = kvixi_actix::session_key(kvixi.config());
-    let app = test::init_service(kvixi_examples::actix_app::app(
-        kvixi.clone(),
-        kvixi_actix::MemoryStore::default(),
-        key,
-    ))
-    .await;
+    let app = test::init_service(kvixi_examples::actix_app::app(kvixi.clone())).await;
     let cookie = kvixi_actix::testing::log_in_as(&app, &kvixi, erin())
         .await
         .expect("logged in");

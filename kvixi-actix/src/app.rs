@@ -1,0 +1,177 @@
+//! `App::with_kvixi`: the session middleware and the routes in one line, the store and
+//! the cookie key following from the flow's `Config`.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::App;
+use actix_web::body::MessageBody;
+use actix_web::cookie::time::Duration;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use kvixi_core::Kvixi;
+
+use crate::{MemoryStore, configure, session_key, session_middleware};
+
+/// "Log in with Kvixi" on an actix-web [`App`], in one line.
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
+///
+/// async fn me(user: KvixiUser) -> String {
+///     user.id.clone()
+/// }
+///
+/// # #[actix_web::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = kvixi_core::Config::builder("my-app", "my-secret", "http://localhost:3000/auth/kvixi/callback")
+///     .build()?;
+/// let kvixi = Kvixi::new(config)?;
+/// // In `HttpServer::new(move || …)`, once per worker: every worker shares the sessions.
+/// let app = test::init_service(App::new().with_kvixi(kvixi.clone()).route("/me", web::get().to(me))).await;
+///
+/// let request = test::TestRequest::get().uri("/me").insert_header(("accept", "application/json"));
+/// let response = test::call_service(&app, request.to_request()).await;
+/// assert_eq!(response.status(), 401);
+/// # Ok(())
+/// # }
+/// ```
+pub trait KvixiAppExt {
+    /// Wraps the app in the [`session_middleware`] the Kvixi routes and extractors need
+    /// and mounts the routes ([`configure`]). The sessions go where the flow's
+    /// [`Config`](kvixi_core::Config) says: with a Redis URL (`KVIXI_REDIS_URL`), a
+    /// [`RedisStore`](crate::RedisStore) on the flow's own connection pool
+    /// ([`Kvixi::redis`]); without, one [`MemoryStore`] (bounded by
+    /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions)) shared
+    /// by every worker serving this flow. The session cookie is sealed with a key derived
+    /// from the app's cookie key ([`session_key`]), opened with the previous ones too.
+    ///
+    /// Call it in `HttpServer::new`'s closure with a clone of one [`Kvixi`] built
+    /// outside it. For a store of your own, use [`session_middleware`] and
+    /// [`configure`] instead.
+    fn with_kvixi(
+        self,
+        kvixi: Kvixi,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    >;
+}
+
+impl<T, B> KvixiAppExt for App<T>
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    T::Service: 'static,
+    B: MessageBody + 'static,
+{
+    fn with_kvixi(
+        self,
+        kvixi: Kvixi,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        let store = kvixi.adapter_state(|| FlowStore::for_flow(&kvixi));
+        let key = session_key(kvixi.config());
+        self.wrap(session_middleware(kvixi.config(), store, key))
+            .configure(configure(kvixi))
+    }
+}
+
+type State = HashMap<String, String>;
+
+/// The store the flow's config calls for, kept once per flow (`Kvixi::adapter_state`)
+/// so that every worker shares it.
+#[derive(Clone, Debug)]
+enum FlowStore {
+    Memory(MemoryStore),
+    #[cfg(feature = "redis")]
+    Redis(crate::RedisStore),
+    /// The config names a Redis this build cannot reach: every request that needs the
+    /// session is answered 503 (never a silent fall back to per-process sessions).
+    #[cfg(not(feature = "redis"))]
+    NoRedisSupport,
+}
+
+impl FlowStore {
+    fn for_flow(kvixi: &Kvixi) -> FlowStore {
+        #[cfg(feature = "redis")]
+        if let Some(pool) = kvixi.redis() {
+            return FlowStore::Redis(crate::RedisStore::new(pool.clone()));
+        }
+        #[cfg(not(feature = "redis"))]
+        if kvixi.config().redis_url().is_some() {
+            tracing::error!(
+                "KVIXI_REDIS_URL is set but kvixi-actix was built without its `redis` feature: \
+                 sessions are unavailable (enable the feature, on by default)"
+            );
+            return FlowStore::NoRedisSupport;
+        }
+        FlowStore::Memory(MemoryStore::from_config(kvixi.config()))
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn no_redis_support() -> anyhow::Error {
+    anyhow::anyhow!("kvixi-actix was built without its `redis` feature")
+}
+
+/// Calls `$call` on the store behind a [`FlowStore`].
+macro_rules! on_store {
+    ($store:expr, $s:ident => $call:expr, $unsupported:expr) => {
+        match $store {
+            FlowStore::Memory($s) => $call,
+            #[cfg(feature = "redis")]
+            FlowStore::Redis($s) => $call,
+            #[cfg(not(feature = "redis"))]
+            FlowStore::NoRedisSupport => $unsupported,
+        }
+    };
+}
+
+impl SessionStore for FlowStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+        on_store!(self, s => s.load(session_key).await, Err(LoadError::Other(no_redis_support())))
+    }
+
+    async fn save(&self, session_state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        on_store!(self, s => s.save(session_state, ttl).await, Err(SaveError::Other(no_redis_support())))
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: State,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        on_store!(
+            self,
+            s => s.update(session_key, session_state, ttl).await,
+            Err(UpdateError::Other(no_redis_support()))
+        )
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+        on_store!(self, s => s.update_ttl(session_key, ttl).await, Err(no_redis_support()))
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        on_store!(self, s => s.delete(session_key).await, Err(no_redis_support()))
+    }
+}
