@@ -11,11 +11,13 @@ pub use redis_scenarios::*;
 pub use scenarios::*;
 
 pub mod apps;
+pub mod fleet;
 pub mod guard_scenarios;
 pub mod redis_scenarios;
 pub mod scenarios;
 pub mod service;
 pub mod session_scenarios;
+pub mod topology;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,557 @@
+//! Redis topologies on loopback for the fleet scenarios ([`mod@crate::fleet`]): a standalone
+//! server, a Sentinel group (primary, replica, three sentinels) and a three-node Cluster,
+//! each in a temporary directory of its own, on free ports, stopped when dropped.
+//!
+//! Each constructor returns `None` when `redis-server` (or `redis-cli`) is missing
+//! outside CI, and fails the test under `CI=true` ([`service::available`]).
+
+use std::fs::File;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::service;
+
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+const REDIS_CLI: &str = "/usr/bin/redis-cli";
+
+/// How long a topology may take to be ready (servers listening, replica in sync,
+/// sentinels acquainted, cluster slots covered).
+const READY_BOUND: Duration = Duration::from_secs(30);
+
+/// A directory of its own under the system's temporary directory. Removed when dropped,
+/// unless the test is failing (its logs are then kept, and their path printed).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty directory whose name starts with `prefix`.
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let path = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for inspection: {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// A child process whose stdout and stderr go to a log file; SIGKILLed when dropped.
+pub struct Process {
+    child: Option<Child>,
+    /// What it is, for messages (`redis primary`, `axum instance 2`).
+    pub name: String,
+    /// The file its output goes to.
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Starts `command` with its output appended to `log`.
+    pub fn spawn(name: impl Into<String>, mut command: Command, log: PathBuf) -> Process {
+        let name = name.into();
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+        let err = file.try_clone().expect("a second handle on the log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Process {
+            child: Some(child),
+            name,
+            log,
+        }
+    }
+
+    /// Its process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// `Some(status)` when it has exited (by itself or killed).
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown ({e})")),
+        }
+    }
+
+    /// SIGKILL, as a crash or an orchestrator's hard stop would, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The last `lines` lines of its log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Prints the tail of its log to stderr, headed by its name.
+    pub fn print_log(&self, lines: usize) {
+        eprintln!(
+            "----- {} ({}), last {lines} lines -----\n{}\n----- end of {} -----",
+            self.name,
+            self.log.display(),
+            self.log_tail(lines),
+            self.name
+        );
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:port`.
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+/// `redis-cli -p port args…`: its output (stdout, then stderr).
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let output = Command::new(REDIS_CLI)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {REDIS_CLI}: {e}"));
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+/// The value of `field:` in an `INFO`-style answer (`field:value` lines).
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::to_owned)
+    })
+}
+
+/// Polls `ready` every 50 ms until it says `Ok`, or fails with its last `Err` (and the logs
+/// of `processes`) after [`READY_BOUND`].
+fn wait_until(what: &str, processes: &[&Process], mut ready: impl FnMut() -> Result<(), String>) {
+    let started = Instant::now();
+    loop {
+        match ready() {
+            Ok(()) => return,
+            Err(why) if started.elapsed() > READY_BOUND => {
+                for process in processes {
+                    process.print_log(40);
+                }
+                panic!("{what} not ready after {READY_BOUND:?}: {why}");
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn redis_tools_available() -> bool {
+    service::available(REDIS_SERVER, "redis-server") && service::available(REDIS_CLI, "redis-tools")
+}
+
+/// A `redis-server` without persistence, listening on `port`, its files in `dir`.
+fn redis_server(name: &str, dir: &Path, port: u16, extra: &[String]) -> Process {
+    let mut command = Command::new(REDIS_SERVER);
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra);
+    let log = dir.join(format!("{}.log", name.replace(' ', "-")));
+    Process::spawn(name, command, log)
+}
+
+/// Waits until `process` accepts connections on `port`; `Err` if it exits first.
+fn wait_listening(process: &mut Process, port: u16) -> Result<(), String> {
+    let started = Instant::now();
+    while !port_open(port) {
+        if let Some(status) = process.exited() {
+            return Err(format!(
+                "{} exited ({status}) before listening on {port}",
+                process.name
+            ));
+        }
+        if started.elapsed() > READY_BOUND {
+            return Err(format!(
+                "{} does not listen on {port} after {READY_BOUND:?}",
+                process.name
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Starts a server with `spawn(port)` on a free port and waits until it listens. Tests run
+/// in parallel: when another process took the port meanwhile, tries another one.
+fn start_listening(mut spawn: impl FnMut(u16) -> Process) -> (Process, u16) {
+    const ATTEMPTS: u32 = 3;
+    for attempt in 1..=ATTEMPTS {
+        let port = service::free_port();
+        let mut process = spawn(port);
+        match wait_listening(&mut process, port) {
+            Ok(()) => return (process, port),
+            Err(why) if attempt < ATTEMPTS && process.log_tail(20).contains("in use") => {
+                eprintln!("{why}: its port was taken, trying another one");
+            }
+            Err(why) => {
+                process.print_log(40);
+                panic!("{why}");
+            }
+        }
+    }
+    unreachable!("the last attempt returns or panics")
+}
+
+/// One `redis-server` without persistence.
+pub struct Standalone {
+    server: Process,
+    /// Its port.
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+impl Standalone {
+    /// Starts it on a free port; `None` when Redis is not installed (outside CI).
+    pub fn start() -> Option<Standalone> {
+        if !redis_tools_available() {
+            return None;
+        }
+        let dir = TempDir::new("kvixi-standalone");
+        let (server, port) = start_listening(|port| redis_server("redis", dir.path(), port, &[]));
+        Some(Standalone { server, port, dir })
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Prints its log (for a failing test).
+    pub fn print_logs(&self) {
+        self.server.print_log(30);
+        let _ = &self.dir;
+    }
+}
+
+/// The name the sentinels monitor the primary under.
+pub const SENTINEL_SERVICE: &str = "kvixi";
+
+/// A primary, one replica and three sentinels (quorum 2, down after 1 s).
+pub struct SentinelGroup {
+    primary: Process,
+    replica: Process,
+    sentinels: Vec<Process>,
+    /// The primary's port, as started.
+    pub primary_port: u16,
+    /// The replica's port, as started.
+    pub replica_port: u16,
+    /// The sentinels' ports.
+    pub sentinel_ports: Vec<u16>,
+    dir: TempDir,
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+impl SentinelGroup {
+    /// Starts the group and waits until the replica is in sync and every sentinel knows
+    /// the replica and the two other sentinels; `None` when Redis is not installed.
+    pub fn start() -> Option<SentinelGroup> {
+        if !redis_tools_available() {
+            return None;
+        }
+        let dir = TempDir::new("kvixi-sentinel");
+        // No delay before the first (diskless) sync: the replica is in sync at once.
+        let primary_args = ["--repl-diskless-sync-delay", "0"].map(str::to_owned);
+        let (primary, primary_port) =
+            start_listening(|port| redis_server("redis primary", dir.path(), port, &primary_args));
+        let replica_args =
+            ["--replicaof", "127.0.0.1", &primary_port.to_string()].map(str::to_owned);
+        let (replica, replica_port) =
+            start_listening(|port| redis_server("redis replica", dir.path(), port, &replica_args));
+
+        let mut sentinels = Vec::new();
+        let mut sentinel_ports = Vec::new();
+        for n in 1..=3 {
+            let (sentinel, port) = start_listening(|port| {
+                let conf = dir.path().join(format!("sentinel-{n}.conf"));
+                let text = format!(
+                    "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                     sentinel monitor {SENTINEL_SERVICE} 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds {SENTINEL_SERVICE} 1000\n\
+                     sentinel failover-timeout {SENTINEL_SERVICE} 3000\n\
+                     sentinel parallel-syncs {SENTINEL_SERVICE} 1\n",
+                    dir = dir.path().display()
+                );
+                std::fs::write(&conf, text).expect("a writable sentinel config");
+                let mut command = Command::new(REDIS_SERVER);
+                command.arg(&conf).arg("--sentinel");
+                let log = dir.path().join(format!("sentinel-{n}.log"));
+                Process::spawn(format!("sentinel {n}"), command, log)
+            });
+            sentinels.push(sentinel);
+            sentinel_ports.push(port);
+        }
+        let group = SentinelGroup {
+            primary,
+            replica,
+            sentinels,
+            primary_port,
+            replica_port,
+            sentinel_ports,
+            dir,
+        };
+        group.wait_ready();
+        Some(group)
+    }
+
+    fn processes(&self) -> Vec<&Process> {
+        let mut all = vec![&self.primary, &self.replica];
+        all.extend(self.sentinels.iter());
+        all
+    }
+
+    fn wait_ready(&self) {
+        let processes = self.processes();
+        wait_until("the replica", &processes, || {
+            let info = cli(self.replica_port, &["info", "replication"]);
+            match info_field(&info, "master_link_status").as_deref() {
+                Some("up") => Ok(()),
+                other => Err(format!("master_link_status {other:?}")),
+            }
+        });
+        for &port in &self.sentinel_ports {
+            wait_until("the sentinels", &processes, || {
+                let master = self.sentinel_master(port);
+                let others = master.get("num-other-sentinels").map(String::as_str);
+                let replicas = master.get("num-slaves").map(String::as_str);
+                if others == Some("2") && replicas == Some("1") {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "sentinel on {port}: {others:?} other sentinels, {replicas:?} replicas"
+                    ))
+                }
+            });
+        }
+    }
+
+    /// What the sentinel on `port` says of the monitored primary (`SENTINEL MASTER`).
+    pub fn sentinel_master(&self, port: u16) -> std::collections::HashMap<String, String> {
+        let answer = cli(port, &["sentinel", "master", SENTINEL_SERVICE]);
+        let lines: Vec<&str> = answer.lines().collect();
+        lines
+            .chunks(2)
+            .filter(|pair| pair.len() == 2)
+            .map(|pair| (pair[0].to_owned(), pair[1].to_owned()))
+            .collect()
+    }
+
+    /// `host:port` of the primary, as the first live sentinel reports it (after a
+    /// failover, some sentinels may name the old one for a while).
+    pub fn current_primary(&self) -> Option<String> {
+        self.sentinel_ports.iter().find_map(|&port| {
+            let answer = cli(
+                port,
+                &["sentinel", "get-master-addr-by-name", SENTINEL_SERVICE],
+            );
+            let mut lines = answer.lines();
+            match (lines.next(), lines.next()) {
+                (Some(host), Some(p)) if p.parse::<u16>().is_ok() => Some(format!("{host}:{p}")),
+                _ => None,
+            }
+        })
+    }
+
+    /// The role (`master`, `slave`) the server on `port` reports, if it answers.
+    pub fn role(&self, port: u16) -> Option<String> {
+        info_field(&cli(port, &["info", "replication"]), "role")
+    }
+
+    /// `redis-sentinel://127.0.0.1:S1?sentinelServiceName=kvixi&node=127.0.0.1:S2&node=…`.
+    pub fn url(&self) -> String {
+        let mut url = format!(
+            "redis-sentinel://127.0.0.1:{}?sentinelServiceName={SENTINEL_SERVICE}",
+            self.sentinel_ports[0]
+        );
+        for port in &self.sentinel_ports[1..] {
+            url.push_str(&format!("&node=127.0.0.1:{port}"));
+        }
+        url
+    }
+
+    /// SIGKILLs the primary (it stays down) and checks its port is closed.
+    pub fn kill_primary(&mut self) {
+        self.primary.kill();
+        assert!(
+            !port_open(self.primary_port),
+            "the killed primary's port {} is closed",
+            self.primary_port
+        );
+    }
+
+    /// Prints every process's log (for a failing test).
+    pub fn print_logs(&self) {
+        for process in self.processes() {
+            process.print_log(30);
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// Three primaries sharing the 16384 slots (no replicas).
+pub struct Cluster {
+    nodes: Vec<Process>,
+    /// The nodes' client ports.
+    pub ports: Vec<u16>,
+    dir: TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts three nodes, creates the cluster with `redis-cli --cluster create` and waits
+    /// for `cluster_state:ok` on every node; `None` when Redis is not installed.
+    pub fn start() -> Option<Cluster> {
+        if !redis_tools_available() {
+            return None;
+        }
+        let dir = TempDir::new("kvixi-cluster");
+        let mut nodes = Vec::new();
+        let mut ports = Vec::new();
+        for n in 1..=3 {
+            let (node, port) = start_listening(|port| {
+                // The bus port: a free port of its own (the default, port + 10000, may
+                // exceed 65535).
+                let bus = service::free_port();
+                let args = [
+                    "--cluster-enabled".to_owned(),
+                    "yes".to_owned(),
+                    "--cluster-config-file".to_owned(),
+                    format!("nodes-{port}.conf"),
+                    "--cluster-port".to_owned(),
+                    bus.to_string(),
+                    "--cluster-node-timeout".to_owned(),
+                    "5000".to_owned(),
+                ];
+                redis_server(&format!("cluster node {n}"), dir.path(), port, &args)
+            });
+            nodes.push(node);
+            ports.push(port);
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addresses.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
+        let created = cli(ports[0], &create);
+        let cluster = Cluster { nodes, ports, dir };
+        assert!(
+            created.contains("[OK] All 16384 slots covered"),
+            "redis-cli --cluster create failed:\n{created}"
+        );
+        let processes: Vec<&Process> = cluster.nodes.iter().collect();
+        for &port in &cluster.ports {
+            wait_until("the cluster", &processes, || {
+                let info = cli(port, &["cluster", "info"]);
+                match info_field(&info, "cluster_state").as_deref() {
+                    Some("ok") => Ok(()),
+                    other => Err(format!("node {port}: cluster_state {other:?}")),
+                }
+            });
+        }
+        Some(cluster)
+    }
+
+    /// `redis-cluster://127.0.0.1:P1?node=127.0.0.1:P2&node=127.0.0.1:P3`.
+    pub fn url(&self) -> String {
+        let mut url = format!("redis-cluster://127.0.0.1:{}", self.ports[0]);
+        for (i, port) in self.ports[1..].iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&format!("node=127.0.0.1:{port}"));
+        }
+        url
+    }
+
+    /// How many keys each node holds (`DBSIZE`), in the order of [`Cluster::ports`].
+    pub fn key_counts(&self) -> Vec<u64> {
+        self.ports
+            .iter()
+            .map(|&port| cli(port, &["dbsize"]).trim().parse().unwrap_or(0))
+            .collect()
+    }
+
+    /// Prints every node's log (for a failing test).
+    pub fn print_logs(&self) {
+        for node in &self.nodes {
+            node.print_log(30);
+        }
+        let _ = &self.dir;
+    }
+}
