@@ -54,35 +54,35 @@
 //! # Several instances: Redis
 //!
 //! The default memory store lives in one process. Behind a load balancer, give every
-//! instance the same Redis store (crate `tower-sessions-redis-store`):
+//! instance the same `KVIXI_COOKIE_KEY` and `KVIXI_REDIS_URL` (`redis://`, `rediss://`,
+//! `redis-sentinel://…` or `redis-cluster://…`; `Config::builder(..).redis_url(..)`):
+//! [`with_kvixi`](KvixiRouterExt::with_kvixi) then keeps sessions (tower-sessions' Redis
+//! store), revocation stamps and spent pending logins in that Redis, through the flow's one
+//! pool ([`Kvixi::redis`]). Nothing else changes:
 //!
 //! ```no_run
 //! # use axum::{Router, routing::get};
 //! # use kvixi_axum::{Kvixi, KvixiRouterExt};
-//! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
-//!
-//! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
-//! // Survive an outage: reconnect (fred never does without a policy), and drop a command
-//! // before kvixi's store timeout rather than replaying it when Redis is back.
-//! let performance = PerformanceConfig {
-//!     default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
-//!     ..PerformanceConfig::default()
-//! };
-//! let reconnect = ReconnectPolicy::new_constant(0, 100);
-//! let config = Config::from_url("redis://127.0.0.1:6379")?;
-//! let pool = Pool::new(config, Some(performance), None, Some(reconnect), 4)?;
-//! pool.init().await?;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = kvixi_core::Config::builder("app-id", "app-secret", "https://app.example/auth/kvixi/callback")
+//!     .cookie_key(std::env::var("KVIXI_COOKIE_KEY")?)
+//!     .redis_url("redis-sentinel://10.0.0.5:26379?sentinelServiceName=kvixi&node=10.0.0.6:26379")
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?; // inside the runtime: it starts the Redis pool
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hi" }))
-//!     .with_kvixi_store(kvixi, RedisStore::new(pool));
+//!     .with_kvixi(kvixi);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Revocations (`Kvixi::revoke_user`, the log-out-everywhere route) live in the flow, per
-//! process by default: give every instance's flow the same shared store too, with
-//! `Kvixi::builder(config).revocations(kvixi_core::RedisRevocations::new(pool))` (feature
-//! `redis` of kvixi-core), or a revocation made on one instance is unknown to the others.
+//! An app with a store of its own passes it to
+//! [`with_kvixi_store`](KvixiRouterExt::with_kvixi_store) (`kvixi_core::redis_pool` gives a
+//! fred pool with the flow's settings). Such a store may be shared by several instances,
+//! so the flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
+//! `Kvixi::builder(config).revocations(kvixi_core::RedisRevocations::new(pool))`): a
+//! per-process default is refused at startup rather than a "log out everywhere" that
+//! reaches one instance.
 #![forbid(unsafe_code)]
 
 mod app_user;

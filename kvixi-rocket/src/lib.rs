@@ -54,30 +54,27 @@
 //! # Several instances: Redis
 //!
 //! The default memory store lives in one process. Behind a load balancer, give every
-//! instance the same Redis store (crate `tower-sessions-redis-store`):
+//! instance the same `KVIXI_COOKIE_KEY` and `KVIXI_REDIS_URL` (`redis://`, `rediss://`,
+//! `redis-sentinel://…` or `redis-cluster://…`; `Config::builder(..).redis_url(..)`):
+//! [`KvixiFairing::new`] then keeps sessions (tower-sessions' Redis store), revocation
+//! stamps and spent pending logins in that Redis, through the flow's one pool
+//! ([`Kvixi::redis`]). Nothing else changes:
 //!
 //! ```no_run
 //! # use kvixi_rocket::{Kvixi, KvixiFairing};
-//! use tower_sessions_redis_store::{RedisStore, fred::prelude::*};
-//!
-//! # async fn run(kvixi: Kvixi) -> Result<(), Box<dyn std::error::Error>> {
-//! // Survive an outage: reconnect (fred never does without a policy), and drop a command
-//! // before kvixi's store timeout rather than replaying it when Redis is back.
-//! let performance = PerformanceConfig {
-//!     default_command_timeout: kvixi.config().session_store_timeout() * 4 / 5,
-//!     ..PerformanceConfig::default()
-//! };
-//! let reconnect = ReconnectPolicy::new_constant(0, 100);
-//! let config = Config::from_url("redis://127.0.0.1:6379")?;
-//! let pool = Pool::new(config, Some(performance), None, Some(reconnect), 4)?;
-//! pool.init().await?;
-//! let app = rocket::build().attach(KvixiFairing::new(kvixi).store(RedisStore::new(pool)));
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = kvixi_core::Config::builder("app-id", "app-secret", "https://app.example/auth/kvixi/callback")
+//!     .cookie_key(std::env::var("KVIXI_COOKIE_KEY")?)
+//!     .redis_url("redis://10.0.0.5:6379")
+//!     .build()?;
+//! let kvixi = Kvixi::new(config)?; // inside the runtime: it starts the Redis pool
+//! let app = rocket::build().attach(KvixiFairing::new(kvixi));
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Every instance needs the same `KVIXI_COOKIE_KEY` too, or the others cannot read the
-//! session cookie.
+//! An app with a store of its own passes it to [`KvixiFairing::store`]; the flow's
+//! revocation stamps must then be shared too, or the rocket refuses to ignite.
 //!
 //! # Anonymous requests and your own catchers
 //!
