@@ -22,7 +22,9 @@ use url::Url;
 
 pub use kvixi_examples::serve::Framework;
 
-use crate::topology::{Cluster, Process, SentinelGroup, Standalone, TempDir, port_open};
+use crate::topology::{
+    Cluster, Process, SentinelGroup, Standalone, TempDir, TlsStandalone, port_open,
+};
 use crate::{APP_ID, APP_SECRET, service};
 
 /// The current cookie key of the scenarios that do not rotate it.
@@ -127,12 +129,25 @@ pub struct Fleet {
     /// Instances killed by a restart, for their logs.
     retired: Vec<Process>,
     dir: TempDir,
+    /// More environment for every instance (the CA a TLS Redis needs).
+    env: Vec<(String, String)>,
 }
 
 impl Fleet {
     /// Starts the emulator, then `count` instances of `example` on `redis_url` with `keys`,
     /// and waits until each answers `GET /`.
     pub async fn start(example: &Example, redis_url: &str, count: usize, keys: Keys) -> Fleet {
+        Self::start_with_env(example, redis_url, count, keys, Vec::new()).await
+    }
+
+    /// Like [`Fleet::start`], with `env` set for every instance too.
+    pub async fn start_with_env(
+        example: &Example,
+        redis_url: &str,
+        count: usize,
+        keys: Keys,
+        env: Vec<(String, String)>,
+    ) -> Fleet {
         let dir = TempDir::new(&format!("kvixi-fleet-{}", example.framework));
         // The address a balancer would have: never listened on, since the test rewrites
         // the emulator's redirect to the instance of its choice.
@@ -154,6 +169,7 @@ impl Fleet {
             starts: 0,
             retired: Vec::new(),
             dir,
+            env,
         };
         for _ in 0..count {
             let port = service::free_port();
@@ -201,6 +217,7 @@ impl Fleet {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             );
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         if keys.previous.is_empty() {
             command.env_remove("KVIXI_PREVIOUS_COOKIE_KEYS");
         } else {
@@ -1150,4 +1167,42 @@ pub async fn cluster(example: Example) {
     for (browser, user) in browsers.iter().filter(|(_, user)| *user == "bob") {
         assert_logged_in_everywhere(&fleet, browser, user).await;
     }
+}
+
+/// Two instances on a Redis that speaks TLS only (`rediss://`, its CA trusted through
+/// `SSL_CERT_FILE`): a login on one is read on the other and stored in that Redis, and
+/// "log out everywhere" reaches both.
+pub async fn tls_redis(example: Example) {
+    let Some(redis) = TlsStandalone::start() else {
+        return;
+    };
+    let ca = redis.ca_file().to_string_lossy().into_owned();
+    let env = vec![("SSL_CERT_FILE".to_owned(), ca)];
+    let fleet = Fleet::start_with_env(&example, &redis.url(), 2, Keys::only(KEY_1), env).await;
+    let before = redis.dbsize();
+    let alice = fleet.browser("alice");
+    fleet.log_in(&alice, "alice").await;
+    let phone = fleet.browser("alice's phone");
+    fleet.log_in(&phone, "alice").await;
+    let bob = fleet.browser("bob");
+    fleet.log_in(&bob, "bob").await;
+    for (browser, user) in [(&alice, "alice"), (&phone, "alice"), (&bob, "bob")] {
+        assert_logged_in_everywhere(&fleet, browser, user).await;
+    }
+    assert!(
+        redis.dbsize() >= before + 3,
+        "the sessions are in the TLS Redis ({before} keys before three logins, {} after)",
+        redis.dbsize()
+    );
+    let base = fleet.next();
+    let everywhere = alice.post(&base, "/auth/kvixi/logout-everywhere").await;
+    let revoked = Instant::now();
+    assert_eq!(
+        everywhere.status(),
+        StatusCode::SEE_OTHER,
+        "logout-everywhere on {}",
+        fleet.describe(&base)
+    );
+    assert_revoked_everywhere(&fleet, &phone, revoked).await;
+    assert_logged_in_everywhere(&fleet, &bob, "bob").await;
 }

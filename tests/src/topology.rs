@@ -289,6 +289,141 @@ impl Standalone {
     }
 }
 
+/// One `redis-server` that speaks TLS only (`rediss://`), with a certificate for
+/// `127.0.0.1` signed by a CA made for the test (`openssl`).
+pub struct TlsStandalone {
+    server: Process,
+    /// Its TLS port (it has no plain one).
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Drop for TlsStandalone {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.server.print_log(30);
+        }
+    }
+}
+
+impl TlsStandalone {
+    /// Makes the CA and the server's certificate, then starts the server on a free port;
+    /// `None` when Redis or openssl is not installed (outside CI).
+    pub fn start() -> Option<TlsStandalone> {
+        if !redis_tools_available() || !service::available(OPENSSL, "openssl") {
+            return None;
+        }
+        let dir = TempDir::new("kvixi-tls");
+        let path = |file: &str| dir.path().join(file).to_string_lossy().into_owned();
+        let openssl = |args: &[&str]| {
+            let output = Command::new(OPENSSL)
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl runs");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        std::fs::write(
+            dir.path().join("san.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .expect("a config file");
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kvixi e2e CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "server.crt",
+        ]);
+        let (server, port) = start_listening(|port| {
+            let tls = [
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--tls-port".to_owned(),
+                port.to_string(),
+                "--tls-cert-file".to_owned(),
+                path("server.crt"),
+                "--tls-key-file".to_owned(),
+                path("server.key"),
+                "--tls-ca-cert-file".to_owned(),
+                path("ca.crt"),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ];
+            redis_server("redis tls", dir.path(), port, &tls)
+        });
+        Some(TlsStandalone { server, port, dir })
+    }
+
+    /// `rediss://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// The CA that signed the server's certificate: what a client must trust
+    /// (`SSL_CERT_FILE`, which the Redis client's TLS reads).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// How many keys the server holds (`DBSIZE` over TLS).
+    pub fn dbsize(&self) -> u64 {
+        let output = Command::new(REDIS_CLI)
+            .args(["-p", &self.port.to_string(), "--tls", "--cacert"])
+            .arg(self.ca_file())
+            .arg("dbsize")
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("DBSIZE answered {output:?}"))
+    }
+}
+
+const OPENSSL: &str = "/usr/bin/openssl";
+
 /// The name the sentinels monitor the primary under.
 pub const SENTINEL_SERVICE: &str = "kvixi";
 

@@ -26,6 +26,7 @@ macro_rules! all_fleet_scenarios {
             rolling_key_rotation,
             sentinel_failover,
             cluster,
+            tls_redis,
         );
     };
 }
