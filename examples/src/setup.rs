@@ -21,9 +21,6 @@ pub struct Example {
     pub public_url: String,
     /// The embedded emulator, when `KVIXI_APP_ID` is not set. Keep it alive.
     pub emulator: Option<Emulator>,
-    /// `KVIXI_REDIS_URL`: keep sessions in this Redis, shared by every instance, instead
-    /// of the process's memory. May hold a password: never print it.
-    pub redis_url: Option<String>,
 }
 
 /// What `KVIXI_COOKIE_KEY` must be, for the error that asks for it.
@@ -52,11 +49,10 @@ pub async fn from_env_with(
         .trim_end_matches('/')
         .to_owned();
 
-    let redis_url = var("KVIXI_REDIS_URL");
     let cookie_key = var("KVIXI_COOKIE_KEY");
     // Instances sharing sessions must also share the key of the cookies that carry a
     // started login and the session id, or a login started on one fails on another.
-    if redis_url.is_some() && cookie_key.is_none() {
+    if var("KVIXI_REDIS_URL").is_some() && cookie_key.is_none() {
         return Err(format!(
             "KVIXI_COOKIE_KEY is not set: with KVIXI_REDIS_URL, set it to {COOKIE_KEY_HELP}"
         )
@@ -72,7 +68,6 @@ pub async fn from_env_with(
             addr,
             public_url,
             emulator: None,
-            redis_url,
         });
     }
 
@@ -108,7 +103,6 @@ pub async fn from_env_with(
         addr,
         public_url,
         emulator: Some(emulator),
-        redis_url,
     })
 }
 
@@ -161,9 +155,10 @@ impl Example {
             }
             None => println!("Using Kvixi at {}", self.kvixi.config().base_url()),
         }
-        match self.redis_url {
-            Some(_) => println!(
-                "Sessions in Redis (KVIXI_REDIS_URL), shared by every instance with the same KVIXI_COOKIE_KEY"
+        match self.kvixi.config().redis_url() {
+            Some(url) => println!(
+                "Sessions in Redis ({}, KVIXI_REDIS_URL), shared by every instance with the same KVIXI_COOKIE_KEY",
+                url.topology()
             ),
             None => {
                 println!("Sessions in this process's memory (set KVIXI_REDIS_URL to share them)")

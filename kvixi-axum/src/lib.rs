@@ -151,6 +151,14 @@ impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
             let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
             return self.with_kvixi_store(kvixi, store);
         }
+        // Never per-process sessions when the config names a shared Redis.
+        #[cfg(not(feature = "redis"))]
+        if kvixi.config().redis_url().is_some() {
+            panic!(
+                "kvixi: KVIXI_REDIS_URL is set but kvixi-axum was built without its `redis` \
+                 feature (on by default): enable it"
+            );
+        }
         let store = MemoryStore::from_config(kvixi.config());
         self.with_kvixi_store(kvixi, store)
     }
@@ -169,9 +177,8 @@ impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
     }
 }
 
-/// Whether sessions in `St` live in this process only (an in-memory store).
+/// Whether sessions in `St` surely live in this process only: kvixi's memory store (the
+/// same rule as Rocket's fairing; any other store may be shared).
 fn per_process<St: 'static>() -> bool {
-    use std::any::TypeId;
-    let id = TypeId::of::<St>();
-    id == TypeId::of::<MemoryStore>() || id == TypeId::of::<tower_sessions::MemoryStore>()
+    std::any::TypeId::of::<St>() == std::any::TypeId::of::<MemoryStore>()
 }

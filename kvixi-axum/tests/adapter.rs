@@ -298,7 +298,7 @@ fn an_own_store_passes_with_revocations_chosen_or_in_memory() {
             "http://localhost:3000/auth/kvixi/callback",
             "http://127.0.0.1:9",
         ),
-        tower_sessions::MemoryStore::default(),
+        kvixi_core::MemoryStore::new(10),
     );
     let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
         .build()

@@ -122,9 +122,10 @@ impl Config {
             builder = builder.redis_url(url);
         }
         if let Some(keys) = optional("KVIXI_PREVIOUS_COOKIE_KEYS") {
+            // Each key exactly as written, as KVIXI_COOKIE_KEY is read: a key moved from
+            // one variable to the other must stay the same key.
             builder = builder.previous_cookie_keys(
                 keys.split(',')
-                    .map(str::trim)
                     .filter(|key| !key.is_empty())
                     .map(|key| key.as_bytes().to_vec()),
             );
@@ -242,8 +243,9 @@ impl Config {
     }
 }
 
-/// Builds a [`Config`]; see [`Config::builder`].
-#[derive(Clone, Debug)]
+/// Builds a [`Config`]; see [`Config::builder`]. Its `Debug` shows no key and no Redis
+/// URL (which may hold a password).
+#[derive(Clone)]
 #[must_use]
 pub struct ConfigBuilder {
     app_id: String,
@@ -267,13 +269,40 @@ pub struct ConfigBuilder {
     max_session_lifetime: Duration,
 }
 
-/// A cookie's value opened by [`Config::open_cookie`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &self.app_secret)
+            .field("redirect_url", &self.redirect_url)
+            .field("base_url", &self.base_url)
+            .field(
+                "cookie_key",
+                &self.cookie_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("previous_cookie_keys", &self.previous_cookie_keys.len())
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cookie's value opened by [`Config::open_cookie`]. Its `Debug` hides the value (a
+/// session id is a credential).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Opened {
     /// What was sealed.
     pub value: String,
     /// Opened with a previous key: seal it again with the current one on the response.
     pub reseal: bool,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("value", &"[REDACTED]")
+            .field("reseal", &self.reseal)
+            .finish()
+    }
 }
 
 /// Names used in validation errors: builder methods or environment variables.
@@ -361,7 +390,9 @@ impl ConfigBuilder {
         self.cookie_key = Some(key.into());
         self
     }
-    /// Earlier cookie keys (each at least 32 bytes), for a rotation that logs nobody out:
+    /// Earlier cookie keys (each at least 32 bytes, taken exactly as given, like the
+    /// cookie key; `KVIXI_PREVIOUS_COOKIE_KEYS` separates them with commas and no spaces),
+    /// for a rotation that logs nobody out:
     /// the [`cookie_key`](ConfigBuilder::cookie_key) seals, it and each of these open, and
     /// a cookie opened with one of these is sealed again with the current key on its
     /// next response. A rolling rotation takes two deploys: first every instance gets
@@ -526,6 +557,11 @@ impl ConfigBuilder {
             if value > MAX_SETTING_DURATION {
                 return Err(invalid(setting, "must be at most 100 years".into()));
             }
+        }
+        // Stores count expiry in whole seconds: less than one would expire every session
+        // at once.
+        if self.idle_timeout < Duration::from_secs(1) {
+            return Err(invalid("idle_timeout", "must be at least 1 second".into()));
         }
         if self.max_response_bytes < 1024 {
             return Err(invalid(
@@ -849,7 +885,7 @@ mod tests {
         let mut vars = base.to_vec();
         vars.push((
             "KVIXI_PREVIOUS_COOKIE_KEYS",
-            " an-old-cookie-key-of-at-least-32-bytes!!, ,another-old-key-of-at-least-32-bytes!! ",
+            "an-old-cookie-key-of-at-least-32-bytes!!,,another-old-key-of-at-least-32-bytes!!",
         ));
         #[cfg(feature = "redis")]
         vars.push(("KVIXI_REDIS_URL", "redis://:pw@127.0.0.1:6379"));
@@ -857,7 +893,7 @@ mod tests {
         assert_eq!(
             config.previous_cookie_keys().len(),
             2,
-            "blank entries skipped"
+            "empty entries skipped"
         );
         #[cfg(feature = "redis")]
         assert_eq!(config.redis_url().map(RedisUrl::topology), Some("redis"));
@@ -885,6 +921,61 @@ mod tests {
                 .build(),
         );
         assert_eq!(setting, "redis_url");
+    }
+
+    #[test]
+    fn a_key_moved_to_the_previous_keys_is_the_same_key() {
+        // A key with a trailing newline (a secret mounted from a file) stays itself.
+        let key = "a-cookie-key-read-from-a-file-with-a-newline\n";
+        let base = |vars: &[(&str, &str)]| {
+            let mut all = vec![
+                ("KVIXI_APP_ID", "id"),
+                ("KVIXI_APP_SECRET", "s"),
+                ("KVIXI_REDIRECT_URL", CALLBACK),
+            ];
+            all.extend_from_slice(vars);
+            Config::from_lookup(env(&all)).expect("valid")
+        };
+        let before = base(&[("KVIXI_COOKIE_KEY", key)]);
+        let after = base(&[
+            ("KVIXI_COOKIE_KEY", NEW_KEY),
+            ("KVIXI_PREVIOUS_COOKIE_KEYS", key),
+        ]);
+        let sealed = before.cookie_key().seal("c", "value");
+        assert_eq!(
+            after.open_cookie("c", &sealed).map(|opened| opened.value),
+            Some("value".to_owned())
+        );
+        let debug = format!("{:?}", after.open_cookie("c", &sealed));
+        assert!(!debug.contains("value\""), "the value is hidden: {debug}");
+    }
+
+    #[test]
+    fn the_builder_debug_shows_no_key_and_no_redis_password() {
+        let builder = Config::builder("id", "s3cret", CALLBACK)
+            .cookie_key(NEW_KEY)
+            .previous_cookie_keys([OLD_KEY])
+            .redis_url("redis://:hunter2@cache:6379");
+        let debug = format!("{builder:?}");
+        for secret in [
+            "hunter2",
+            "s3cret",
+            "the-new-cookie",
+            "an-old-cookie",
+            "116, 104",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+    }
+
+    #[test]
+    fn an_idle_timeout_under_a_second_is_refused() {
+        let (setting, _) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .idle_timeout(Duration::from_millis(500))
+                .build(),
+        );
+        assert_eq!(setting, "idle_timeout");
     }
 
     #[test]

@@ -107,6 +107,7 @@ mod connected {
         ClientLike, Config as FredConfig, ConnectionConfig, KeysInterface, PerformanceConfig, Pool,
         ReconnectPolicy,
     };
+    use fred::types::config::Options;
     use fred::types::{Expiration, SetOptions};
 
     use crate::config::Config;
@@ -115,6 +116,9 @@ mod connected {
     /// Connections in the process's pool: enough for a busy instance's one command per
     /// request (fred pipelines on each connection).
     const POOL_SIZE: usize = 4;
+
+    /// Most commands waiting on one connection (while Redis is away, say).
+    const MAX_QUEUED_COMMANDS: usize = 4096;
 
     /// The process's connection to the shared Redis.
     #[derive(Clone)]
@@ -180,6 +184,9 @@ mod connected {
             internal_command_timeout: store_timeout.max(Duration::from_millis(500)),
             // A command is tried once more after a connection drops, not three times.
             max_command_attempts: 2,
+            // Bounded: during an outage, commands past this many per connection are
+            // refused at once (a 503), not queued without end.
+            max_command_buffer_len: MAX_QUEUED_COMMANDS,
             ..ConnectionConfig::default()
         };
         let reconnect = ReconnectPolicy::new_constant(0, 100);
@@ -214,7 +221,14 @@ mod connected {
         timeout: Duration,
     ) -> Result<bool, Error> {
         let seconds = i64::try_from(remaining.as_secs().max(1)).unwrap_or(i64::MAX);
-        let set = pool.set::<Option<String>, _, _>(
+        // Sent once: a `SET NX` that Redis applied but whose answer was lost would, sent
+        // again, answer "already spent" and refuse the very login that spent it.
+        let once = Options {
+            max_attempts: Some(1),
+            ..Options::default()
+        };
+        let client = pool.with_options(&once);
+        let set = client.set::<Option<String>, _, _>(
             format!("kvixi:login:{id}"),
             1,
             Some(Expiration::EX(seconds)),
@@ -301,5 +315,6 @@ mod tests {
     fn a_sentinel_url_needs_its_service_name() {
         let problem = problem("redis-sentinel://:s3cret@127.0.0.1:26379?node=127.0.0.1:26380");
         assert!(!problem.contains("s3cret"), "{problem}");
+        assert!(problem.contains("sentinelServiceName"), "{problem}");
     }
 }

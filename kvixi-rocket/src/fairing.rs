@@ -63,11 +63,24 @@ impl KvixiFairing {
                 misconfigured: None,
             };
         }
+        // Never per-process sessions when the config names a shared Redis.
+        #[cfg(not(feature = "redis"))]
+        let misconfigured = kvixi
+            .config()
+            .redis_url()
+            .map(|_| kvixi_core::Error::Config {
+                setting: "redis_url",
+                problem: "is set but kvixi-rocket was built without its `redis` feature (on by \
+                      default): enable it"
+                    .into(),
+            });
+        #[cfg(feature = "redis")]
+        let misconfigured = None;
         let store = MemoryStore::from_config(kvixi.config());
         KvixiFairing {
             kvixi,
             store: Arc::new(store),
-            misconfigured: None,
+            misconfigured,
         }
     }
 

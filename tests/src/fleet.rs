@@ -915,6 +915,13 @@ pub async fn rolling_key_rotation(example: Example) {
     deploy.finish(&fleet, p3, 2).await;
     deploy.check(&fleet, "after both deploys").await;
 
+    // The old key retired: every cookie a user has used since was sealed again with K2,
+    // so nobody is logged out (a cookie left sealed with K1 would be, here).
+    for index in 0..3 {
+        fleet.restart(index, Keys::only(KEY_2)).await;
+    }
+    deploy.check(&fleet, "K1 dropped everywhere").await;
+
     eprintln!(
         "rotation: {} users checked, {} logins finished across configurations, \
          {} users logged out, {} logins failed",

@@ -1,0 +1,179 @@
+//! The fleet's shared state in a real `redis-server` (feature `redis`): a pending login is
+//! spent once for every flow on that Redis, and the revocation stamps default to it.
+//!
+//! The server is started by the test. Without `redis-server` the test says so and passes,
+//! except under `CI=true`, where it fails (`scripts/test` installs it).
+#![cfg(feature = "redis")]
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kvixi_core::{Config, Error, Kvixi, MemorySession};
+use kvixi_mock::{App, Emulator, Endpoint};
+
+const CALLBACK: &str = "http://localhost:3000/auth/kvixi/callback";
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// A `redis-server` on a free loopback port, killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis() -> Option<Redis> {
+    if !std::path::Path::new(REDIS_SERVER).exists() {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "{REDIS_SERVER} is missing: `apt-get install redis-server`"
+        );
+        eprintln!("SKIPPED: {REDIS_SERVER} is missing; run scripts/test to install it");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let child = Command::new(REDIS_SERVER)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "redis listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Redis { child, port })
+}
+
+/// An instance's flow on the Redis at `port`, against `emulator`.
+async fn instance(emulator: &Emulator, port: u16) -> Kvixi {
+    let config = Config::builder("app", "secret", CALLBACK)
+        .base_url(emulator.base_url())
+        .cookie_key("the-fleet-shares-this-cookie-key-of-32+")
+        .redis_url(format!("redis://127.0.0.1:{port}"))
+        .build()
+        .expect("valid config");
+    let kvixi = Kvixi::new(config).expect("flow builds");
+    kvixi
+        .redis_ready(Duration::from_secs(10))
+        .await
+        .expect("redis answers");
+    kvixi
+}
+
+#[tokio::test]
+async fn a_pending_login_is_spent_once_for_every_instance_on_the_redis() {
+    let Some(redis) = redis() else {
+        return;
+    };
+    let emulator = Emulator::builder()
+        .app(App::new("app", "secret", CALLBACK))
+        .start("127.0.0.1:0")
+        .await
+        .expect("the emulator starts");
+    let (a, b) = (
+        instance(&emulator, redis.port).await,
+        instance(&emulator, redis.port).await,
+    );
+
+    let started = a.login(None);
+    let key = emulator.issue_auth_key("app", "alice").expect("a key");
+    let query = format!("auth_key={key}");
+    let on_a = MemorySession::default();
+    a.callback(&on_a, Some(&query), Some(&started.login_cookie))
+        .await
+        .expect("alice logs in on A");
+    let exchanges = emulator.request_count(Endpoint::Authorize);
+
+    // The same cookie, replayed on B (and on A again) with a fresh key: refused before
+    // any call to Kvixi.
+    for (name, flow) in [("B", &b), ("A", &a)] {
+        let fresh = emulator.issue_auth_key("app", "alice").expect("a key");
+        let query = format!("auth_key={fresh}");
+        let session = MemorySession::default();
+        let replayed = flow
+            .callback(&session, Some(&query), Some(&started.login_cookie))
+            .await;
+        assert!(
+            matches!(replayed, Err(Error::NoPendingLogin)),
+            "{name}: {replayed:?}"
+        );
+        assert!(flow.current_user(&session).await.expect("read").is_none());
+    }
+    assert_eq!(
+        emulator.request_count(Endpoint::Authorize),
+        exchanges,
+        "a spent login cookie costs Kvixi no call on any instance"
+    );
+
+    // A login started on A and finished on B works (the positive control).
+    let started = a.login(None);
+    let key = emulator.issue_auth_key("app", "bob").expect("a key");
+    let query = format!("auth_key={key}");
+    let on_b = MemorySession::default();
+    b.callback(&on_b, Some(&query), Some(&started.login_cookie))
+        .await
+        .expect("a login started on A finishes on B");
+
+    // Revocations default to the same Redis: revoking alice on B ends her session on A.
+    b.revoke_user(&kvixi_mock::fixture::alice().user_id)
+        .await
+        .expect("revoked");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while a.current_user(&on_a).await.expect("read").is_some() {
+        assert!(Instant::now() < deadline, "A learns of B's revocation");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        b.current_user(&on_b).await.expect("read").is_some(),
+        "bob stays"
+    );
+}
+
+#[tokio::test]
+async fn redis_away_is_an_outage_not_a_spent_login() {
+    // A port nobody listens on: the flow starts, the callback answers 503.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port");
+    let emulator = Emulator::builder()
+        .app(App::new("app", "secret", CALLBACK))
+        .start("127.0.0.1:0")
+        .await
+        .expect("the emulator starts");
+    let config = Config::builder("app", "secret", CALLBACK)
+        .base_url(emulator.base_url())
+        .session_store_timeout(Duration::from_millis(300))
+        .redis_url(format!("redis://127.0.0.1:{port}"))
+        .build()
+        .expect("valid config");
+    let kvixi = Kvixi::new(config).expect("starts while Redis is away");
+    let started = kvixi.login(None);
+    let key = emulator.issue_auth_key("app", "alice").expect("a key");
+    let query = format!("auth_key={key}");
+    let outcome = kvixi
+        .callback(
+            &MemorySession::default(),
+            Some(&query),
+            Some(&started.login_cookie),
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(Error::SessionStoreUnavailable { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(emulator.request_count(Endpoint::Authorize), 0);
+}
