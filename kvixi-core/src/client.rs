@@ -56,7 +56,10 @@ impl KvixiClient {
         );
         let secrets = [self.config.app_secret().secret(), auth_key.secret()];
         let span = tracing::debug_span!("kvixi.authorize", app_id = self.config.app_id());
-        let body = self.get_json(url, &secrets).instrument(span).await?;
+        let started = std::time::Instant::now();
+        let body = self.get_json(url, &secrets).instrument(span).await;
+        crate::telemetry::provider_call("authorize", started.elapsed());
+        let body = body?;
         match body.get("access_token") {
             Some(Value::String(token)) if !token.is_empty() => Ok(AccessToken::new(token.clone())),
             _ => Err(Error::ProviderMalformed {
@@ -69,10 +72,13 @@ impl KvixiClient {
     pub async fn user_info(&self, token: &AccessToken) -> Result<KvixiUser, Error> {
         let url = self.endpoint("/api/get_user_info", &[("access_token", token.secret())]);
         let span = tracing::debug_span!("kvixi.user_info");
+        let started = std::time::Instant::now();
         let body = self
             .get_json(url, &[token.secret(), self.config.app_secret().secret()])
             .instrument(span)
-            .await?;
+            .await;
+        crate::telemetry::provider_call("user_info", started.elapsed());
+        let body = body?;
         KvixiUser::from_user_info_response(&body).map_err(|problem| Error::ProviderMalformed {
             problem: problem.to_string(),
         })

@@ -39,7 +39,12 @@ pub struct Config {
     logout_everywhere_path: String,
     idle_timeout: Duration,
     max_session_lifetime: Duration,
+    max_provider_calls: usize,
+    provider_breaker: (u32, Duration, Duration),
 }
+
+/// Calls to Kvixi in flight per process, by default.
+pub const DEFAULT_MAX_PROVIDER_CALLS: usize = 64;
 
 impl Config {
     /// Starts a configuration from the three values Kvixi's app dashboard gives.
@@ -71,6 +76,11 @@ impl Config {
             logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
             idle_timeout: Duration::from_secs(24 * 3600),
             max_session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            max_provider_calls: DEFAULT_MAX_PROVIDER_CALLS,
+            // Five failures within 10 s open it for 10 s: a real outage (connections
+            // refused, or each call timing out) opens it within seconds of the first
+            // failures; answers of Kvixi's (bogus keys included) never count.
+            provider_breaker: (5, Duration::from_secs(10), Duration::from_secs(10)),
         }
     }
 
@@ -120,6 +130,15 @@ impl Config {
         }
         if let Some(url) = optional("KVIXI_REDIS_URL") {
             builder = builder.redis_url(url);
+        }
+        if let Some(calls) = optional("KVIXI_MAX_PROVIDER_CALLS") {
+            let calls = calls.trim().parse::<usize>().map_err(|_| Error::Config {
+                setting: "KVIXI_MAX_PROVIDER_CALLS",
+                problem: format!(
+                    "is {calls:?}; set it to a whole number of calls, such as {DEFAULT_MAX_PROVIDER_CALLS}"
+                ),
+            })?;
+            builder = builder.max_provider_calls(calls);
         }
         if let Some(keys) = optional("KVIXI_PREVIOUS_COOKIE_KEYS") {
             // Each key exactly as written, as KVIXI_COOKIE_KEY is read: a key moved from
@@ -212,6 +231,17 @@ impl Config {
                 reseal: true,
             })
     }
+    /// Most calls to Kvixi in flight at once in this process (default
+    /// [`DEFAULT_MAX_PROVIDER_CALLS`]); a callback finding them all taken waits at most
+    /// [`SLOT_WAIT`](crate::SLOT_WAIT), then is answered 503 `provider_busy`.
+    pub fn max_provider_calls(&self) -> usize {
+        self.max_provider_calls
+    }
+    /// The circuit breaker: how many failures of Kvixi (timeouts, no connection, 5xx)
+    /// within what window open it, and for how long (default 5 within 10 s, for 10 s).
+    pub fn provider_breaker(&self) -> (u32, Duration, Duration) {
+        self.provider_breaker
+    }
     /// The shared Redis (`KVIXI_REDIS_URL`), if the app runs as a fleet.
     pub fn redis_url(&self) -> Option<&RedisUrl> {
         self.redis_url.as_ref()
@@ -267,6 +297,8 @@ pub struct ConfigBuilder {
     logout_everywhere_path: String,
     idle_timeout: Duration,
     max_session_lifetime: Duration,
+    max_provider_calls: usize,
+    provider_breaker: (u32, Duration, Duration),
 }
 
 impl std::fmt::Debug for ConfigBuilder {
@@ -412,6 +444,27 @@ impl ConfigBuilder {
     /// Needs the `redis` feature (the adapters enable it by default).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
+        self
+    }
+    /// Most calls to Kvixi in flight at once in this process (default 64,
+    /// `KVIXI_MAX_PROVIDER_CALLS`): while Kvixi is slow, the callbacks beyond it are
+    /// answered 503 `provider_busy` (`Retry-After`) within 250 ms, their pending logins
+    /// unspent, instead of each holding a socket, a task and memory for the timeout.
+    pub fn max_provider_calls(mut self, calls: usize) -> Self {
+        self.max_provider_calls = calls;
+        self
+    }
+    /// The circuit breaker: after `failures` failures of Kvixi (timeouts, no connection,
+    /// 5xx; never its answers, such as a refused auth_key) within `window`, callbacks are
+    /// answered 503 `provider_unavailable` without a call for `cool_down`, then one probe
+    /// goes through and its good answer closes it (default 5 within 10 s, for 10 s).
+    pub fn provider_breaker(
+        mut self,
+        failures: u32,
+        window: Duration,
+        cool_down: Duration,
+    ) -> Self {
+        self.provider_breaker = (failures, window, cool_down);
         self
     }
     /// How long a request waits for the session store (Redis) before it is answered
@@ -569,6 +622,25 @@ impl ConfigBuilder {
                 "must be at least 1024 bytes".into(),
             ));
         }
+        if self.max_provider_calls == 0 {
+            return Err(invalid(
+                "max_provider_calls",
+                "must be at least 1 (no login could call Kvixi)".into(),
+            ));
+        }
+        let (failures, window, cool_down) = self.provider_breaker;
+        if failures == 0 || window.is_zero() || cool_down.is_zero() {
+            return Err(invalid(
+                "provider_breaker",
+                "needs at least one failure, a window and a cool-down longer than zero".into(),
+            ));
+        }
+        if window > MAX_SETTING_DURATION || cool_down > MAX_SETTING_DURATION {
+            return Err(invalid(
+                "provider_breaker",
+                "must be at most 100 years".into(),
+            ));
+        }
         if self.max_memory_sessions == 0 {
             return Err(invalid("max_memory_sessions", "must be at least 1".into()));
         }
@@ -628,6 +700,8 @@ impl ConfigBuilder {
             logout_everywhere_path: self.logout_everywhere_path,
             idle_timeout: self.idle_timeout,
             max_session_lifetime: self.max_session_lifetime,
+            max_provider_calls: self.max_provider_calls,
+            provider_breaker: self.provider_breaker,
         })
     }
 }

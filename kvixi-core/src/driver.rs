@@ -78,6 +78,8 @@ struct Inner {
     events: EventHooks,
     pages: Pages,
     revocations: Arc<dyn Revocations>,
+    /// The bound on calls to Kvixi and the circuit breaker.
+    provider: crate::provider_guard::ProviderGuard,
     /// The revocations are the per-process default: neither chosen by the app nor in
     /// the config's Redis.
     revocations_per_process: bool,
@@ -199,8 +201,10 @@ impl KvixiBuilder {
             .revocations
             .or(shared_stamps)
             .unwrap_or_else(|| Arc::new(MemoryRevocations::default()));
+        let provider = crate::provider_guard::ProviderGuard::new(&self.config);
         Ok(Kvixi {
             inner: Arc::new(Inner {
+                provider,
                 client: KvixiClient::new(self.config)?,
                 on_login: self.on_login,
                 clock: self.clock,
@@ -439,6 +443,7 @@ impl Kvixi {
     /// browser's login cookie. No session is read or written.
     pub fn login(&self, query: Option<&str>) -> LoginStarted {
         let start = flow::start_login(self.config(), query, random_id(), self.now());
+        crate::telemetry::login_started();
         tracing::debug!(login_id = %start.pending.id, "kvixi login started");
         LoginStarted {
             location: start.redirect.into(),
@@ -460,15 +465,25 @@ impl Kvixi {
         let login_id = opened.as_ref().map(|p| p.id.clone()).unwrap_or_default();
         let span = tracing::info_span!("kvixi.callback", login_id = %login_id);
         let outcome: Result<LoggedIn, Error> = async {
+            // What the browser brought is checked first: a bad callback costs nothing.
+            let accepted = flow::accept_callback(self.config(), opened, query, now)?;
+            // Then a slot for the calls to Kvixi (or a 503 at once while Kvixi is failing,
+            // within SLOT_WAIT while it is busy), before the pending login is spent: a
+            // refused callback can simply be tried again.
+            let mut slot = self.inner.provider.slot().await?;
             // One callback per pending login: a replayed copy of the cookie finds it used.
-            let pending = match opened {
-                Some(pending) if self.consume(&pending, now).await? => Some(pending),
-                _ => None,
-            };
-            let accepted = flow::accept_callback(self.config(), pending, query, now)?;
+            if !self.consume(&accepted.pending, now).await? {
+                return Err(Error::NoPendingLogin);
+            }
             let client = &self.inner.client;
-            let token = client.authorize(&accepted.auth_key).await?;
-            let user = client.user_info(&token).await?;
+            let token = client.authorize(&accepted.auth_key).await;
+            slot.record(&token);
+            let token = token?;
+            let user = client.user_info(&token).await;
+            slot.record(&user);
+            let user = user?;
+            // The hook and the session write need no slot of Kvixi's.
+            drop(slot);
             let mut app_data = None;
             if let Some(hook) = &self.inner.on_login {
                 match hook(user.clone(), token.clone()).await {

@@ -100,6 +100,20 @@ pub enum Error {
         /// The transport error, without its URL.
         problem: String,
     },
+    /// Every slot for calls to Kvixi stayed taken (Kvixi is slow and many callbacks are
+    /// waiting on it): the callback was not tried, its pending login is still good.
+    #[error("too many calls to Kvixi in flight; retry after {retry_after} s")]
+    ProviderBusy {
+        /// Seconds after which to try again (`Retry-After`).
+        retry_after: u64,
+    },
+    /// Kvixi has been failing (timeouts, no connection, 5xx), so the circuit breaker
+    /// answers at once without calling it: the pending login is still good.
+    #[error("Kvixi is failing; calls to it resume in {retry_after} s")]
+    ProviderCircuitOpen {
+        /// Seconds until the breaker lets a call through again (`Retry-After`).
+        retry_after: u64,
+    },
     /// The session could not be used (a value that does not serialize, a misuse).
     #[error("session error: {0}")]
     Session(String),
@@ -140,7 +154,10 @@ impl Error {
             | Error::ProviderStatus { .. }
             | Error::ProviderMalformed { .. }
             | Error::ProviderBodyTooLarge { .. } => 502,
-            Error::ProviderUnreachable { .. } | Error::SessionStoreUnavailable { .. } => 503,
+            Error::ProviderUnreachable { .. }
+            | Error::SessionStoreUnavailable { .. }
+            | Error::ProviderBusy { .. }
+            | Error::ProviderCircuitOpen { .. } => 503,
             Error::ProviderTimeout { .. } => 504,
             Error::Config { .. } | Error::Session(_) | Error::AppDataTooLarge { .. } => 500,
         }
@@ -167,6 +184,8 @@ impl Error {
             Error::ProviderBodyTooLarge { .. } => "provider_body_too_large",
             Error::ProviderTimeout { .. } => "provider_timeout",
             Error::ProviderUnreachable { .. } => "provider_unreachable",
+            Error::ProviderBusy { .. } => "provider_busy",
+            Error::ProviderCircuitOpen { .. } => "provider_unavailable",
             Error::Session(_) => "session_error",
             Error::SessionStoreUnavailable { .. } => "session_store_unavailable",
             Error::AppDataTooLarge { .. } => "app_data_too_large",
@@ -199,8 +218,11 @@ impl Error {
             | Error::ProviderBodyTooLarge { .. } => {
                 "Kvixi gave an unexpected answer. Please try again in a moment."
             }
-            Error::ProviderUnreachable { .. } => {
+            Error::ProviderUnreachable { .. } | Error::ProviderCircuitOpen { .. } => {
                 "Kvixi cannot be reached right now. Please try again in a moment."
+            }
+            Error::ProviderBusy { .. } => {
+                "Many people are logging in right now. Please try again in a moment."
             }
             Error::ProviderTimeout { .. } => {
                 "Kvixi took too long to answer. Please try again in a moment."
@@ -211,6 +233,17 @@ impl Error {
             Error::SessionStoreUnavailable { .. } => {
                 "This site cannot read its sessions right now. Nobody was logged out; please try again in a moment."
             }
+        }
+    }
+
+    /// Seconds after which the request may succeed (`Retry-After`), for the answers
+    /// that know it.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::ProviderBusy { retry_after } | Error::ProviderCircuitOpen { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
         }
     }
 

@@ -119,10 +119,12 @@ async fn run<E>(name: &'static str, hook: Option<&Hook<E>>, event: E) {
 
 impl EventHooks {
     pub(crate) async fn logged_in(&self, user: &KvixiUser) {
+        crate::telemetry::logged_in();
         tracing::info!(kvixi.event = "login", kvixi.user_id = %user.id, "kvixi login succeeded");
     }
 
     pub(crate) async fn logged_out(&self, user: Option<KvixiUser>) {
+        crate::telemetry::logged_out();
         let user_id = user.as_ref().map(|user| user.id.as_str());
         tracing::info!(
             kvixi.event = "logout",
@@ -133,6 +135,7 @@ impl EventHooks {
     }
 
     pub(crate) async fn login_failed(&self, code: &'static str, status: u16) {
+        crate::telemetry::login_failed(code);
         tracing::info!(
             kvixi.event = "login_failed",
             kvixi.code = code,
@@ -144,6 +147,7 @@ impl EventHooks {
     }
 
     pub(crate) async fn login_refused(&self, user: &KvixiUser, reason: &str) {
+        crate::telemetry::login_refused();
         tracing::info!(
             kvixi.event = "login_refused",
             kvixi.user_id = %user.id,

@@ -78,6 +78,7 @@ pub mod guard;
 #[cfg(feature = "tower-sessions-store")]
 mod memory_store;
 mod pages;
+mod provider_guard;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_revocations;
@@ -88,13 +89,14 @@ mod secret;
 mod session;
 #[cfg(feature = "tower-sessions-store")]
 mod store_timeout;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod user;
 
 pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
-pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL, Opened};
+pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS, Opened};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };
@@ -104,6 +106,7 @@ pub use flow::{AuthRecord, PendingLogin, UnixTime};
 #[cfg(feature = "tower-sessions-store")]
 pub use memory_store::MemoryStore;
 pub use pages::{ErrorPage, Page};
+pub use provider_guard::{Admission, Breaker, BreakerState, SLOT_WAIT};
 pub use redis::RedisUrl;
 #[cfg(feature = "redis")]
 pub use redis::redis_pool;

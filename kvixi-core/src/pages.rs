@@ -138,6 +138,7 @@ impl Pages {
                 content_type: Some(page.content_type),
                 body: page.body,
                 set_cookie: None,
+                retry_after: error.retry_after().map(|seconds| seconds.to_string()),
             },
             None => Reply::error(config, error, prefers_json),
         }

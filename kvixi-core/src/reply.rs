@@ -22,6 +22,8 @@ pub struct Reply {
     /// One `Set-Cookie` header of the flow's own (the login cookie), to be appended
     /// beside the session layer's.
     pub set_cookie: Option<String>,
+    /// The `Retry-After` header (seconds), on answers that know when to try again.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -36,6 +38,7 @@ impl Reply {
             ("cache-control", Some("no-store")),
             ("referrer-policy", Some("no-referrer")),
             ("set-cookie", self.set_cookie.as_deref()),
+            ("retry-after", self.retry_after.as_deref()),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.map(|value| (name, value)))
@@ -49,6 +52,7 @@ impl Reply {
             content_type: None,
             body: String::new(),
             set_cookie: None,
+            retry_after: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl Reply {
             content_type: Some("text/plain; charset=utf-8"),
             body: body.into(),
             set_cookie: None,
+            retry_after: None,
         }
     }
 
@@ -79,6 +84,7 @@ impl Reply {
             content_type: Some("application/json"),
             body: NOT_LOGGED_IN_JSON.to_owned(),
             set_cookie: None,
+            retry_after: None,
         }
     }
 
@@ -92,6 +98,7 @@ impl Reply {
                 content_type: Some("application/json"),
                 body: json!({"error": error.code(), "message": error.user_message()}).to_string(),
                 set_cookie: None,
+                retry_after: error.retry_after().map(|seconds| seconds.to_string()),
             };
         }
         let login = html_escape::encode_double_quoted_attribute(config.login_path());
@@ -124,6 +131,7 @@ code{{color:#666}}</style></head>\
             content_type: Some("text/html; charset=utf-8"),
             body,
             set_cookie: None,
+            retry_after: error.retry_after().map(|seconds| seconds.to_string()),
         }
     }
 }

@@ -195,6 +195,7 @@ impl Kvixi {
     pub async fn revoke_user(&self, user_id: &str) -> Result<(), Error> {
         let keep = self.config().max_session_lifetime();
         self.revocations().revoke(user_id, self.now(), keep).await?;
+        crate::telemetry::revoked();
         tracing::info!(
             user_id,
             "kvixi user revoked: every session of theirs is over"

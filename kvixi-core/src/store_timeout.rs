@@ -84,7 +84,10 @@ impl<S> StoreTimeout<S> {
         if let Poll::Ready(answer) = first {
             return answer;
         }
-        match tokio::time::timeout(self.timeout, call).await {
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(self.timeout, call).await;
+        crate::telemetry::store_call(started.elapsed());
+        match answer {
             Ok(answer) => answer,
             Err(_elapsed) => Err(session_store::Error::Backend(format!(
                 "the session store did not answer {operation} within {:?}",
