@@ -1,6 +1,7 @@
 //! `App::with_kvixi`: the session middleware and the routes in one line, the store and
 //! the cookie key following from the flow's `Config`.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -47,11 +48,58 @@ pub trait KvixiAppExt {
     /// from the app's cookie key ([`session_key`]), opened with the previous ones too.
     ///
     /// Call it in `HttpServer::new`'s closure with a clone of one [`Kvixi`] built
-    /// outside it. For a store of your own, use [`session_middleware`] and
-    /// [`configure`] instead.
+    /// outside it. For a store of your own, use
+    /// [`with_kvixi_store`](KvixiAppExt::with_kvixi_store).
+    ///
+    /// A cookie sealed with a previous key is sealed again by rewriting the request's
+    /// `Cookie` header before actix-session reads it: a middleware wrapped around the
+    /// app after this call (so running before it) that reads the request's cookies
+    /// defeats that, as actix-web keeps its first parse of them (see
+    /// [`session_middleware`]).
     fn with_kvixi(
         self,
         kvixi: Kvixi,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    >;
+
+    /// Like [`with_kvixi`](KvixiAppExt::with_kvixi), with the sessions in `store`, the
+    /// app's own (create it once, outside `HttpServer::new`'s closure, and clone it
+    /// into each worker); the session cookie's key still follows from the flow
+    /// ([`session_key`]). Each call to `store` gets at most
+    /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout):
+    /// see [`session_middleware`] for what an outage costs.
+    ///
+    /// A store other than [`MemoryStore`] may be shared by several instances, and then
+    /// the flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
+    /// `Kvixi::builder(..).revocations(..)`): otherwise the app fails to start (every
+    /// worker's init fails, so `HttpServer` and `test::init_service` do), with an error
+    /// logged that names the fix ([`Kvixi::check_own_store`]).
+    ///
+    /// ```
+    /// use actix_web::{App, test};
+    /// use kvixi_actix::{Kvixi, KvixiAppExt, MemoryStore};
+    ///
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = kvixi_core::Config::builder("my-app", "my-secret", "http://localhost:3000/auth/kvixi/callback")
+    ///     .build()?;
+    /// let kvixi = Kvixi::new(config)?;
+    /// let store = MemoryStore::new(10_000);
+    /// let app = test::init_service(App::new().with_kvixi_store(kvixi.clone(), store.clone())).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn with_kvixi_store<S: SessionStore + 'static>(
+        self,
+        kvixi: Kvixi,
+        store: S,
     ) -> App<
         impl ServiceFactory<
             ServiceRequest,
@@ -92,6 +140,31 @@ where
         self.wrap(session_middleware(kvixi.config(), store, key))
             .configure(configure(kvixi))
     }
+
+    fn with_kvixi_store<S: SessionStore + 'static>(
+        self,
+        kvixi: Kvixi,
+        store: S,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        let per_process = TypeId::of::<S>() == TypeId::of::<MemoryStore>();
+        let refusal = kvixi
+            .check_own_store(std::any::type_name::<S>(), per_process)
+            .err();
+        let key = session_key(kvixi.config());
+        let mut sessions = session_middleware(kvixi.config(), store, key);
+        if let Some(error) = refusal {
+            sessions = sessions.refusing_to_start(error);
+        }
+        self.wrap(sessions).configure(configure(kvixi))
+    }
 }
 
 type State = HashMap<String, String>;
@@ -112,8 +185,8 @@ enum FlowStore {
 impl FlowStore {
     fn for_flow(kvixi: &Kvixi) -> FlowStore {
         #[cfg(feature = "redis")]
-        if let Some(pool) = kvixi.redis() {
-            return FlowStore::Redis(crate::RedisStore::new(pool.clone()));
+        if let Some(store) = crate::RedisStore::from_flow(kvixi) {
+            return FlowStore::Redis(store);
         }
         #[cfg(not(feature = "redis"))]
         if kvixi.config().redis_url().is_some() {
@@ -173,5 +246,96 @@ impl SessionStore for FlowStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         on_store!(self, s => s.delete(session_key).await, Err(no_redis_support()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test;
+    use kvixi_core::{Config, MemoryRevocations};
+
+    use super::*;
+
+    /// A store of the app's own that several instances could share, as far as kvixi
+    /// can tell (anything but [`MemoryStore`]).
+    #[derive(Clone, Default)]
+    struct SharedStore(MemoryStore);
+
+    impl SessionStore for SharedStore {
+        async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
+            self.0.load(session_key).await
+        }
+
+        async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+            self.0.save(state, ttl).await
+        }
+
+        async fn update(
+            &self,
+            session_key: SessionKey,
+            state: State,
+            ttl: &Duration,
+        ) -> Result<SessionKey, UpdateError> {
+            self.0.update(session_key, state, ttl).await
+        }
+
+        async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+            self.0.update_ttl(session_key, ttl).await
+        }
+
+        async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+            self.0.delete(session_key).await
+        }
+    }
+
+    fn config() -> Config {
+        Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .expect("valid config")
+    }
+
+    /// Whether an app on `kvixi` and `store` starts: `test::init_service` panics, as
+    /// `HttpServer` fails, when a worker's init fails.
+    async fn starts<S: SessionStore + 'static>(kvixi: Kvixi, store: S) -> bool {
+        let init = actix_web::rt::spawn(async move {
+            test::init_service(App::new().with_kvixi_store(kvixi, store)).await;
+        });
+        match init.await {
+            Ok(()) => true,
+            Err(error) => {
+                let panic = error.into_panic();
+                let message = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                assert!(
+                    message.starts_with("service initialization failed"),
+                    "{message}"
+                );
+                false
+            }
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_own_shared_store_with_revocations_in_one_process_does_not_start() {
+        let kvixi = Kvixi::new(config()).expect("flow builds");
+        assert!(!starts(kvixi, SharedStore::default()).await);
+    }
+
+    #[actix_web::test]
+    async fn an_own_shared_store_starts_once_revocations_are_chosen() {
+        let kvixi = Kvixi::builder(config())
+            .revocations(MemoryRevocations::default())
+            .build()
+            .expect("flow builds");
+        assert!(starts(kvixi, SharedStore::default()).await);
+    }
+
+    #[actix_web::test]
+    async fn an_own_memory_store_starts_with_the_default_revocations() {
+        let kvixi = Kvixi::new(config()).expect("flow builds");
+        assert!(starts(kvixi, MemoryStore::default()).await);
     }
 }

@@ -53,27 +53,28 @@
 //!
 //! # A store of your own
 //!
-//! [`session_middleware`] takes any actix-session [`SessionStore`], and [`configure`]
-//! mounts the routes:
+//! [`App::with_kvixi_store`](KvixiAppExt::with_kvixi_store) takes any actix-session
+//! [`SessionStore`]. A store other than [`MemoryStore`] may be shared by several
+//! instances: unless the revocations are shared too (`KVIXI_REDIS_URL`, or
+//! `Kvixi::builder(..).revocations(..)`), the app fails to start with an error naming
+//! the fix.
 //!
 //! ```no_run
 //! # async fn run(kvixi: kvixi_actix::Kvixi) -> Result<(), Box<dyn std::error::Error>> {
 //! use actix_web::{App, HttpServer};
+//! use kvixi_actix::KvixiAppExt;
 //!
 //! // Built once, outside `HttpServer::new`, and cloned into each worker.
 //! let store = kvixi_actix::MemoryStore::new(1_000);
-//! let key = kvixi_actix::session_key(kvixi.config());
-//! HttpServer::new(move || {
-//!     App::new()
-//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone()))
-//!         .configure(kvixi_actix::configure(kvixi.clone()))
-//! })
-//! .bind("0.0.0.0:3000")?
-//! .run()
-//! .await?;
+//! HttpServer::new(move || App::new().with_kvixi_store(kvixi.clone(), store.clone()))
+//!     .bind("0.0.0.0:3000")?
+//!     .run()
+//!     .await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`session_middleware`] and [`configure`] are the same pieces without that check.
 #![forbid(unsafe_code)]
 
 mod app;

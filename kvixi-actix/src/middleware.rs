@@ -13,7 +13,7 @@ use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use kvixi_core::{Config, Reply, SESSION_COOKIE};
 
 use crate::resilient::{Reporting, ResilientStore, StoreReport};
@@ -26,9 +26,13 @@ pub fn session_key(config: &Config) -> Key {
     Key::derive_from(config.cookie_key().secret())
 }
 
-/// The session middleware the Kvixi routes and extractors need, over `store`: for a
-/// store of the app's own. [`with_kvixi`](crate::KvixiAppExt::with_kvixi) sets it up
-/// with the store the `Config` calls for.
+/// The session middleware the Kvixi routes and extractors need, over `store`: the
+/// low-level form, which checks nothing. [`with_kvixi`](crate::KvixiAppExt::with_kvixi)
+/// sets it up with the store the `Config` calls for, and
+/// [`with_kvixi_store`](crate::KvixiAppExt::with_kvixi_store) with a store of the
+/// app's own, refusing to start when that store may be shared by several instances
+/// while the revocations are not ([`Kvixi::check_own_store`](kvixi_core::Kvixi::check_own_store)):
+/// prefer them. Used directly, this middleware does not make that check.
 ///
 /// The cookie holds only the session key, encrypted with `key` (use
 /// [`session_key`]`(config)`, so that the app's cookie key is the one shared secret): named
@@ -42,7 +46,8 @@ pub fn session_key(config: &Config) -> Key {
 /// # When the store is down
 ///
 /// Each call to `store` gets at most
-/// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout). When the
+/// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout) (a
+/// [`RedisStore`](crate::RedisStore) is set to that timeout here). When the
 /// store fails or does not answer in time:
 ///
 /// - requests that need the session (the Kvixi extractors, `Option<KvixiUser>`
@@ -60,14 +65,23 @@ pub fn session_key(config: &Config) -> Key {
 /// A session cookie sealed with one of [`Config::previous_cookie_keys`]
 /// (`KVIXI_PREVIOUS_COOKIE_KEYS`) rather than `key` still opens its session, and the
 /// answer seals it again with `key`: nobody is logged out by a rotation. Without
-/// previous keys this costs nothing; with some, one more decryption for a cookie that
-/// `key` does not open.
-pub fn session_middleware<S: SessionStore>(
+/// previous keys this costs nothing. With some, every request carrying the session
+/// cookie costs one more decryption with `key` (to tell whether the cookie needs
+/// sealing again; actix-session then opens it once more), and a cookie `key` does not
+/// open one more per previous key tried.
+///
+/// The cookie sealed again reaches actix-session by rewriting the request's `Cookie`
+/// header before actix-session reads it. actix-web parses a request's cookies once and
+/// keeps that parse: a middleware wrapped *outside* this one (registered with `wrap`
+/// after it) that reads the request's cookies before this one runs leaves actix-session
+/// the old parse, and a cookie sealed with a previous key then opens no session.
+pub fn session_middleware<S: SessionStore + 'static>(
     config: &Config,
     store: S,
     key: Key,
 ) -> KvixiSessionMiddleware<S> {
     let rotation = Rotation::new(config, &key).map(Rc::new);
+    let store = with_store_timeout(store, config);
     let store = ResilientStore::new(store, config.session_store_timeout());
     let sessions = SessionMiddleware::builder(store, key)
         .cookie_name(SESSION_COOKIE.to_owned())
@@ -89,6 +103,28 @@ pub fn session_middleware<S: SessionStore>(
         sessions,
         config: Rc::new(config.clone()),
         rotation,
+        refusal: None,
+    }
+}
+
+/// `store` bounded by `config`'s store timeout where it bounds itself: a
+/// [`RedisStore`](crate::RedisStore) ends each call, fred's commands included, a little
+/// before the middleware gives up on it.
+pub(crate) fn with_store_timeout<S: 'static>(store: S, config: &Config) -> S {
+    #[cfg(feature = "redis")]
+    {
+        let mut store = store;
+        if let Some(redis) =
+            (&mut store as &mut dyn std::any::Any).downcast_mut::<crate::RedisStore>()
+        {
+            *redis = redis.clone().timeout(config.session_store_timeout());
+        }
+        store
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = config;
+        store
     }
 }
 
@@ -103,6 +139,16 @@ pub struct KvixiSessionMiddleware<S: SessionStore> {
     sessions: SessionMiddleware<ResilientStore<S>>,
     config: Rc<Config>,
     rotation: Option<Rc<Rotation>>,
+    /// Why the app must not start, if it must not: each worker's start fails.
+    refusal: Option<Rc<kvixi_core::Error>>,
+}
+
+impl<S: SessionStore> KvixiSessionMiddleware<S> {
+    /// The middleware, failing the app's start with `error` (logged) instead of serving.
+    pub(crate) fn refusing_to_start(mut self, error: kvixi_core::Error) -> Self {
+        self.refusal = Some(Rc::new(error));
+        self
+    }
 }
 
 /// actix-session's service over `Sv` behind the store wrapper.
@@ -123,6 +169,12 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Transform, ()>>>>;
 
     fn new_transform(&self, service: Sv) -> Self::Future {
+        if let Some(error) = &self.refusal {
+            // `HttpServer` (and `test::init_service`) fail to start: a misconfigured
+            // fleet never serves, and no worker panics.
+            tracing::error!(%error, "kvixi: the app cannot start");
+            return Box::pin(std::future::ready(Err(())));
+        }
         let sessions = self.sessions.new_transform(service);
         let config = Rc::clone(&self.config);
         let rotation = self.rotation.clone();
@@ -262,20 +314,27 @@ impl Unavailable<'_> {
 /// refreshes its `Max-Age`): when the store extended nothing (an outage, or an
 /// extension moments ago), and nothing else may change.
 fn drop_session_cookie(headers: &mut HeaderMap) {
-    let prefix = format!("{SESSION_COOKIE}=");
-    let is_session = |value: &header::HeaderValue| value.as_bytes().starts_with(prefix.as_bytes());
-    if !headers.get_all(header::SET_COOKIE).any(is_session) {
+    if !headers.get_all(header::SET_COOKIE).any(sets_session_cookie) {
         return;
     }
     let kept: Vec<_> = headers
         .get_all(header::SET_COOKIE)
-        .filter(|value| !is_session(value))
+        .filter(|value| !sets_session_cookie(value))
         .cloned()
         .collect();
     headers.remove(header::SET_COOKIE);
     for value in kept {
         headers.append(header::SET_COOKIE, value);
     }
+}
+
+/// Whether a `Set-Cookie` value sets (or clears) the session cookie: it starts with
+/// [`SESSION_COOKIE`] and `=`, compared as bytes (this runs on most answers).
+pub(crate) fn sets_session_cookie(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .strip_prefix(SESSION_COOKIE.as_bytes())
+        .is_some_and(|rest| rest.first() == Some(&b'='))
 }
 
 #[cfg(test)]
@@ -393,6 +452,22 @@ mod tests {
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default()
             .to_owned()
+    }
+
+    #[test]
+    fn only_the_session_cookie_is_dropped_from_the_answer() {
+        let mut headers = HeaderMap::new();
+        for value in [
+            "kvixi_session=sealed; Path=/; HttpOnly",
+            "kvixi_session_hint=1",
+            "theme=kvixi_session=dark",
+            "kvixi_session=; Max-Age=0",
+        ] {
+            headers.append(header::SET_COOKIE, HeaderValue::from_static(value));
+        }
+        drop_session_cookie(&mut headers);
+        let kept: Vec<_> = headers.get_all(header::SET_COOKIE).collect();
+        assert_eq!(kept, ["kvixi_session_hint=1", "theme=kvixi_session=dark"]);
     }
 
     #[actix_web::test]

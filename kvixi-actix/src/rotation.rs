@@ -13,14 +13,18 @@
 //!
 //! It must run before anything reads the request's cookies: actix-web keeps the first
 //! parse of the `Cookie` header. [`KvixiSessionService`](crate::KvixiSessionService) calls
-//! it first thing, right outside actix-session.
+//! it first thing, right outside actix-session; a middleware outside ours that reads
+//! the cookies first defeats it (said in `session_middleware`'s docs).
+//!
+//! With previous keys, every request carrying the session cookie costs one decryption
+//! with the current key here, besides actix-session's own.
 
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use kvixi_core::{Config, SESSION_COOKIE};
 
-use crate::middleware::session_ttl;
+use crate::middleware::{session_ttl, sets_session_cookie};
 
 /// The keys a session cookie may be sealed with, and the cookie's attributes.
 pub(crate) struct Rotation {
@@ -63,17 +67,22 @@ impl Rotation {
 
     /// When the request's session cookie opens with a previous key only, rewrites the
     /// request's `Cookie` header with it sealed by the current key, and returns that.
+    ///
+    /// Every request carrying the session cookie pays one decryption here, with the
+    /// current key, to learn that there is nothing to do (actix-session then decrypts
+    /// the cookie once more); only a cookie the current key does not open is tried with
+    /// the previous ones.
     pub(crate) fn reseal(&self, request: &mut ServiceRequest) -> Option<Resealed> {
         let sent = session_cookie(request.headers())?;
-        let mut jar = CookieJar::new();
-        jar.add_original(sent);
-        if jar.private(&self.current).get(SESSION_COOKIE).is_some() {
+        // An empty jar: `decrypt` alone, nothing stored in it.
+        let jar = CookieJar::new();
+        if jar.private(&self.current).decrypt(sent.clone()).is_some() {
             return None;
         }
         let session_key = self
             .previous
             .iter()
-            .find_map(|key| jar.private(key).get(SESSION_COOKIE))?;
+            .find_map(|key| jar.private(key).decrypt(sent.clone()))?;
 
         let mut cookie = self.template.clone();
         cookie.set_value(session_key.value().to_owned());
@@ -88,11 +97,7 @@ impl Rotation {
     /// Gives the browser the cookie sealed again, unless the answer already sets (or
     /// clears) the session cookie.
     pub(crate) fn hand_back(&self, headers: &mut HeaderMap, resealed: Resealed) {
-        let prefix = format!("{SESSION_COOKIE}=");
-        let set = headers
-            .get_all(header::SET_COOKIE)
-            .any(|value| value.as_bytes().starts_with(prefix.as_bytes()));
-        if set {
+        if headers.get_all(header::SET_COOKIE).any(sets_session_cookie) {
             return;
         }
         match HeaderValue::from_str(&resealed.0.encoded().to_string()) {
