@@ -388,7 +388,9 @@ impl Kvixi {
     /// [`flow::LOGIN_COOKIE`] the request brought), exchanges the key, reads the user,
     /// runs `on_login`, rotates the session id and stores the auth record; 303 to the
     /// `return_to` on success, an error page (or JSON) otherwise. The login cookie is
-    /// cleared whatever the outcome.
+    /// cleared whatever the outcome, except when the callback was refused before its
+    /// pending login was spent (`provider_busy`, `provider_unavailable`): the browser keeps
+    /// it, and loading the callback again logs in once Kvixi has room.
     pub async fn handle_callback(
         &self,
         session: &dyn SessionStorage,
@@ -398,6 +400,11 @@ impl Kvixi {
     ) -> Reply {
         let reply = match self.callback(session, query, login_cookie).await {
             Ok(logged_in) => Reply::see_other(logged_in.return_to.as_str()),
+            // Refused before the pending login was spent: the browser keeps it, so that
+            // loading the callback again logs in once Kvixi has room.
+            Err(error @ (Error::ProviderBusy { .. } | Error::ProviderCircuitOpen { .. })) => {
+                return self.failure(&error, prefers_json);
+            }
             Err(error) => self.failure(&error, prefers_json),
         };
         reply.with_cookie(Some(flow::clear_login_cookie_header(self.config())))
