@@ -62,6 +62,8 @@ fn pages<T>(app: App<T>) -> App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
+    // The recorder is installed before the flow counts anything.
+    crate::setup::metrics();
     app
         // `/account` and everything under it: one guard for the scope, a second one (with
         // a predicate) for the verified-only page. The handlers take no Kvixi extractor.
@@ -81,6 +83,14 @@ where
         .route("/me", web::get().to(me))
         .route("/me/app", web::get().to(me_app))
         .route("/me/fresh", web::get().to(fresh))
+        .route("/metrics", web::get().to(metrics))
+}
+
+/// The library's metrics in Prometheus text format.
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(crate::setup::PROMETHEUS_TEXT)
+        .body(crate::setup::metrics().render())
 }
 
 async fn home(kvixi: web::Data<Kvixi>, user: Option<KvixiUser>) -> web::Html {

@@ -1,6 +1,7 @@
 //! The axum example app, built only with `kvixi-axum`'s public API.
 
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login};
@@ -17,6 +18,8 @@ pub fn router_with_store<St: SessionStore + Clone>(kvixi: Kvixi, store: St) -> R
 }
 
 fn pages() -> Router {
+    // The recorder is installed before the flow counts anything.
+    crate::setup::metrics();
     // `/account` and everything under it: one guard for the group, a second one (with a
     // predicate) for the verified-only page. The handlers take no Kvixi extractor.
     let verified_only = Router::new()
@@ -33,6 +36,15 @@ fn pages() -> Router {
         .route("/me", get(me))
         .route("/me/app", get(me_app))
         .route("/me/fresh", get(fresh))
+        .route("/metrics", get(metrics))
+}
+
+/// The library's metrics in Prometheus text format.
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, crate::setup::PROMETHEUS_TEXT)],
+        crate::setup::metrics().render(),
+    )
 }
 
 async fn home(Extension(kvixi): Extension<Kvixi>, user: Option<KvixiUser>) -> Html<String> {

@@ -3,7 +3,7 @@
 use kvixi_core::Kvixi;
 use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin};
 use rocket::figment::Figment;
-use rocket::http::Status;
+use rocket::http::{ContentType, Status};
 use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket, State};
@@ -25,10 +25,12 @@ pub fn rocket_with_store(
 }
 
 fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
+    // The recorder is installed before the flow counts anything.
+    crate::setup::metrics();
     rocket::custom(figment)
         .mount(
             "/",
-            rocket::routes![home, private, me, me_app, fresh, account, verified],
+            rocket::routes![home, private, me, me_app, fresh, account, verified, metrics],
         )
         .attach(fairing)
         // `/account` and everything under it: one fairing for the group, a second one
@@ -80,6 +82,13 @@ async fn fresh(
             let status = Status::from_code(e.status()).unwrap_or(Status::BadGateway);
             (status, e.user_message())
         })
+}
+
+/// The library's metrics in Prometheus text format.
+#[rocket::get("/metrics")]
+fn metrics() -> (ContentType, String) {
+    let text = ContentType::new("text", "plain").with_params(("version", "0.0.4"));
+    (text, crate::setup::metrics().render())
 }
 
 /// The app's own data for the user, typed, from the same session read as the user.

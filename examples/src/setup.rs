@@ -2,10 +2,12 @@
 //! embedded emulator when no real Kvixi app is configured, build the flow.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kvixi_core::{Config, Kvixi, KvixiBuilder};
 use kvixi_mock::{App, Emulator};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use rand::RngCore;
 
 /// App id the embedded emulator registers.
@@ -21,6 +23,8 @@ pub struct Example {
     pub public_url: String,
     /// The embedded emulator, when `KVIXI_APP_ID` is not set. Keep it alive.
     pub emulator: Option<Emulator>,
+    /// The process's Prometheus recorder, which `/metrics` renders (see [`metrics`]).
+    pub metrics: PrometheusHandle,
 }
 
 /// What `KVIXI_COOKIE_KEY` must be, for the error that asks for it.
@@ -39,6 +43,8 @@ pub async fn from_env_with(
     customize: impl FnOnce(KvixiBuilder) -> KvixiBuilder,
 ) -> Result<Example, Box<dyn std::error::Error>> {
     init_tracing();
+    // Before the flow exists, so that the recorder sees everything it counts.
+    let metrics = metrics().clone();
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let addr: SocketAddr = var("KVIXI_EXAMPLE_ADDR")
         .unwrap_or_else(|| "127.0.0.1:3000".into())
@@ -68,6 +74,7 @@ pub async fn from_env_with(
             addr,
             public_url,
             emulator: None,
+            metrics,
         });
     }
 
@@ -103,7 +110,63 @@ pub async fn from_env_with(
         addr,
         public_url,
         emulator: Some(emulator),
+        metrics,
     })
+}
+
+/// The content type of the Prometheus text format, which `/metrics` answers.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// Bucket bounds (seconds) of the library's `*_duration_seconds` histograms: from a
+/// session store on the same host to Kvixi's 10 s timeout.
+const DURATION_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How often the recorder's histograms are drained, scraped or not.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// The process's Prometheus recorder, installed as the `metrics` facade's global
+/// recorder on first use (every app of the process, the suite's in-process apps included,
+/// shares it): what each example's `/metrics` renders. If another recorder was installed
+/// first, the handle renders nothing and a warning says why.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(install_metrics)
+}
+
+fn install_metrics() -> PrometheusHandle {
+    // Histograms with buckets, which Prometheus can add up across instances (the
+    // default would be summaries). Only empty bounds are refused.
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_duration_seconds".into()),
+            &DURATION_BUCKETS,
+        )
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    match builder.install_recorder() {
+        Ok(handle) => {
+            // `install_recorder` leaves the upkeep (draining histogram samples) to us;
+            // a thread of its own, since each framework runs its own runtime.
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "no metrics upkeep thread: histograms drain at each scrape only");
+            }
+            handle
+        }
+        Err(error) => {
+            tracing::warn!(%error, "another metrics recorder is installed: /metrics shows none of kvixi's metrics");
+            PrometheusBuilder::new().build_recorder().handle()
+        }
+    }
 }
 
 /// `bytes` random bytes, in hex.

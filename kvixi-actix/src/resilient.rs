@@ -166,13 +166,27 @@ impl<S: SessionStore> ResilientStore<S> {
     }
 
     /// The store's answer, or the problem that stands for its failure or silence; either
-    /// way a problem is reported.
+    /// way a problem is reported. The timer starts only when the store does not answer
+    /// at once, as in `kvixi_core::StoreTimeout`: a memory store (every request of a
+    /// logged-in user) pays neither a clock read, a timer nor a metric; a networked one
+    /// is timed from its first pending poll, and its time recorded.
     async fn within<T, E: std::fmt::Display>(
         &self,
         operation: &str,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, String> {
-        let problem = match actix_web::rt::time::timeout(self.timeout, call).await {
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        let answer = match first {
+            Poll::Ready(answer) => Ok(answer),
+            Poll::Pending => {
+                let started = std::time::Instant::now();
+                let answer = actix_web::rt::time::timeout(self.timeout, call).await;
+                kvixi_core::telemetry::store_call(started.elapsed());
+                answer
+            }
+        };
+        let problem = match answer {
             Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(error)) => format!("the session store failed to {operation}: {error:#}"),
             Err(_elapsed) => format!(

@@ -6,6 +6,8 @@
 #[doc(hidden)]
 pub use guard_scenarios::*;
 #[doc(hidden)]
+pub use provider_scenarios::*;
+#[doc(hidden)]
 pub use redis_scenarios::*;
 #[doc(hidden)]
 pub use scenarios::*;
@@ -13,6 +15,7 @@ pub use scenarios::*;
 pub mod apps;
 pub mod fleet;
 pub mod guard_scenarios;
+pub mod provider_scenarios;
 pub mod redis_scenarios;
 pub mod scenarios;
 pub mod service;

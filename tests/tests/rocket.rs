@@ -3,3 +3,4 @@
 kvixi_e2e::scenarios!(kvixi_e2e::apps::rocket);
 kvixi_e2e::guard_scenarios!(kvixi_e2e::apps::rocket);
 kvixi_e2e::session_scenarios!(kvixi_e2e::apps::rocket);
+kvixi_e2e::provider_scenarios!(kvixi_e2e::apps::rocket);
