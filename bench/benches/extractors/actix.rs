@@ -1,5 +1,5 @@
 //! actix-web 4: `KvixiUser` against a hand-written handler on the same actix-session
-//! middleware, store and key.
+//! middleware, store and key (in memory, and on Redis).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -11,7 +11,8 @@ use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Either, HttpMessage, HttpRequest, HttpResponse, web};
 use criterion::Criterion;
-use kvixi_actix::{KvixiUser, MemoryStore, RequireLogin};
+use kvixi_actix::{KvixiAppExt, KvixiUser, MemoryStore, RedisStore, RequireLogin};
+use kvixi_bench::redis_server::Redis;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 
@@ -214,4 +215,65 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             system.block_on(run(&app_data_app, cookie, JSON, n))
         }),
     ]);
+}
+
+/// The Redis rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL`
+/// (`App::with_kvixi`: kvixi-actix's fred `RedisStore` on the flow's pool) against the
+/// floor behind the same session middleware on a `RedisStore` on that same pool.
+pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+    let system = actix_web::rt::System::new();
+    let kvixi = system.block_on(provider.kvixi_on_redis(&redis.url()));
+    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi_app = system.block_on(test::init_service(
+        App::new()
+            .with_kvixi(kvixi.clone())
+            .route("/me", web::get().to(kvixi_me)),
+    ));
+    let floor_app = system.block_on(test::init_service(
+        App::new()
+            .wrap(kvixi_actix::session_middleware(
+                kvixi.config(),
+                RedisStore::new(pool),
+                kvixi_actix::session_key(kvixi.config()),
+            ))
+            .route("/me", web::get().to(floor_me)),
+    ));
+    let log_in = |user: &str| {
+        system
+            .block_on(kvixi_actix::testing::log_in(
+                &kvixi_app,
+                &kvixi,
+                provider.emulator(),
+                user,
+            ))
+            .unwrap_or_else(|error| panic!("{user} logs in: {error}"))
+    };
+    let cookie = log_in(ALICE);
+    system.block_on(async {
+        expect(&kvixi_app, Some(&cookie), JSON, 200).await;
+        expect(&floor_app, Some(&cookie), JSON, 200).await;
+        expect(&kvixi_app, None, JSON, 401).await;
+        expect(&floor_app, None, JSON, 401).await;
+    });
+    crate::redis::keys_per_user(redis, "actix", |user| drop(log_in(user)));
+
+    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "actix", variant);
+    let cookie = Some(&cookie);
+    bench(criterion, &id(table::FLOOR), |n| {
+        system.block_on(run(&floor_app, cookie, JSON, n))
+    });
+    bench(criterion, &id(table::KVIXI), |n| {
+        system.block_on(run(&kvixi_app, cookie, JSON, n))
+    });
+    record::interleave_rounds(
+        &mut [
+            (id(table::FLOOR), &mut |n| {
+                system.block_on(run(&floor_app, cookie, JSON, n))
+            }),
+            (id(table::KVIXI), &mut |n| {
+                system.block_on(run(&kvixi_app, cookie, JSON, n))
+            }),
+        ],
+        crate::redis::ROUNDS,
+    );
 }

@@ -1,5 +1,6 @@
 //! axum 0.8: `KvixiUser` against a hand-written handler on the same tower-sessions layer
-//! and store, and against axum-login on that same store.
+//! and store, and against axum-login on that same store; and on Redis, against the
+//! hand-written handler on the same Redis store.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,11 +17,13 @@ use axum::routing::{get, post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
 use criterion::Criterion;
 use kvixi_axum::{KvixiRouterExt, KvixiUser, SESSION_COOKIE, require_login, session_layer};
+use kvixi_bench::redis_server::Redis;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 use tower::ServiceExt;
 use tower_sessions::session::Id;
 use tower_sessions::{MemoryStore, Session, SessionStore};
+use tower_sessions_redis_store::RedisStore;
 
 use crate::provider::Provider;
 use crate::record::{self, bench};
@@ -378,4 +381,57 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
         }),
     ]);
     auth_record_bytes
+}
+
+/// The Redis rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL`
+/// (`with_kvixi`: tower-sessions-redis-store's `RedisStore` on the flow's pool) against
+/// the floor on the same session layer and a `RedisStore` on that same pool.
+pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let kvixi = runtime.block_on(provider.kvixi_on_redis(&redis.url()));
+    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi_app = served(
+        Router::new()
+            .route("/me", get(kvixi_me))
+            .with_kvixi(kvixi.clone()),
+    );
+    let floor_app = served(
+        Router::new()
+            .route("/me", get(floor_me))
+            .layer(session_layer(kvixi.config(), RedisStore::new(pool))),
+    );
+    let log_in = |user: &str| {
+        runtime
+            .block_on(kvixi_axum::testing::log_in(
+                &kvixi_app,
+                &kvixi,
+                provider.emulator(),
+                user,
+            ))
+            .unwrap_or_else(|error| panic!("{user} logs in: {error}"))
+    };
+    let cookie = log_in(ALICE);
+    use floor::ACCEPT_JSON as JSON;
+    runtime.block_on(async {
+        for app in [&kvixi_app, &floor_app] {
+            expect(app, Some(&cookie), JSON, 200).await;
+            expect(app, None, JSON, 401).await;
+        }
+    });
+    crate::redis::keys_per_user(redis, "axum", |user| drop(log_in(user)));
+
+    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "axum", variant);
+    let me = |app: &Router, n: u64| runtime.block_on(run(app, Some(&cookie), JSON, n));
+    bench(criterion, &id(table::FLOOR), |n| me(&floor_app, n));
+    bench(criterion, &id(table::KVIXI), |n| me(&kvixi_app, n));
+    record::interleave_rounds(
+        &mut [
+            (id(table::FLOOR), &mut |n| me(&floor_app, n)),
+            (id(table::KVIXI), &mut |n| me(&kvixi_app, n)),
+        ],
+        crate::redis::ROUNDS,
+    );
 }

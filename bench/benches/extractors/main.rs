@@ -8,7 +8,11 @@
 //! - the route-group guard (issue 13): each adapter's one-line guard in front of a handler
 //!   that takes no extractor and answers the user the guard passed on;
 //!
-//! and the anonymous paths (401 for a JSON client, 303 to login for a browser). Each
+//! and the anonymous paths (401 for a JSON client, 303 to login for a browser); and the
+//! authenticated path with sessions on Redis (issue 22: the one-line setup on
+//! `KVIXI_REDIS_URL`, against the floor on the same Redis store, on a `redis-server` the
+//! run starts and stops itself; `cargo bench -p kvixi-bench -- authenticated-redis` runs
+//! only those rows), with the Redis keys each logged-in user leaves. Each
 //! framework is driven in process the idiomatic way (axum: `oneshot` on the `Router`,
 //! finalized as `axum::serve` does; actix: `init_service` + `call_service`; Rocket: the
 //! local asynchronous `Client`), one
@@ -24,6 +28,7 @@ mod axum;
 mod floor;
 mod provider;
 mod record;
+mod redis;
 mod rocket;
 mod table;
 
@@ -41,6 +46,10 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     let provider = provider::Provider::start();
+    let redis = redis::start();
+    if redis.is_some() {
+        redis::add_users(&provider);
+    }
 
     // With KVIXI_BENCH_ONLY, only the framework of that benchmark is set up.
     let wanted = |framework: &str| {
@@ -55,6 +64,17 @@ fn main() {
     }
     if wanted("rocket") {
         rocket::benches(&mut criterion, &provider);
+    }
+    if let Some(redis) = &redis {
+        if wanted("axum") {
+            axum::redis_benches(&mut criterion, &provider, redis);
+        }
+        if wanted("actix") {
+            actix::redis_benches(&mut criterion, &provider, redis);
+        }
+        if wanted("rocket") {
+            rocket::redis_benches(&mut criterion, &provider, redis);
+        }
     }
 
     if record::only().is_none() {

@@ -82,6 +82,12 @@ pub type Variant<'a> = (String, &'a mut dyn FnMut(u64) -> Duration);
 /// `variants[0]` is the floor. Runs only for variants whose criterion benchmark ran
 /// (so a command-line filter applies here too), and never under `KVIXI_BENCH_ONLY`.
 pub fn interleave(variants: &mut [Variant<'_>]) {
+    interleave_rounds(variants, ROUNDS);
+}
+
+/// [`interleave`] over `rounds` rounds (odd): more for the Redis rows, whose requests
+/// wait on another process and vary more.
+pub fn interleave_rounds(variants: &mut [Variant<'_>], rounds: usize) {
     if only().is_some() {
         return;
     }
@@ -96,8 +102,8 @@ pub fn interleave(variants: &mut [Variant<'_>]) {
     let per_request = (variants[0].1)(calibration).as_secs_f64() / calibration as f64;
     let batch = ((BATCH_TIME.as_secs_f64() / per_request.max(1e-9)) as u64).max(16);
     let n = variants.len();
-    let mut ratios = vec![Vec::with_capacity(ROUNDS); n];
-    for round in 0..=ROUNDS {
+    let mut ratios = vec![Vec::with_capacity(rounds); n];
+    for round in 0..=rounds {
         let mut times = vec![0.0; n];
         for k in 0..n {
             let i = (round + k) % n;

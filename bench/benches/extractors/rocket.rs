@@ -1,10 +1,11 @@
 //! Rocket 0.5: the `KvixiUser` guard against a hand-written handler that decrypts the
-//! same private cookie and reads the same tower-sessions store.
+//! same private cookie and reads the same tower-sessions store (in memory, and on Redis).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use kvixi_bench::redis_server::Redis;
 use kvixi_core::CookieKey;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
@@ -18,6 +19,8 @@ use rocket::{Build, Rocket, State};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::Id;
 use tower_sessions_memory_store::MemoryStore;
+use tower_sessions_redis_store::RedisStore;
+use tower_sessions_redis_store::fred::clients::Pool;
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
@@ -92,6 +95,27 @@ async fn floor_me(
     cookies: &CookieJar<'_>,
     store: &State<MemoryStore>,
     key: &State<CookieKey>,
+    visitor: Visitor<'_>,
+) -> Result<String, Refused> {
+    floor_user(cookies, store.inner(), key, visitor).await
+}
+
+/// The floor on the Redis store.
+#[rocket::get("/me")]
+async fn floor_me_redis(
+    cookies: &CookieJar<'_>,
+    store: &State<RedisStore<Pool>>,
+    key: &State<CookieKey>,
+    visitor: Visitor<'_>,
+) -> Result<String, Refused> {
+    floor_user(cookies, store.inner(), key, visitor).await
+}
+
+/// What both floors answer, from whichever store holds the sessions.
+async fn floor_user<St: SessionStore>(
+    cookies: &CookieJar<'_>,
+    store: &St,
+    key: &CookieKey,
     visitor: Visitor<'_>,
 ) -> Result<String, Refused> {
     // Sealed with the app's cookie key, as kvixi-rocket seals it.
@@ -250,4 +274,66 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
             me(&app_data_client, n)
         }),
     ]);
+}
+
+/// The Redis rows: the `KvixiUser` guard behind the one-line setup on `KVIXI_REDIS_URL`
+/// (`KvixiFairing::new`: tower-sessions-redis-store's `RedisStore` on the flow's pool)
+/// against the floor reading a `RedisStore` on that same pool.
+pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let kvixi = runtime.block_on(provider.kvixi_on_redis(&redis.url()));
+    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi_rocket = || {
+        base()
+            .mount("/", rocket::routes![kvixi_me])
+            .attach(KvixiFairing::new(kvixi.clone()))
+    };
+    // Each user logs in with a tracked client of its own, a browser with its own jar;
+    // the sealed session cookie is what the measured, untracked clients send.
+    let log_in = |user: &str| {
+        runtime.block_on(async {
+            let browser = Client::tracked(kvixi_rocket()).await.expect("ignites");
+            kvixi_rocket::testing::log_in(&browser, provider.emulator(), user)
+                .await
+                .unwrap_or_else(|error| panic!("{user} logs in: {error}"));
+            let cookie = browser
+                .cookies()
+                .get(SESSION_COOKIE)
+                .map(|c| c.value().to_owned());
+            cookie.expect("the session cookie")
+        })
+    };
+    let cookie = log_in(ALICE);
+    let (kvixi_client, floor_client) = runtime.block_on(async {
+        let kvixi_client = Client::untracked(kvixi_rocket()).await.expect("ignites");
+        let floor_client = Client::untracked(
+            base()
+                .mount("/", rocket::routes![floor_me_redis])
+                .manage(RedisStore::new(pool))
+                .manage(kvixi.config().cookie_key().clone()),
+        )
+        .await
+        .expect("ignites");
+        for client in [&kvixi_client, &floor_client] {
+            expect(client, Some(&cookie), JSON, 200).await;
+            expect(client, None, JSON, 401).await;
+        }
+        (kvixi_client, floor_client)
+    });
+    crate::redis::keys_per_user(redis, "rocket", |user| drop(log_in(user)));
+
+    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "rocket", variant);
+    let me = |client: &Client, n: u64| runtime.block_on(run(client, Some(&cookie), JSON, n));
+    bench(criterion, &id(table::FLOOR), |n| me(&floor_client, n));
+    bench(criterion, &id(table::KVIXI), |n| me(&kvixi_client, n));
+    record::interleave_rounds(
+        &mut [
+            (id(table::FLOOR), &mut |n| me(&floor_client, n)),
+            (id(table::KVIXI), &mut |n| me(&kvixi_client, n)),
+        ],
+        crate::redis::ROUNDS,
+    );
 }

@@ -4,6 +4,8 @@ use crate::record::median_ns;
 
 /// A logged-in session reading the user.
 pub const AUTHENTICATED: &str = "authenticated";
+/// A logged-in session reading the user, with sessions on Redis (issue 22).
+pub const AUTHENTICATED_REDIS: &str = "authenticated-redis";
 /// No session, a client that prefers JSON: 401.
 pub const ANONYMOUS_JSON: &str = "anonymous-json";
 /// No session, a browser navigation: 303 to the login route.
@@ -42,10 +44,15 @@ pub fn print(auth_record_bytes: Option<usize>) {
     println!();
     println!("kvixi-rs extractors: median time per request over criterion's samples");
     println!(
-        "{:<18} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
+        "{:<19} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
         "path", "server", "floor", "kvixi", "axum-login", "kvixi/floor", "kvixi/a-login"
     );
-    for path in [AUTHENTICATED, ANONYMOUS_JSON, ANONYMOUS_BROWSER] {
+    for path in [
+        AUTHENTICATED,
+        AUTHENTICATED_REDIS,
+        ANONYMOUS_JSON,
+        ANONYMOUS_BROWSER,
+    ] {
         for framework in FRAMEWORKS {
             let floor = median_ns(&id(path, framework, FLOOR));
             let kvixi = median_ns(&id(path, framework, KVIXI));
@@ -54,7 +61,7 @@ pub fn print(auth_record_bytes: Option<usize>) {
                 continue;
             }
             println!(
-                "{:<18} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
+                "{:<19} {:<7} {:>11} {:>11} {:>11} {:>12} {:>13}",
                 path,
                 framework,
                 micros(floor),
@@ -111,12 +118,55 @@ pub fn print(auth_record_bytes: Option<usize>) {
             of(PEER),
         );
     }
+    print_redis();
     if let Some(bytes) = auth_record_bytes {
         println!(
             "auth record of alice (full-profile fixture) as stored in the session: {bytes} bytes of JSON"
         );
     }
     println!(
-        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework (criterion medians and interleaved); kvixi/axum-login < 1; auth record <= 1024 bytes"
+        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework (criterion medians and interleaved), on Redis too; kvixi/axum-login < 1; auth record <= 1024 bytes; Redis keys per logged-in user <= 2"
     );
+}
+
+/// The Redis rows' interleaved ratios and the keys each logged-in user left in Redis.
+fn print_redis() {
+    let measured: Vec<&str> = FRAMEWORKS
+        .into_iter()
+        .filter(|framework| {
+            median_ns(&id(AUTHENTICATED_REDIS, framework, KVIXI)).is_some()
+                || crate::redis::keys_per_user_of(framework).is_some()
+        })
+        .collect();
+    if measured.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "authenticated on Redis (the one-line setup on KVIXI_REDIS_URL): criterion medians, the interleaved ratio over {} rounds, and the keys {} users logged in through the flow left in Redis",
+        crate::redis::ROUNDS,
+        crate::redis::USERS
+    );
+    println!(
+        "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20}",
+        "server", "floor", "kvixi", "kvixi/floor", "interleaved k/floor", "Redis keys per user"
+    );
+    for framework in measured {
+        let floor = median_ns(&id(AUTHENTICATED_REDIS, framework, FLOOR));
+        let kvixi = median_ns(&id(AUTHENTICATED_REDIS, framework, KVIXI));
+        let interleaved =
+            crate::record::interleaved_ratio(&id(AUTHENTICATED_REDIS, framework, KVIXI))
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}"));
+        let keys = crate::redis::keys_per_user_of(framework)
+            .map_or_else(|| "-".to_owned(), |keys| format!("{keys:.2}"));
+        println!(
+            "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20}",
+            framework,
+            micros(floor),
+            micros(kvixi),
+            ratio(kvixi, floor),
+            interleaved,
+            keys,
+        );
+    }
 }

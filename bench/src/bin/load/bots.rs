@@ -22,8 +22,8 @@ use tokio::runtime::Runtime;
 use crate::anonymous::{self, Swarm, SwarmOutcome};
 use crate::child::{App, Sessions};
 use crate::phase::{self, Outcome, Plan, Work};
-use crate::redis::{Redis, Unavailable};
 use crate::wrk::{self, WrkOutcome};
+use kvixi_bench::redis_server::Redis;
 
 /// Browsers logging in, with and without bots.
 pub const BROWSERS: usize = 16;
@@ -253,10 +253,7 @@ fn measure_redis(
     framework: &'static str,
     starts: u64,
 ) -> Result<RedisMeasured, String> {
-    let redis = Redis::start().map_err(|why| match why {
-        Unavailable::NotInstalled => "redis-server is not installed".to_owned(),
-        Unavailable::Failed(problem) => problem,
-    })?;
+    let redis = Redis::start().map_err(|why| why.to_string())?;
     let app = App::start(framework, Sessions::Redis(&redis.url()))?;
     logins(runtimes, &app, framework, Work::LoginLogout, 320);
     let sessions = logins(runtimes, &app, framework, Work::Login, REDIS_SESSIONS);

@@ -1,7 +1,7 @@
 //! The example app under load, in a fresh child process of its own (this same binary in
 //! `serve` mode), so that its memory and CPU time can be read from `/proc`.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,12 +28,7 @@ pub enum Sessions<'a> {
     Redis(&'a str),
 }
 
-/// A free port on 127.0.0.1 (free when asked; the child binds it right after).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
+use kvixi_bench::free_port;
 
 impl App {
     /// Starts the `framework` example with its embedded emulator, both on loopback.

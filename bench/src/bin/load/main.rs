@@ -28,9 +28,9 @@ mod bots;
 mod browser;
 mod child;
 mod phase;
-mod redis;
 mod report;
 mod serve;
+mod slow_kvixi;
 mod wrk;
 
 use std::process::ExitCode;
@@ -95,10 +95,57 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
     Ok(request)
 }
 
+/// `load slow-kvixi <framework>… [--bots N] [--hold SECONDS]`.
+fn slow_kvixi_phase(args: &[String]) -> ExitCode {
+    let (mut frameworks, mut bots, mut hold) = (
+        Vec::new(),
+        slow_kvixi::DEFAULT_BOTS,
+        slow_kvixi::DEFAULT_HOLD,
+    );
+    let mut args = args.iter().map(String::as_str);
+    while let Some(arg) = args.next() {
+        let parsed = match arg {
+            "--bots" => args.next().and_then(|n| n.parse().ok()).map(|n| bots = n),
+            "--hold" => args
+                .next()
+                .and_then(|s| s.parse().ok())
+                .map(|s| hold = Duration::from_secs(s)),
+            name => name
+                .parse::<Framework>()
+                .ok()
+                .map(|framework| frameworks.push(framework.name())),
+        };
+        if parsed.is_none() {
+            eprintln!(
+                "error: load slow-kvixi <axum|actix|rocket>… [--bots N] [--hold SECONDS]: {arg:?}?"
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    if frameworks.is_empty() {
+        frameworks = Framework::ALL.map(Framework::name).to_vec();
+    }
+    for framework in frameworks {
+        let plan = slow_kvixi::Plan {
+            framework,
+            bots,
+            hold,
+        };
+        if let Err(error) = slow_kvixi::run(&plan) {
+            eprintln!("error: {framework}: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve::serve(args.get(1).map_or("", String::as_str));
+    }
+    if args.first().map(String::as_str) == Some("slow-kvixi") {
+        return slow_kvixi_phase(&args[1..]);
     }
     let request = match parse_args(&args) {
         Ok(request) => request,

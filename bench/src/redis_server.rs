@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::child::free_port;
+use crate::free_port;
 
 /// How long `redis-server` may take to answer its first PING.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -19,12 +19,21 @@ pub struct Redis {
     addr: SocketAddr,
 }
 
-/// Why there is no Redis column.
+/// Why there is no Redis server for the Redis rows or column.
 pub enum Unavailable {
-    /// `redis-server` is not installed: the column is skipped, the run goes on.
+    /// `redis-server` is not installed: the Redis figures are skipped, the run goes on.
     NotInstalled,
     /// It is installed but did not start.
     Failed(String),
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unavailable::NotInstalled => f.write_str("redis-server is not installed"),
+            Unavailable::Failed(problem) => f.write_str(problem),
+        }
+    }
 }
 
 impl Redis {
@@ -86,8 +95,9 @@ impl Redis {
             .ok_or_else(|| format!("DBSIZE answered {answer:?}"))
     }
 
-    /// Sends a one-word command over a new connection; the first line of the answer.
-    fn command(&self, name: &str) -> Result<String, String> {
+    /// Sends a one-word command (`PING`, `DBSIZE`, `FLUSHALL`) over a new connection;
+    /// the first line of the answer.
+    pub fn command(&self, name: &str) -> Result<String, String> {
         let mut stream =
             TcpStream::connect_timeout(&self.addr, COMMAND_TIMEOUT).map_err(|e| e.to_string())?;
         stream
