@@ -167,6 +167,9 @@ impl Breaker {
 pub(crate) struct ProviderGuard {
     slots: Semaphore,
     max: usize,
+    /// Callbacks waiting for a slot right now: at most `max` of them wait, the others
+    /// are refused at once (a flood gains nothing from a queue it cannot get through).
+    waiting: std::sync::atomic::AtomicUsize,
     breaker: Mutex<Breaker>,
 }
 
@@ -185,6 +188,7 @@ impl ProviderGuard {
         ProviderGuard {
             slots: Semaphore::new(max),
             max,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             breaker: Mutex::new(Breaker::new(failures, window, cool_down)),
         }
     }
@@ -209,18 +213,15 @@ impl ProviderGuard {
         };
         // The probe, too, needs a slot.
         let permit = match self.slots.try_acquire() {
-            Ok(permit) => permit,
-            Err(_) => match tokio::time::timeout(SLOT_WAIT, self.slots.acquire()).await {
-                Ok(Ok(permit)) => permit,
-                // Timed out (or closed, which never happens): busy.
-                _ => {
-                    self.breaker().abandon(probe);
-                    metrics::provider_refused("busy");
-                    return Err(Error::ProviderBusy {
-                        retry_after: BUSY_RETRY_AFTER,
-                    });
-                }
-            },
+            Ok(permit) => Some(permit),
+            Err(_) => self.wait_for_slot().await,
+        };
+        let Some(permit) = permit else {
+            self.breaker().abandon(probe);
+            metrics::provider_refused("busy");
+            return Err(Error::ProviderBusy {
+                retry_after: BUSY_RETRY_AFTER,
+            });
         };
         metrics::provider_calls_in_flight(self.max - self.slots.available_permits());
         Ok(Slot {
@@ -229,6 +230,31 @@ impl ProviderGuard {
             probe,
             recorded: false,
         })
+    }
+}
+
+impl ProviderGuard {
+    /// A slot within [`SLOT_WAIT`], if at most as many callbacks as there are slots are
+    /// waiting already; `None` at once otherwise, or when the wait ends empty-handed.
+    async fn wait_for_slot(&self) -> Option<SemaphorePermit<'_>> {
+        // Counted out on drop, even when the request is dropped while it waits.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            }
+        }
+        let queued = self
+            .waiting
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let _waiting = Waiting(&self.waiting);
+        if queued >= self.max {
+            return None;
+        }
+        tokio::time::timeout(SLOT_WAIT, self.slots.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 }
 
