@@ -45,6 +45,13 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
+    // KVIXI_BENCH_RECORDER=prometheus: every row with the examples' Prometheus recorder
+    // installed as the metrics facade's global recorder (issue 19: the extractors cost
+    // the same with metrics recorded); without it, the facade's no-op.
+    if std::env::var("KVIXI_BENCH_RECORDER").is_ok_and(|r| r == "prometheus") {
+        let _ = kvixi_examples::setup::metrics();
+        println!("metrics: the Prometheus recorder is installed");
+    }
     let provider = provider::Provider::start();
     let redis = redis::start();
     if redis.is_some() {
