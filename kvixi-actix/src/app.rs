@@ -137,8 +137,20 @@ where
     > {
         let store = kvixi.adapter_state(|| FlowStore::for_flow(&kvixi));
         let key = session_key(kvixi.config());
-        self.wrap(session_middleware(kvixi.config(), store, key))
-            .configure(configure(kvixi))
+        #[allow(unused_mut)]
+        let mut sessions = session_middleware(kvixi.config(), store, key);
+        // Never per-process sessions when the config names a shared Redis: the app
+        // refuses to start, naming the feature.
+        #[cfg(not(feature = "redis"))]
+        if kvixi.config().redis_url().is_some() {
+            sessions = sessions.refusing_to_start(kvixi_core::Error::Config {
+                setting: "redis_url",
+                problem: "is set but kvixi-actix was built without its `redis` feature (on by \
+                          default): enable it"
+                    .into(),
+            });
+        }
+        self.wrap(sessions).configure(configure(kvixi))
     }
 
     fn with_kvixi_store<S: SessionStore + 'static>(
@@ -176,8 +188,9 @@ enum FlowStore {
     Memory(MemoryStore),
     #[cfg(feature = "redis")]
     Redis(crate::RedisStore),
-    /// The config names a Redis this build cannot reach: every request that needs the
-    /// session is answered 503 (never a silent fall back to per-process sessions).
+    /// The config names a Redis this build cannot reach: the app refuses to start (see
+    /// `with_kvixi`), and a store built anyway answers every call with an error, never
+    /// a silent fall back to per-process sessions.
     #[cfg(not(feature = "redis"))]
     NoRedisSupport,
 }
