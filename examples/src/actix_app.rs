@@ -6,15 +6,8 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
 use kvixi_actix::{Kvixi, KvixiAppExt, KvixiToken, KvixiUser, RequireLogin, SessionStore};
-use kvixi_core::KvixiBuilder;
 
-/// This example's own pages on the flow: its failure pages in the site's layout, and its
-/// sign-in page for anonymous browsers (which links to the Kvixi login).
-pub fn own_pages(builder: KvixiBuilder) -> KvixiBuilder {
-    builder
-        .page_renderer(crate::pages::own_error_page)
-        .sign_in_page("/sign-in")
-}
+pub use crate::pages::own_pages;
 
 /// The pages with Kvixi login, in one line: the sessions go where the flow's config says
 /// (the Redis of `KVIXI_REDIS_URL`, or this process's memory, shared by every worker).

@@ -1,11 +1,14 @@
 //! The axum example app, built only with `kvixi-axum`'s public API.
 
+use axum::extract::RawQuery;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login};
 use tower_sessions::SessionStore;
+
+pub use crate::pages::own_pages;
 
 /// The pages, with Kvixi login mounted on an in-memory session store.
 pub fn router(kvixi: Kvixi) -> Router {
@@ -31,6 +34,7 @@ fn pages() -> Router {
         .route_layer(require_login());
     Router::new()
         .merge(account)
+        .route("/sign-in", get(sign_in))
         .route("/", get(home))
         .route("/private", get(private))
         .route("/me", get(me))
@@ -62,6 +66,12 @@ async fn account(Extension(user): Extension<KvixiUser>) -> Html<String> {
 
 async fn verified(Extension(user): Extension<KvixiUser>) -> Html<String> {
     Html(crate::pages::verified(&user))
+}
+
+/// The app's own sign-in page, with the query it was sent (`return_to`) passed on to
+/// the login link.
+async fn sign_in(Extension(kvixi): Extension<Kvixi>, RawQuery(query): RawQuery) -> Html<String> {
+    Html(crate::pages::sign_in(kvixi.config(), query.as_deref()))
 }
 
 async fn me(user: KvixiUser) -> Json<kvixi_core::KvixiUser> {

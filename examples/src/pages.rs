@@ -1,7 +1,16 @@
 //! The HTML of the example pages, shared by every framework's example.
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
-use kvixi_core::{Config, ErrorPage, KvixiUser, Page};
+use kvixi_core::{Config, ErrorPage, KvixiBuilder, KvixiUser, Page};
+
+/// The examples' own pages on the flow: their failure pages in the site's layout
+/// ([`own_error_page`]), and their sign-in page for anonymous browsers ([`sign_in`], at
+/// `/sign-in`, which every example routes), which links to the Kvixi login.
+pub fn own_pages(builder: KvixiBuilder) -> KvixiBuilder {
+    builder
+        .page_renderer(own_error_page)
+        .sign_in_page("/sign-in")
+}
 
 fn layout(title: &str, body: &str) -> String {
     format!(

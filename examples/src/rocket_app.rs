@@ -3,10 +3,13 @@
 use kvixi_core::Kvixi;
 use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin};
 use rocket::figment::Figment;
+use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Status};
 use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket, State};
+
+pub use crate::pages::own_pages;
 
 /// The pages, with Kvixi login attached (sessions in memory), configured by `figment`
 /// (address, port, `secret_key`, log level: see the `rocket` binary).
@@ -30,7 +33,9 @@ fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .mount(
             "/",
-            rocket::routes![home, private, me, me_app, fresh, account, verified, metrics],
+            rocket::routes![
+                home, sign_in, private, me, me_app, fresh, account, verified, metrics
+            ],
         )
         .attach(fairing)
         // `/account` and everything under it: one fairing for the group, a second one
@@ -42,6 +47,16 @@ fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
 #[rocket::get("/")]
 fn home(kvixi: &State<Kvixi>, user: Option<KvixiUser>) -> RawHtml<String> {
     RawHtml(crate::pages::home(kvixi.config(), user.as_deref()))
+}
+
+/// The app's own sign-in page, with the query it was sent (`return_to`) passed on to
+/// the login link.
+#[rocket::get("/sign-in")]
+fn sign_in(kvixi: &State<Kvixi>, origin: &Origin<'_>) -> RawHtml<String> {
+    RawHtml(crate::pages::sign_in(
+        kvixi.config(),
+        origin.query().map(|query| query.as_str()),
+    ))
 }
 
 #[rocket::get("/private")]

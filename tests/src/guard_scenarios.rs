@@ -278,6 +278,9 @@ pub async fn own_error_page_keeps_the_cores_status_and_headers(start: StartApp) 
     browser.log_in(UNVERIFIED_USER, None).await;
     let refused = browser.get("/account/verified").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(&refused, "cache-control"), "no-store");
+    assert_eq!(header(&refused, "referrer-policy"), "no-referrer");
+    assert!(header(&refused, "content-type").starts_with("text/html"));
     assert!(
         refused
             .text()
@@ -291,22 +294,58 @@ pub async fn own_error_page_keeps_the_cores_status_and_headers(start: StartApp) 
     assert_eq!(body["error"], "not_allowed");
 }
 
-/// With an app sign-in page, anonymous browsers land there with `return_to`; JSON
-/// clients still get 401.
+/// With the app's own sign-in page (the examples' `own_pages`), anonymous browsers land
+/// there with `return_to`; the page (served by every framework's example) links to the
+/// login with the same `return_to`, and the login started from it ends on the page first
+/// asked for. JSON clients still get 401.
 pub async fn sign_in_page_receives_anonymous_browsers(start: StartApp) {
-    let app = start_app(start, |builder| builder.sign_in_page("/sign-in")).await;
+    let app = start_app(start, kvixi_examples::pages::own_pages).await;
     let browser = app.browser();
     let account = browser.get("/account?tab=2").await;
     assert_eq!(account.status(), StatusCode::SEE_OTHER);
-    assert_eq!(
-        raw_location(&account),
-        "/sign-in?return_to=%2Faccount%3Ftab%3D2"
-    );
+    let sign_in = raw_location(&account);
+    assert_eq!(sign_in, "/sign-in?return_to=%2Faccount%3Ftab%3D2");
     let private = browser.get("/private").await;
     assert_eq!(raw_location(&private), "/sign-in?return_to=%2Fprivate");
     let json = browser.get_json("/account").await;
     assert_eq!(json.status(), StatusCode::UNAUTHORIZED);
     assert!(json.headers().get(header::LOCATION).is_none());
+
+    // The redirect leads to the page itself (no 404, no loop back to the guard).
+    let page = browser.get(&sign_in).await;
+    assert_eq!(page.status(), StatusCode::OK, "the app serves {sign_in}");
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let html = page.text().await.expect("body");
+    assert!(html.contains("id=\"sign-in\""), "{html}");
+    let login = login_link(&html);
+    assert_eq!(
+        login, "/auth/kvixi/login?return_to=%2Faccount%3Ftab%3D2",
+        "the login link keeps the return_to"
+    );
+
+    // The login started from the page's link comes back to the page first asked for.
+    let callback = browser.approve_login_from(&login, "alice").await;
+    let done = browser.visit(callback).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "alice logs in");
+    assert_eq!(raw_location(&done), "/account?tab=2");
+    let account = browser.get("/account?tab=2").await;
+    assert_eq!(account.status(), StatusCode::OK);
+    let html = account.text().await.expect("body");
+    assert!(html.contains("Account of"), "{html}");
+}
+
+/// The `href` of the sign-in page's login link (`id="login"`), unescaped.
+fn login_link(html: &str) -> String {
+    let link = html
+        .find("id=\"login\"")
+        .map(|at| &html[at..])
+        .unwrap_or_else(|| panic!("no login link in {html}"));
+    let href = link
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the login link has no href: {html}"));
+    href.replace("&amp;", "&")
 }
 
 /// Expands the group-guard, pages and events scenarios into one `#[tokio::test]` each

@@ -290,7 +290,13 @@ impl Browser {
             ),
             None => "/auth/kvixi/login".to_owned(),
         };
-        let to_kvixi = self.get(&login).await;
+        self.approve_login_from(&login, user).await
+    }
+
+    /// Like [`Browser::approve_login`], starting from the login link `login` as a page
+    /// gave it (the login route with its query).
+    pub async fn approve_login_from(&self, login: &str, user: &str) -> Url {
+        let to_kvixi = self.get(login).await;
         assert_eq!(
             to_kvixi.status(),
             StatusCode::SEE_OTHER,

@@ -39,17 +39,14 @@ fn add_carol(app: &TestApp) {
 pub async fn revoke_user_logs_the_user_out_of_every_session(start: StartApp) {
     let app = TestApp::start(start).await;
     add_carol(&app);
+    // One session of alice's per read path, so that each path's own check decides.
     let laptop = logged_in(&app, "alice").await;
     let phone = logged_in(&app, "alice").await;
+    let tablet = logged_in(&app, "alice").await;
     let carol = logged_in(&app, "carol").await;
 
     app.kvixi.revoke_user(ALICE_ID).await.expect("revoked");
-    for browser in [&laptop, &phone] {
-        assert_eq!(status_of_me(browser).await, StatusCode::UNAUTHORIZED);
-        let page = browser.get("/private").await;
-        assert_eq!(page.status(), StatusCode::SEE_OTHER, "asked to log in");
-        assert!(raw_location(&page).starts_with("/auth/kvixi/login"));
-    }
+    assert_ended_on_each_read_path(&laptop, &phone, &tablet).await;
     assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
 
     let again = laptop.log_in("alice", None).await;
@@ -60,6 +57,40 @@ pub async fn revoke_user_logs_the_user_out_of_every_session(start: StartApp) {
         "a login after the revocation counts"
     );
     assert_eq!(status_of_me(&phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of_me(&tablet).await, StatusCode::UNAUTHORIZED);
+}
+
+/// Each of three sessions whose end is due is read through one path only, first: the
+/// JSON `/me` (401), the HTML `/private` (asked to log in, back to `/private`), and the
+/// app data `AppUser` at `/me/app` (401). Then each is anonymous on the others too.
+async fn assert_ended_on_each_read_path(json: &Browser, html: &Browser, app_user: &Browser) {
+    assert_eq!(
+        status_of_me(json).await,
+        StatusCode::UNAUTHORIZED,
+        "JSON /me"
+    );
+    let page = html.get("/private").await;
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "HTML page: asked to log in"
+    );
+    assert_eq!(
+        raw_location(&page),
+        "/auth/kvixi/login?return_to=%2Fprivate"
+    );
+    assert_eq!(
+        app_user.get_json("/me/app").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "AppUser"
+    );
+    for browser in [json, html, app_user] {
+        assert_eq!(status_of_me(browser).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            browser.get("/private").await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
 }
 
 /// A user with two browsers presses "log out everywhere" in one: both are logged out,
@@ -92,7 +123,10 @@ pub async fn log_out_everywhere_ends_every_browser_of_the_user(start: StartApp) 
 /// default): the next page asks for login, a JSON call gets 401.
 pub async fn absolute_lifetime_reached_asks_for_login(start: StartApp) {
     let app = TestApp::start(start).await;
+    // One session per read path, so that each path's own check decides.
     let browser = logged_in(&app, "alice").await;
+    let html = logged_in(&app, "alice").await;
+    let app_user = logged_in(&app, "alice").await;
     let lifetime = app.kvixi.config().max_session_lifetime();
 
     app.advance_clock(lifetime - Duration::from_secs(60));
@@ -101,14 +135,10 @@ pub async fn absolute_lifetime_reached_asks_for_login(start: StartApp) {
         StatusCode::OK,
         "still within the lifetime"
     );
+    assert_eq!(html.get("/private").await.status(), StatusCode::OK);
+    assert_eq!(app_user.get_json("/me/app").await.status(), StatusCode::OK);
     app.advance_clock(Duration::from_secs(61));
-    let page = browser.get("/private").await;
-    assert_eq!(page.status(), StatusCode::SEE_OTHER, "asked to log in");
-    assert_eq!(
-        raw_location(&page),
-        "/auth/kvixi/login?return_to=%2Fprivate"
-    );
-    assert_eq!(status_of_me(&browser).await, StatusCode::UNAUTHORIZED);
+    assert_ended_on_each_read_path(&browser, &html, &app_user).await;
 
     let again = browser.log_in("alice", None).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
@@ -122,18 +152,31 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
     let anonymous = app.browser().get_json("/me/app").await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
-    let browser = logged_in(&app, "alice").await;
-    let answer = browser.get_json("/me/app").await;
-    assert_eq!(answer.status(), StatusCode::OK);
-    let body: Value = answer.json().await.expect("JSON");
-    assert_eq!(
-        body,
-        serde_json::json!({
-            "user_id": ALICE_ID,
-            "local_id": 11001,
-            "roles": ["member", "verified"],
-        })
-    );
+    // Two users with different data (carol is not verified), logged in one after the
+    // other and read in turn: each gets their own.
+    add_carol(&app);
+    let alice = logged_in(&app, "alice").await;
+    let carol = logged_in(&app, "carol").await;
+    let alice_data = serde_json::json!({
+        "user_id": ALICE_ID,
+        "local_id": 11001,
+        "roles": ["member", "verified"],
+    });
+    let carol_data = serde_json::json!({
+        "user_id": "1003",
+        "local_id": 11003,
+        "roles": ["member"],
+    });
+    for (browser, expected) in [
+        (&alice, &alice_data),
+        (&carol, &carol_data),
+        (&alice, &alice_data),
+    ] {
+        let answer = browser.get_json("/me/app").await;
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(&body, expected);
+    }
 }
 
 /// A fred pool on the Redis at `url`, of one instance's own.
