@@ -137,12 +137,27 @@ async fn revoking_a_user_ends_their_sessions_and_spares_later_logins() {
 #[tokio::test]
 async fn logout_everywhere_revokes_the_sessions_user() {
     let setup = setup().await;
+    setup
+        .emulator
+        .add_user(kvixi_mock::User::new("1003", "carol", "carol-password"));
     let (laptop, phone) = (MemorySession::default(), MemorySession::default());
+    let carols = MemorySession::default();
     log_in(&setup, &laptop, "alice").await.unwrap();
     log_in(&setup, &phone, "alice").await.unwrap();
+    log_in(&setup, &carols, "carol").await.unwrap();
     setup.kvixi.logout_everywhere(&laptop).await.expect("done");
     assert!(setup.kvixi.current_user(&laptop).await.unwrap().is_none());
     assert!(setup.kvixi.current_user(&phone).await.unwrap().is_none());
+    // Only the session's user: carol stays logged in.
+    let carol = setup.kvixi.current_user(&carols).await.unwrap();
+    assert_eq!(carol.map(|user| user.id), Some("1003".to_owned()));
+    // A login after it, in the same second, is not revoked.
+    let later = MemorySession::default();
+    log_in(&setup, &later, "alice").await.unwrap();
+    let alice = setup.kvixi.current_user(&later).await.unwrap();
+    assert_eq!(alice.map(|user| user.id), Some("1001".to_owned()));
+    setup.clock.fetch_add(60, Ordering::SeqCst);
+    assert!(setup.kvixi.current_user(&later).await.unwrap().is_some());
 }
 
 #[tokio::test]
