@@ -70,6 +70,17 @@ pub async fn redis_sessions_survive_an_app_restart(start: StartRedisApp) {
     if let Some(stop) = first.take() {
         stop.stop();
     }
+    // The first instance is gone: its port refuses new connections before the next
+    // one starts (the fleet scenarios do the same with a SIGKILLed process).
+    let port = app.base.port().expect("a port");
+    let stopped = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(5),
+            "the stopped instance still accepts connections on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let (listener, base) = loopback_listener();
     let _restarted = start(app.kvixi.clone(), listener, redis_url.clone());
