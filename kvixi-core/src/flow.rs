@@ -160,6 +160,14 @@ pub fn login_time(now: UnixTime, revoked_at: Option<UnixTime>) -> UnixTime {
     }
 }
 
+/// The stamp a revocation at `now` writes over the user's `current` one: after every
+/// session begun so far. A login in the second of a revocation is dated one second after
+/// it ([`login_time`]), so a second revocation in that same second must reach past it,
+/// or the sessions begun between the two would survive the second.
+pub fn revocation_stamp(now: UnixTime, current: Option<UnixTime>) -> UnixTime {
+    login_time(now, current)
+}
+
 /// What starting a login produces: the pending login for the browser's login cookie and
 /// where to send the browser.
 #[derive(Clone, Debug)]

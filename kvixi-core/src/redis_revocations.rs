@@ -159,7 +159,7 @@ impl Revocations for RedisRevocations {
     async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
         let key = self.key(user_id);
         let current: Option<u64> = self.call(self.pool.get(key.as_str())).await?;
-        let stamp = current.map_or(at.0, |current| current.max(at.0));
+        let stamp = crate::flow::revocation_stamp(at, current.map(UnixTime)).0;
         let seconds = i64::try_from(keep.as_secs().max(1)).unwrap_or(i64::MAX);
         let value = i64::try_from(stamp).unwrap_or(i64::MAX);
         let expire = Some(Expiration::EX(seconds));

@@ -53,8 +53,9 @@ pub trait Revocations: Send + Sync + 'static {
     }
 
     /// Records that every session of `user_id` that began at or before `at` is over,
-    /// and keeps that stamp for `keep` (the absolute session lifetime). A later stamp
-    /// replaces an earlier one.
+    /// and keeps that stamp for `keep` (the absolute session lifetime). The stamp
+    /// written is [`flow::revocation_stamp`](crate::flow::revocation_stamp) of `at` and
+    /// the current one: never earlier than it, and past the sessions begun in its second.
     async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error>;
 }
 
@@ -152,11 +153,13 @@ impl Revocations for MemoryRevocations {
                 }
             }
         }
+        let current = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
+        let stamp = crate::flow::revocation_stamp(at, current.max(state.floor));
         let entry = state
             .stamps
             .entry(user_id.to_owned())
-            .or_insert((at, at.plus(keep)));
-        *entry = (entry.0.max(at), entry.1.max(at.plus(keep)));
+            .or_insert((stamp, at.plus(keep)));
+        *entry = (stamp, entry.1.max(at.plus(keep)));
         let bits = match state.floor {
             Some(_) => u64::MAX,
             None => filter_bit(user_id),
@@ -268,8 +271,38 @@ mod tests {
         revocations.revoke("1001", UnixTime(50), DAY).await.unwrap();
         assert_eq!(
             revocations.revoked_at("1001").await.unwrap(),
-            Some(UnixTime(100)),
-            "an earlier stamp never un-revokes"
+            Some(UnixTime(101)),
+            "an earlier stamp never un-revokes (and still ends the sessions dated 101)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_revocation_in_the_same_second_ends_the_logins_between() {
+        let config = config();
+        let revocations = MemoryRevocations::default();
+        revocations
+            .revoke("1001", UnixTime(100), DAY)
+            .await
+            .unwrap();
+        // The phone logs in after the first "log out everywhere", in its second.
+        let phone = login_time(UnixTime(100), revocations.revoked_at("1001").await.unwrap());
+        assert_eq!(phone, UnixTime(101));
+        // The laptop logs out everywhere, still in that second: the phone is out too.
+        revocations
+            .revoke("1001", UnixTime(100), DAY)
+            .await
+            .unwrap();
+        let stamp = revocations.revoked_at("1001").await.unwrap();
+        assert_eq!(
+            check_session(&config, phone, stamp, UnixTime(100)),
+            SessionCheck::Revoked,
+            "a session begun between two revocations of one second survives the second"
+        );
+        // A login after the second one is not affected by it.
+        let later = login_time(UnixTime(100), stamp);
+        assert_eq!(
+            check_session(&config, later, stamp, UnixTime(100)),
+            SessionCheck::Live
         );
     }
 

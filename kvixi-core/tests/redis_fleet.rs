@@ -177,3 +177,47 @@ async fn redis_away_is_an_outage_not_a_spent_login() {
     );
     assert_eq!(emulator.request_count(Endpoint::Authorize), 0);
 }
+
+/// Two "log out everywhere" in one second, on two instances: the second ends the
+/// sessions begun between them (dated one second after the first stamp), not only the
+/// older ones.
+#[tokio::test]
+async fn a_second_revocation_in_one_second_reaches_the_logins_between() {
+    use kvixi_core::flow::{UnixTime, login_time};
+    use kvixi_core::{RedisRevocations, Revocations};
+
+    let Some(redis) = redis() else {
+        return;
+    };
+    let emulator = Emulator::builder()
+        .app(App::new("app", "secret", CALLBACK))
+        .start("127.0.0.1:0")
+        .await
+        .expect("emulator starts");
+    let (a, b) = (
+        instance(&emulator, redis.port).await,
+        instance(&emulator, redis.port).await,
+    );
+    let on_a = RedisRevocations::new(a.redis().expect("a pool").clone());
+    let on_b = RedisRevocations::new(b.redis().expect("a pool").clone());
+    let keep = Duration::from_secs(3600);
+    on_a.revoke("1001", UnixTime(100), keep)
+        .await
+        .expect("revoked");
+    let phone = login_time(
+        UnixTime(100),
+        on_b.latest_revocation("1001").await.expect("read"),
+    );
+    on_b.revoke("1001", UnixTime(100), keep)
+        .await
+        .expect("revoked");
+    let stamp = on_a
+        .latest_revocation("1001")
+        .await
+        .expect("read")
+        .expect("a stamp");
+    assert!(
+        phone <= stamp,
+        "the phone's session (dated {phone:?}) survives the second revocation (stamp {stamp:?})"
+    );
+}
