@@ -48,6 +48,8 @@ const FAILOVER_BOUND: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct Example {
     program: PathBuf,
+    /// Arguments before the framework's name (`serve` for `load serve <framework>`).
+    args: Vec<String>,
     framework: Framework,
 }
 
@@ -57,6 +59,16 @@ impl Example {
     pub fn new(program: impl Into<PathBuf>, framework: Framework) -> Example {
         Example {
             program: program.into(),
+            args: Vec::new(),
+            framework,
+        }
+    }
+
+    /// `program <args…> <framework>` serves the framework's example (`load serve axum`).
+    pub fn with_args(program: impl Into<PathBuf>, args: &[&str], framework: Framework) -> Example {
+        Example {
+            program: program.into(),
+            args: args.iter().map(|arg| (*arg).to_owned()).collect(),
             framework,
         }
     }
@@ -197,6 +209,7 @@ impl Fleet {
         );
         let mut command = Command::new(&self.example.program);
         command
+            .args(&self.example.args)
             .arg(self.example.framework.name())
             .env("KVIXI_APP_ID", APP_ID)
             .env("KVIXI_APP_SECRET", APP_SECRET)
@@ -317,6 +330,21 @@ impl Fleet {
     pub fn next(&self) -> Url {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         self.instances[n % self.instances.len()].base.clone()
+    }
+
+    /// The process id of each instance, while it runs (a restart changes it).
+    pub fn pids(&self) -> Vec<Option<u32>> {
+        self.instances.iter().map(|i| i.process.id()).collect()
+    }
+
+    /// The log file of every instance process started so far, restarted ones included.
+    pub fn logs(&self) -> Vec<PathBuf> {
+        let current = self.instances.iter().map(|i| &i.process);
+        self.retired
+            .iter()
+            .chain(current)
+            .map(|process| process.log.clone())
+            .collect()
     }
 
     /// The keys instance `index` runs with.

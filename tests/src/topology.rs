@@ -432,6 +432,8 @@ pub struct SentinelGroup {
     primary: Process,
     replica: Process,
     sentinels: Vec<Process>,
+    /// The first primary's extra arguments, for [`SentinelGroup::restart_old_primary`].
+    primary_args: Vec<String>,
     /// The primary's port, as started.
     pub primary_port: u16,
     /// The replica's port, as started.
@@ -489,6 +491,7 @@ impl SentinelGroup {
             sentinel_ports.push(port);
         }
         let group = SentinelGroup {
+            primary_args: primary_args.to_vec(),
             primary,
             replica,
             sentinels,
@@ -584,6 +587,31 @@ impl SentinelGroup {
             "the killed primary's port {} is closed",
             self.primary_port
         );
+    }
+
+    /// Starts a server again on the killed first primary's port, empty and without
+    /// `replicaof`, as an orchestrator would bring the old machine back: the sentinels
+    /// make it a replica of the current primary. Waits until it reports itself one.
+    pub fn restart_old_primary(&mut self) {
+        let process = redis_server(
+            "redis old primary",
+            self.dir.path(),
+            self.primary_port,
+            &self.primary_args,
+        );
+        self.primary = process;
+        let port = self.primary_port;
+        let processes = self.processes();
+        wait_until("the old primary as a replica", &processes, || {
+            let info = cli(port, &["info", "replication"]);
+            match (
+                info_field(&info, "role").as_deref(),
+                info_field(&info, "master_link_status").as_deref(),
+            ) {
+                (Some("slave"), Some("up")) => Ok(()),
+                other => Err(format!("role and link {other:?}")),
+            }
+        });
     }
 
     /// Prints every process's log (for a failing test).

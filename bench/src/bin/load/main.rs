@@ -21,7 +21,9 @@
 //!   `--starts` anonymous login starts (default 1 000 000) on the default store, and
 //!   Redis's key count around as many on the Redis store (a throwaway `redis-server`).
 //!
-//! `load bots axum` runs only the bot phase, for one framework (or several).
+//! `load bots axum` runs only the bot phase, for one framework (or several);
+//! `load slow-kvixi axum` the slow-Kvixi attack ([`slow_kvixi`]); `load soak axum
+//! --minutes 10` a fleet under traffic and faults ([`soak`]).
 
 mod anonymous;
 mod bots;
@@ -31,6 +33,7 @@ mod phase;
 mod report;
 mod serve;
 mod slow_kvixi;
+mod soak;
 mod wrk;
 
 use std::process::ExitCode;
@@ -143,6 +146,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return serve::serve(args.get(1).map_or("", String::as_str));
+    }
+    if args.first().map(String::as_str) == Some("soak") {
+        return soak::main(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("slow-kvixi") {
         return slow_kvixi_phase(&args[1..]);

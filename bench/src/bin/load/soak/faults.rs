@@ -1,0 +1,244 @@
+//! The faults, on a schedule fixed at the start: a rolling key rotation, a Redis
+//! failover, the old primary back as a replica, one instance SIGKILLed and restarted,
+//! Kvixi slow and then failing. Each becomes a window of the run: from the fault's start
+//! to its end plus the time the configured timeouts let its effects last.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvixi_e2e::fleet::{Fleet, Keys};
+use kvixi_e2e::topology::SentinelGroup;
+use kvixi_mock::{Endpoint, Fault};
+
+use super::ledger::Ledger;
+use super::traffic::Shared;
+
+/// How long Kvixi holds each call while it is slow (under the 10 s HTTP timeout).
+pub const KVIXI_DELAY: Duration = Duration::from_secs(3);
+/// How long the breaker stays open once Kvixi fails (kvixi's default).
+const BREAKER_OPEN: f64 = 10.0;
+/// What a fault's effects may outlast it by: the 2 s session-store timeout, a reconnect
+/// and a busy machine.
+const GRACE: f64 = 4.0;
+/// How long the run waits after one fault's window before the next fault begins.
+const GAP: f64 = 2.0;
+
+/// One fault.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// Each instance restarted (SIGKILL, then a new process) with the new key as a
+    /// previous one, then each again with it as the current one.
+    Rotation,
+    /// The Redis primary SIGKILLed: Sentinel promotes the replica.
+    Failover,
+    /// The killed primary started again, empty; Sentinel makes it a replica.
+    OldPrimaryBack,
+    /// This instance SIGKILLed and started again.
+    KillInstance(usize),
+    /// Kvixi's exchange and profile read held [`KVIXI_DELAY`] each.
+    KvixiSlow,
+    /// Kvixi's exchange and profile read answering 500.
+    KvixiFailing,
+}
+
+impl Step {
+    fn describe(self, schedule: &Schedule) -> String {
+        match self {
+            Step::Rotation => "rolling key rotation (6 restarts)".to_owned(),
+            Step::Failover => "Redis primary killed (failover)".to_owned(),
+            Step::OldPrimaryBack => "old primary back as a replica".to_owned(),
+            Step::KillInstance(n) => format!("instance {n} SIGKILLed, restarted"),
+            Step::KvixiSlow => format!(
+                "Kvixi slow ({KVIXI_DELAY:?} a call) for {:.0} s",
+                schedule.kvixi_for.as_secs_f64()
+            ),
+            Step::KvixiFailing => format!(
+                "Kvixi answers 500 for {:.0} s",
+                schedule.kvixi_for.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// The faults of a run and when each is due (seconds from the start).
+pub struct Schedule {
+    /// Each fault and when it is due; a fault starts no earlier than [`GAP`] after the
+    /// previous one's window.
+    pub steps: Vec<(f64, Step)>,
+    /// How long each Kvixi fault lasts.
+    pub kvixi_for: Duration,
+    /// The pause between two restarts of the rotation.
+    pub pause: Duration,
+}
+
+impl Schedule {
+    /// The faults of a run of `total`, at the same fractions of it for any length.
+    pub fn for_run(total: Duration) -> Schedule {
+        let t = total.as_secs_f64();
+        let kvixi_for = Duration::from_secs_f64((t * 0.05).clamp(3.0, 30.0));
+        Schedule {
+            steps: vec![
+                (t * 0.10, Step::Rotation),
+                (t * 0.25, Step::Failover),
+                (t * 0.33, Step::OldPrimaryBack),
+                (t * 0.42, Step::KillInstance(1)),
+                (t * 0.55, Step::KvixiSlow),
+                (t * 0.55, Step::KvixiFailing),
+            ],
+            kvixi_for,
+            pause: Duration::from_secs_f64((t * 0.005).clamp(0.5, 3.0)),
+        }
+    }
+
+    /// The schedule, a line a fault.
+    pub fn describe(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|(at, step)| format!("{at:6.1}s  {}", step.describe(self)))
+            .collect()
+    }
+}
+
+/// A fault as it happened.
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// What it was.
+    pub name: String,
+    /// Seconds from the start of the run when it began.
+    pub start: f64,
+    /// When it was lifted (or, for a kill, when the replacement served).
+    pub lifted: f64,
+    /// When its effects may have lasted until: 5xx up to here are the fault's.
+    pub end: f64,
+}
+
+impl Window {
+    /// Whether a request sent at `sent` and ended at `ended` overlaps the window.
+    pub fn covers(&self, sent: f64, ended: f64) -> bool {
+        ended >= self.start && sent <= self.end
+    }
+}
+
+/// What the faults act on.
+pub struct Targets {
+    /// The instances.
+    pub fleet: Fleet,
+    /// Their Redis.
+    pub redis: SentinelGroup,
+    /// The cookie key they start with, and the one the rotation brings in.
+    pub keys: (String, String),
+    /// The instances' process ids, for the sampler.
+    pub pids: Arc<Mutex<Vec<Option<u32>>>>,
+}
+
+impl Targets {
+    /// Runs `schedule`, returning the windows as they happened.
+    pub async fn drive(&mut self, schedule: &Schedule, shared: &Shared) -> Vec<Window> {
+        let ledger: &Ledger = &shared.ledger;
+        let mut windows: Vec<Window> = Vec::new();
+        for &(due, step) in &schedule.steps {
+            let after = match (step, windows.last()) {
+                (Step::KvixiFailing, Some(previous)) => previous.lifted,
+                (_, Some(previous)) => previous.end + GAP,
+                (_, None) => 0.0,
+            };
+            let begin = due.max(after);
+            tokio::time::sleep_until(ledger.at(begin).into()).await;
+            let name = step.describe(schedule);
+            eprintln!("soak: {:6.1}s {name} ...", ledger.now());
+            let start = ledger.now();
+            let (lifted, outlasts) = self.act(step, schedule, shared).await;
+            let window = Window {
+                name,
+                start,
+                lifted,
+                end: lifted + outlasts,
+            };
+            eprintln!(
+                "soak: {:6.1}s {} lifted (window {:.1}–{:.1}s)",
+                ledger.now(),
+                window.name,
+                window.start,
+                window.end
+            );
+            windows.push(window);
+        }
+        windows
+    }
+
+    /// Does `step`; returns when it was lifted and how long its effects may outlast that.
+    async fn act(&mut self, step: Step, schedule: &Schedule, shared: &Shared) -> (f64, f64) {
+        let ledger = &shared.ledger;
+        match step {
+            Step::Rotation => {
+                let (old, new) = (self.keys.0.clone(), self.keys.1.clone());
+                for keys in [
+                    Keys::with_previous(&old, &new),
+                    Keys::with_previous(&new, &old),
+                ] {
+                    for index in 0..3 {
+                        self.restart(index, keys.clone(), shared).await;
+                        tokio::time::sleep(schedule.pause).await;
+                    }
+                }
+                (ledger.now(), GRACE)
+            }
+            Step::Failover => {
+                let before = self.redis.current_primary();
+                tokio::task::block_in_place(|| self.redis.kill_primary());
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(60) {
+                    let now = tokio::task::block_in_place(|| self.redis.current_primary());
+                    if now.is_some() && now != before {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                (ledger.now(), GRACE)
+            }
+            Step::OldPrimaryBack => {
+                tokio::task::block_in_place(|| self.redis.restart_old_primary());
+                (ledger.now(), GRACE)
+            }
+            Step::KillInstance(index) => {
+                let keys = self.fleet.keys(index).clone();
+                self.restart(index, keys, shared).await;
+                (ledger.now(), GRACE)
+            }
+            Step::KvixiSlow => {
+                self.kvixi(Some(Fault::Delay(KVIXI_DELAY)));
+                tokio::time::sleep(schedule.kvixi_for).await;
+                self.kvixi(None);
+                (ledger.now(), KVIXI_DELAY.as_secs_f64() + GRACE)
+            }
+            Step::KvixiFailing => {
+                self.kvixi(Some(Fault::Status(500)));
+                tokio::time::sleep(schedule.kvixi_for).await;
+                self.kvixi(None);
+                (ledger.now(), BREAKER_OPEN + GRACE)
+            }
+        }
+    }
+
+    /// Kvixi's two server-side endpoints faulted with `fault`, or healthy again.
+    fn kvixi(&self, fault: Option<Fault>) {
+        for endpoint in [Endpoint::Authorize, Endpoint::UserInfo] {
+            match &fault {
+                Some(fault) => self.fleet.emulator.inject_fault(endpoint, fault.clone()),
+                None => self.fleet.emulator.clear_fault(endpoint),
+            }
+        }
+    }
+
+    async fn restart(&mut self, index: usize, keys: Keys, shared: &Shared) {
+        self.fleet.restart(index, keys).await;
+        *self
+            .pids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = self.fleet.pids();
+        *shared
+            .bases
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = self.fleet.bases();
+    }
+}

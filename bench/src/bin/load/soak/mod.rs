@@ -1,0 +1,275 @@
+//! `load soak <framework> [--minutes N | --seconds N] [--out DIR]`: a fleet under real
+//! traffic while Redis, Kvixi and instances fail, and a ledger of everything lost.
+//!
+//! It starts and owns every process, all on 127.0.0.1: a Redis primary, its replica and
+//! three sentinels; the Kvixi emulator (in this process); three instances of the example
+//! (this binary in `serve` mode, configured by the environment like a deployment: one
+//! `KVIXI_REDIS_URL` naming the sentinels, one `KVIXI_COOKIE_KEY`). A round-robin balancer
+//! (in this process) spreads the requests of
+//!
+//! - 32 browsers, two per user, that log in, read `/me`, `/me/app`, `/account` and
+//!   `/private`, sometimes log out or log out everywhere, and log in again; each knows
+//!   whether it should be logged in;
+//! - 32 bots on the login route and the callback, with made-up keys;
+//! - a trickle of hostile requests: forged, replayed and tampered session cookies, huge
+//!   and malformed query strings, wrong methods.
+//!
+//! The faults come on a schedule printed at the start ([`faults::Schedule`]). The ledger
+//! counts a browser found logged out when it should not be (a lost session), a 200 for
+//! someone who should be anonymous (a breach), every 5xx outside a fault's window, and
+//! any other answer no scenario expects; it samples every instance's resident memory and
+//! open file descriptors each second. The report is a table per fault and the totals, in
+//! the terminal and as Markdown (`DIR/soak-<framework>.md`), with an SVG time line
+//! (`DIR/soak-<framework>.svg`). The exit status is a failure when any count is not zero,
+//! an instance logged a panic, or an instance's memory at the end is more than 10 % above
+//! its first minute's.
+
+mod faults;
+mod ledger;
+mod report;
+mod svg;
+mod traffic;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kvixi_e2e::fleet::{Example, Fleet, Framework, Keys};
+use kvixi_e2e::topology::SentinelGroup;
+use kvixi_mock::User as MockUser;
+
+use self::faults::{Schedule, Targets};
+use self::ledger::Ledger;
+use self::report::{Run, Sample};
+use self::traffic::{Browser, Shared, User};
+
+/// Browsers (two per user), bots, and the pause of each bot and of the hostile trickle.
+const BROWSERS: usize = 32;
+const BOTS: usize = 32;
+const BOT_PACE: Duration = Duration::from_millis(200);
+const HOSTILE_PACE: Duration = Duration::from_millis(100);
+/// How long a finishing task may take to end after the run.
+const DRAIN: Duration = Duration::from_secs(20);
+
+/// What the command line asks for.
+struct Plan {
+    framework: Framework,
+    duration: Duration,
+    out: PathBuf,
+}
+
+/// `load soak …`: runs the soak and prints its report.
+pub fn main(args: &[String]) -> ExitCode {
+    let plan = match parse(args) {
+        Ok(plan) => plan,
+        Err(error) => {
+            eprintln!(
+                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--out DIR]"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: no runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&plan)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Plan, String> {
+    let mut framework = None;
+    let mut duration = Duration::from_secs(600);
+    let mut out = PathBuf::from("target/soak");
+    let mut args = args.iter().map(String::as_str);
+    while let Some(arg) = args.next() {
+        match arg {
+            "--minutes" | "--seconds" => {
+                let unit = if arg == "--minutes" { 60.0 } else { 1.0 };
+                let n: f64 = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n: &f64| *n >= 1.0)
+                    .ok_or(format!("{arg} takes a number, 1 or more"))?;
+                duration = Duration::from_secs_f64(n * unit);
+            }
+            "--out" => out = PathBuf::from(args.next().ok_or("--out takes a directory")?),
+            name => {
+                framework = Some(name.parse::<Framework>().map_err(|e| e.to_string())?);
+            }
+        }
+    }
+    Ok(Plan {
+        framework: framework.ok_or("which framework?")?,
+        duration,
+        out,
+    })
+}
+
+/// A cookie key for one run: 64 random hex digits.
+fn cookie_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn run(plan: &Plan) -> Result<bool, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let framework = plan.framework;
+    let schedule = Schedule::for_run(plan.duration);
+    eprintln!(
+        "soak: {framework}, {:.0} s: 3 instances on Sentinel (primary, replica, 3 sentinels), \
+         {BROWSERS} browsers, {BOTS} bots, hostile requests every {HOSTILE_PACE:?}; faults:",
+        plan.duration.as_secs_f64()
+    );
+    for line in schedule.describe() {
+        eprintln!("soak:   {line}");
+    }
+
+    let redis = tokio::task::block_in_place(SentinelGroup::start).ok_or(
+        "the soak needs redis-server and redis-cli (apt-get install redis-server redis-tools)",
+    )?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let example = Example::with_args(exe, &["serve"], framework);
+    let keys = (cookie_key(), cookie_key());
+    // The instances log warnings and errors only, as a deployment would.
+    let fleet = Fleet::start_with_env(
+        &example,
+        &redis.url(),
+        3,
+        Keys::only(&keys.0),
+        vec![("RUST_LOG".to_owned(), "warn".to_owned())],
+    )
+    .await;
+    let users: Vec<Arc<User>> = (0..BROWSERS / 2).map(|n| Arc::new(User::new(n))).collect();
+    for user in &users {
+        fleet
+            .emulator
+            .add_user(MockUser::new(&user.id, &user.name, "soak-password"));
+    }
+
+    let ledger = Arc::new(Ledger::new());
+    let shared = Arc::new(Shared::new(fleet.bases(), ledger.clone(), BROWSERS));
+    let pids = Arc::new(Mutex::new(fleet.pids()));
+    let mut targets = Targets {
+        fleet,
+        redis,
+        keys,
+        pids: pids.clone(),
+    };
+
+    let mut tasks = Vec::new();
+    for index in 0..BROWSERS {
+        let browser = Browser::new(index, users[index / 2].clone());
+        tasks.push(tokio::spawn(browser.run(shared.clone())));
+    }
+    for index in 0..BOTS {
+        tasks.push(tokio::spawn(traffic::bot(index, shared.clone(), BOT_PACE)));
+    }
+    tasks.push(tokio::spawn(traffic::hostile(shared.clone(), HOSTILE_PACE)));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = tokio::spawn(sample(ledger.clone(), pids.clone(), samples.clone()));
+
+    let windows = targets.drive(&schedule, &shared).await;
+    let end = plan
+        .duration
+        .as_secs_f64()
+        .max(windows.last().map_or(0.0, |w| w.end) + 5.0);
+    tokio::time::sleep_until(ledger.at(end).into()).await;
+    shared.stop();
+    let drained = Instant::now();
+    for task in tasks {
+        let left = DRAIN.saturating_sub(drained.elapsed());
+        match tokio::time::timeout(left, task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("a traffic task failed: {error}")),
+            Err(_) => return Err(format!("a traffic task did not end within {DRAIN:?}")),
+        }
+    }
+    sampler.abort();
+    let panics = panics(&targets.fleet.logs());
+    let samples = samples
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let run = Run {
+        framework: framework.name(),
+        seconds: ledger.now(),
+        windows,
+        ledger: &ledger,
+        samples,
+        panics,
+    };
+    let passed = report::print(&run, &plan.out)?;
+    Ok(passed)
+}
+
+/// Every second: each instance's resident memory and open file descriptors.
+async fn sample(
+    ledger: Arc<Ledger>,
+    pids: Arc<Mutex<Vec<Option<u32>>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let pids = pids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let sample = Sample {
+            at: ledger.now(),
+            rss: pids.iter().map(|pid| pid.and_then(rss_bytes)).collect(),
+            fds: pids.iter().map(|pid| pid.and_then(open_fds)).collect(),
+            pids,
+        };
+        samples
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(sample);
+    }
+}
+
+/// `VmRSS` of `pid`, in bytes.
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// How many file descriptors `pid` has open.
+fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// The lines of the instances' logs that report a panic.
+fn panics(logs: &[PathBuf]) -> Vec<String> {
+    logs.iter()
+        .flat_map(|log| {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let name = log
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            text.lines()
+                .filter(|line| line.contains("panicked"))
+                .map(|line| format!("{name}: {line}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

@@ -1,0 +1,819 @@
+//! The soak's traffic: a round-robin balancer over the instances, browsers that log in,
+//! browse and log out (each knowing whether it should be logged in), bots on the login
+//! route and the callback, and a trickle of hostile requests.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use kvixi_core::SESSION_COOKIE;
+use kvixi_core::flow::LOGIN_COOKIE;
+use rand::Rng as _;
+use reqwest::cookie::{CookieStore as _, Jar};
+use reqwest::{Client, RequestBuilder, StatusCode, header};
+use url::Url;
+
+use super::ledger::{Kind, Ledger};
+
+/// How long a revocation may take to reach every instance: their caches hold a stamp for
+/// 1 s (plus scheduling on a busy machine).
+pub const REVOCATION_BOUND: Duration = Duration::from_millis(1500);
+/// The most any request waits for its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a connection idles in the balancer's pool: under every framework's keep-alive
+/// timeout (5 s for actix and Rocket), as a balancer is configured, so that it never
+/// sends a request on a connection the instance is closing.
+const IDLE: Duration = Duration::from_secs(2);
+const HTML: &str = "text/html,application/xhtml+xml";
+const JSON: &str = "application/json";
+
+/// One soak user: two browsers (a laptop and a phone) log in as each.
+pub struct User {
+    /// `user_name` at Kvixi, shown on the pages.
+    pub name: String,
+    /// `user_id` at Kvixi, in `/me/app`.
+    pub id: String,
+    /// The user's "log out everywhere" calls so far.
+    revokes: Mutex<Vec<Revoke>>,
+}
+
+impl User {
+    /// Soak user number `n`.
+    pub fn new(n: usize) -> User {
+        User {
+            name: format!("soaker-{n:02}"),
+            id: format!("73101{n:02}"),
+            revokes: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// A "log out everywhere" as one browser saw it.
+#[derive(Clone, Copy)]
+struct Revoke {
+    sent: Instant,
+    answered: Instant,
+    /// It answered 303 (else a 5xx: it may or may not have taken effect).
+    certain: bool,
+}
+
+/// What every task shares.
+pub struct Shared {
+    /// The instances' base URLs; a restart may move one.
+    pub bases: RwLock<Vec<Url>>,
+    next: AtomicUsize,
+    /// The counts.
+    pub ledger: Arc<Ledger>,
+    stop: AtomicBool,
+    /// Session cookies logged out (or revoked), usable for replays from this instant.
+    dead_cookies: Mutex<VecDeque<(String, Instant)>>,
+    /// The current session cookie of each browser.
+    live_cookies: Mutex<Vec<Option<String>>>,
+}
+
+impl Shared {
+    /// Traffic to `bases`, counted in `ledger`, for `browsers` browsers.
+    pub fn new(bases: Vec<Url>, ledger: Arc<Ledger>, browsers: usize) -> Shared {
+        Shared {
+            bases: RwLock::new(bases),
+            next: AtomicUsize::new(0),
+            ledger,
+            stop: AtomicBool::new(false),
+            dead_cookies: Mutex::new(VecDeque::new()),
+            live_cookies: Mutex::new(vec![None; browsers]),
+        }
+    }
+
+    /// Asks every task to finish its current step and end.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Sends a request built by `build` for an instance's base URL to the next instance,
+    /// as a balancer would: an instance that refuses the connection (killed, restarting)
+    /// is skipped. Counts the answer; `None` when there is none (counted as the 502 or
+    /// 504 a balancer would answer).
+    async fn send(&self, what: &str, build: impl Fn(&Url) -> RequestBuilder) -> Option<Answer> {
+        let bases = read(&self.bases).clone();
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
+        let mut last_error = String::new();
+        for attempt in 0..bases.len() {
+            let instance = (first + attempt) % bases.len();
+            match build(&bases[instance])
+                .timeout(REQUEST_TIMEOUT)
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    let status = response.status();
+                    self.ledger.answer(sent, status.as_u16(), || {
+                        format!("{what} on instance {instance}: {status}")
+                    });
+                    return Some(Answer {
+                        response,
+                        instance,
+                        sent,
+                    });
+                }
+                Err(error) if error.is_connect() => {
+                    Ledger::bump(&self.ledger.rerouted);
+                    last_error = error.to_string();
+                }
+                Err(error) => {
+                    let status = if error.is_timeout() { 504 } else { 502 };
+                    self.ledger.answer(sent, status, || {
+                        format!("{what} on instance {instance}: no answer ({error})")
+                    });
+                    return None;
+                }
+            }
+        }
+        self.ledger.answer(sent, 502, || {
+            format!("{what}: no instance accepts a connection ({last_error})")
+        });
+        None
+    }
+
+    fn dead_cookie(&self) -> Option<String> {
+        let mut dead = lock(&self.dead_cookies);
+        let ready = dead
+            .front()
+            .is_some_and(|(_, from)| *from <= Instant::now());
+        if !ready {
+            return None;
+        }
+        let (cookie, _) = dead.pop_front()?;
+        Some(cookie)
+    }
+
+    fn bury(&self, cookie: Option<String>) {
+        if let Some(cookie) = cookie {
+            let mut dead = lock(&self.dead_cookies);
+            if dead.len() < 1000 {
+                dead.push_back((cookie, Instant::now() + REVOCATION_BOUND));
+            }
+        }
+    }
+
+    fn live_cookie(&self) -> Option<String> {
+        let live = lock(&self.live_cookies);
+        let cookies: Vec<&String> = live.iter().flatten().collect();
+        if cookies.is_empty() {
+            return None;
+        }
+        Some(cookies[rand::rng().random_range(0..cookies.len())].clone())
+    }
+}
+
+/// An answer from one instance.
+struct Answer {
+    response: reqwest::Response,
+    instance: usize,
+    sent: Instant,
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        self.response.status()
+    }
+
+    fn location(&self) -> Option<Url> {
+        let value = self
+            .response
+            .headers()
+            .get(header::LOCATION)?
+            .to_str()
+            .ok()?;
+        Url::parse("http://127.0.0.1/").ok()?.join(value).ok()
+    }
+
+    /// Whether it sets a session cookie with a value (not a removal).
+    fn sets_session(&self) -> bool {
+        self.response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|cookie| {
+                cookie
+                    .strip_prefix(&format!("{SESSION_COOKIE}="))
+                    .is_some_and(|rest| !rest.starts_with(';') && !rest.is_empty())
+                    && !cookie.contains("Max-Age=0")
+            })
+    }
+}
+
+/// Whether a browser should be logged in.
+#[derive(Clone, Copy, Debug)]
+enum State {
+    Anonymous,
+    /// Logged in by a callback sent at `sent` and answered at `answered`. `sure` is false
+    /// after a logout that answered 5xx: logged in or out, either is right.
+    LoggedIn {
+        sent: Instant,
+        answered: Instant,
+        sure: bool,
+    },
+}
+
+/// One browser: a cookie jar, a user, and what it expects.
+pub struct Browser {
+    index: usize,
+    name: String,
+    user: Arc<User>,
+    client: Client,
+    jar: Arc<Jar>,
+    state: State,
+}
+
+impl Browser {
+    /// Browser `index`, logging in as `user`.
+    pub fn new(index: usize, user: Arc<User>) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let client = client(Some(jar.clone()));
+        let device = if index % 2 == 0 { "laptop" } else { "phone" };
+        Browser {
+            index,
+            name: format!("{}'s {device}", user.name),
+            user,
+            client,
+            jar,
+            state: State::Anonymous,
+        }
+    }
+
+    /// Logs in, browses and logs out until the soak stops.
+    pub async fn run(mut self, shared: Arc<Shared>) {
+        while !shared.stopped() {
+            let pause = match self.state {
+                State::Anonymous => {
+                    if self.log_in(&shared).await {
+                        think()
+                    } else {
+                        Duration::from_millis(500)
+                    }
+                }
+                State::LoggedIn { .. } => {
+                    let roll = rand::rng().random_range(0..100);
+                    if roll < 3 {
+                        self.log_out(&shared, false).await;
+                    } else if roll < 4 {
+                        self.log_out(&shared, true).await;
+                    } else {
+                        self.read(&shared).await;
+                    }
+                    think()
+                }
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    fn session_cookie(&self) -> Option<String> {
+        let url = Url::parse("http://127.0.0.1/").ok()?;
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")))
+            .map(str::to_owned)
+    }
+
+    fn publish(&self, shared: &Shared) {
+        lock(&shared.live_cookies)[self.index] = match self.state {
+            State::LoggedIn { .. } => self.session_cookie(),
+            State::Anonymous => None,
+        };
+    }
+
+    /// The login: start on one instance, approve at Kvixi, callback on the next.
+    async fn log_in(&mut self, shared: &Shared) -> bool {
+        let ledger = &shared.ledger;
+        let return_to = ["/account", "/me/app", "/private"][rand::rng().random_range(0..3)];
+        let path = format!("/auth/kvixi/login?return_to={}", encode(return_to));
+        let Some(start) = shared
+            .send("GET /auth/kvixi/login", |base| {
+                self.client
+                    .get(join(base, &path))
+                    .header(header::ACCEPT, HTML)
+            })
+            .await
+        else {
+            return false;
+        };
+        if start.status() != StatusCode::SEE_OTHER {
+            self.refused(shared, "the login start", &start);
+            return false;
+        }
+        let Some(mut kvixi) = start.location() else {
+            ledger.record(Kind::Unexpected, || {
+                format!("{}: the login start has no Location", self.name)
+            });
+            return false;
+        };
+        kvixi
+            .query_pairs_mut()
+            .append_pair("mock_user", &self.user.name);
+        let approved = match self.client.get(kvixi).timeout(REQUEST_TIMEOUT).send().await {
+            Ok(approved) if approved.status() == StatusCode::SEE_OTHER => approved,
+            other => {
+                let what = other.map_or_else(|e| e.to_string(), |r| r.status().to_string());
+                ledger.record(Kind::Unexpected, || {
+                    format!("{}: the emulator's approval: {what}", self.name)
+                });
+                return false;
+            }
+        };
+        let Some(callback) = approved
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| Url::parse(v).ok())
+        else {
+            ledger.record(Kind::Unexpected, || {
+                format!("{}: the emulator's approval has no Location", self.name)
+            });
+            return false;
+        };
+        let Some(done) = shared
+            .send("GET /auth/kvixi/callback", |base| {
+                self.client
+                    .get(rewrite(&callback, base))
+                    .header(header::ACCEPT, HTML)
+            })
+            .await
+        else {
+            return false;
+        };
+        let landed = done.location().map(|url| url.path().to_owned());
+        if done.status() == StatusCode::SEE_OTHER && landed.as_deref() == Some(return_to) {
+            self.state = State::LoggedIn {
+                sent: done.sent,
+                answered: Instant::now(),
+                sure: true,
+            };
+            Ledger::bump(&ledger.logins);
+            self.publish(shared);
+            true
+        } else {
+            self.refused(shared, "the callback", &done);
+            false
+        }
+    }
+
+    /// A login step that did not go on: a 5xx is the fault's (counted already), anything
+    /// else refused an honest browser.
+    fn refused(&self, shared: &Shared, step: &str, answer: &Answer) {
+        let status = answer.status();
+        if status.is_server_error() {
+            Ledger::bump(&shared.ledger.logins_refused);
+        } else {
+            shared.ledger.record(Kind::Unexpected, || {
+                format!(
+                    "{}: {step} on instance {} answered {status} ({:?})",
+                    self.name,
+                    answer.instance,
+                    answer.location().map(|u| u.path().to_owned())
+                )
+            });
+        }
+    }
+
+    /// One read of a logged-in page: JSON `/me` or `/me/app`, or the HTML `/account` or
+    /// `/private`, each checked against the browser's user and its expectation.
+    async fn read(&mut self, shared: &Shared) {
+        let ledger = &shared.ledger;
+        let (path, accept) = match rand::rng().random_range(0..10) {
+            0..5 => ("/me", JSON),
+            5..7 => ("/me/app", JSON),
+            7..9 => ("/account", HTML),
+            _ => ("/private", HTML),
+        };
+        let what = format!("GET {path}");
+        let Some(answer) = shared
+            .send(&what, |base| {
+                self.client
+                    .get(join(base, path))
+                    .header(header::ACCEPT, accept)
+            })
+            .await
+        else {
+            return;
+        };
+        let (status, instance, sent) = (answer.status(), answer.instance, answer.sent);
+        let anonymous = status == StatusCode::UNAUTHORIZED
+            || (status == StatusCode::SEE_OTHER
+                && answer.location().is_some_and(|url| {
+                    url.path() == "/sign-in" || url.path() == "/auth/kvixi/login"
+                }));
+        if status == StatusCode::OK {
+            let body = answer.response.text().await.unwrap_or_default();
+            let expected = if path == "/me/app" {
+                &self.user.id
+            } else {
+                &self.user.name
+            };
+            if !body.contains(expected.as_str()) {
+                ledger.record(Kind::Breach, || {
+                    format!(
+                        "{}: {what} on instance {instance} answered 200 without {expected}",
+                        self.name
+                    )
+                });
+            } else if self.must_be_revoked(sent) {
+                ledger.record(Kind::Breach, || {
+                    format!(
+                        "{}: {what} on instance {instance} answered 200 more than {REVOCATION_BOUND:?} after a \"log out everywhere\"",
+                        self.name
+                    )
+                });
+            } else {
+                Ledger::bump(&ledger.reads);
+                if let State::LoggedIn { sent, answered, .. } = self.state {
+                    self.state = State::LoggedIn {
+                        sent,
+                        answered,
+                        sure: true,
+                    };
+                }
+            }
+        } else if anonymous {
+            if self.may_be_revoked() {
+                Ledger::bump(&ledger.expected_logouts);
+            } else {
+                ledger.record(Kind::Lost, || {
+                    format!(
+                        "{}: {what} on instance {instance} answered {status}: logged out",
+                        self.name
+                    )
+                });
+            }
+            self.state = State::Anonymous;
+            self.publish(shared);
+        } else if !status.is_server_error() {
+            ledger.record(Kind::Unexpected, || {
+                format!(
+                    "{}: {what} on instance {instance} answered {status}",
+                    self.name
+                )
+            });
+        }
+    }
+
+    /// Whether a request sent at `sent` must find this browser's session revoked: a "log
+    /// out everywhere" answered 303 after the login ended, and more than the bound before.
+    fn must_be_revoked(&self, sent: Instant) -> bool {
+        let State::LoggedIn { answered, .. } = self.state else {
+            return false;
+        };
+        lock(&self.user.revokes).iter().any(|revoke| {
+            revoke.certain && revoke.sent > answered && sent > revoke.answered + REVOCATION_BOUND
+        })
+    }
+
+    /// Whether the session may have ended for a reason the ledger knows: a logout that
+    /// answered 5xx, or a "log out everywhere" that ended after this login began.
+    fn may_be_revoked(&self) -> bool {
+        match self.state {
+            State::Anonymous => true,
+            State::LoggedIn { sure: false, .. } => true,
+            State::LoggedIn { sent, .. } => lock(&self.user.revokes)
+                .iter()
+                .any(|revoke| revoke.answered > sent),
+        }
+    }
+
+    /// `POST /auth/kvixi/logout` (or `logout-everywhere`), as the page's form sends it.
+    async fn log_out(&mut self, shared: &Shared, everywhere: bool) {
+        let path = if everywhere {
+            "/auth/kvixi/logout-everywhere"
+        } else {
+            "/auth/kvixi/logout"
+        };
+        let cookie = self.session_cookie();
+        // A session another device's "log out everywhere" may have ended is anonymous to
+        // the app: its own "log out everywhere" then revokes no one.
+        let live = !self.may_be_revoked();
+        let Some(answer) = shared
+            .send(&format!("POST {path}"), |base| {
+                self.client
+                    .post(join(base, path))
+                    .header(header::ACCEPT, HTML)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body("")
+            })
+            .await
+        else {
+            self.unsure(everywhere, Instant::now());
+            return;
+        };
+        let status = answer.status();
+        if status == StatusCode::SEE_OTHER {
+            Ledger::bump(&shared.ledger.logouts);
+            if everywhere {
+                Ledger::bump(&shared.ledger.everywhere);
+                lock(&self.user.revokes).push(Revoke {
+                    sent: answer.sent,
+                    answered: Instant::now(),
+                    certain: live,
+                });
+            }
+            self.state = State::Anonymous;
+            self.publish(shared);
+            shared.bury(cookie);
+        } else if status.is_server_error() {
+            self.unsure(everywhere, answer.sent);
+        } else {
+            shared.ledger.record(Kind::Unexpected, || {
+                format!(
+                    "{}: POST {path} on instance {} answered {status}",
+                    self.name, answer.instance
+                )
+            });
+        }
+    }
+
+    /// A logout without a clear answer: it may or may not have happened.
+    fn unsure(&mut self, everywhere: bool, sent: Instant) {
+        if let State::LoggedIn {
+            sent: login,
+            answered,
+            ..
+        } = self.state
+        {
+            self.state = State::LoggedIn {
+                sent: login,
+                answered,
+                sure: false,
+            };
+        }
+        if everywhere {
+            lock(&self.user.revokes).push(Revoke {
+                sent,
+                answered: Instant::now(),
+                certain: false,
+            });
+        }
+    }
+}
+
+/// A bot: starts a login, calls back with a made-up key (with its login cookie, or with
+/// none), and starts again, every `pace`.
+pub async fn bot(index: usize, shared: Arc<Shared>, pace: Duration) {
+    let client = client(None);
+    let mut round = 0usize;
+    while !shared.stopped() {
+        round += 1;
+        let login_cookie = if round % 3 == 0 {
+            None
+        } else {
+            Ledger::bump(&shared.ledger.bot_requests);
+            let start = shared
+                .send("bot GET /auth/kvixi/login", |base| {
+                    client.get(join(base, "/auth/kvixi/login?return_to=/private"))
+                })
+                .await;
+            start.as_ref().and_then(|answer| {
+                answer
+                    .response
+                    .headers()
+                    .get_all(header::SET_COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find(|c| c.starts_with(&format!("{LOGIN_COOKIE}=")))
+                    .and_then(|c| c.split(';').next())
+                    .map(str::to_owned)
+            })
+        };
+        let key: String = (0..32)
+            .map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)]))
+            .collect();
+        let path = format!("/auth/kvixi/callback?auth_key={key}");
+        Ledger::bump(&shared.ledger.bot_requests);
+        let answer = shared
+            .send("bot GET /auth/kvixi/callback", |base| {
+                let request = client.get(join(base, &path));
+                match &login_cookie {
+                    Some(cookie) => request.header(header::COOKIE, cookie),
+                    None => request,
+                }
+            })
+            .await;
+        if let Some(answer) = answer {
+            let status = answer.status();
+            if answer.sets_session() {
+                shared.ledger.record(Kind::Breach, || {
+                    format!(
+                        "bot {index}: a made-up auth_key got a session on instance {} ({status})",
+                        answer.instance
+                    )
+                });
+            } else if status.is_success() || status.is_redirection() {
+                shared.ledger.record(Kind::Unexpected, || {
+                    format!(
+                        "bot {index}: a made-up auth_key answered {status} on instance {}",
+                        answer.instance
+                    )
+                });
+            }
+        }
+        tokio::time::sleep(pace).await;
+    }
+}
+
+/// Hostile requests, one every `pace`, in turn: forged, replayed and tampered session
+/// cookies (each must be anonymous), huge and malformed query strings, wrong methods.
+pub async fn hostile(shared: Arc<Shared>, pace: Duration) {
+    let client = client(None);
+    let mut round = 0usize;
+    while !shared.stopped() {
+        round += 1;
+        Ledger::bump(&shared.ledger.hostile_requests);
+        match round % 8 {
+            0 => {
+                let forged: String = (0..43)
+                    .map(|_| {
+                        char::from(b"ABCDEFabcdef0123456789-_"[rand::rng().random_range(0..24)])
+                    })
+                    .collect();
+                must_be_anonymous(&shared, &client, "a forged session cookie", &forged).await;
+            }
+            1 => {
+                if let Some(cookie) = shared.dead_cookie() {
+                    must_be_anonymous(&shared, &client, "a logged-out session cookie", &cookie)
+                        .await;
+                }
+            }
+            2 => {
+                if let Some(cookie) = shared.live_cookie() {
+                    let tampered = tamper(&cookie);
+                    must_be_anonymous(&shared, &client, "a tampered session cookie", &tampered)
+                        .await;
+                }
+            }
+            3 => {
+                let huge = format!("/auth/kvixi/login?return_to=/{}", "A".repeat(20_000));
+                no_session(
+                    &shared,
+                    &client,
+                    "a 20 kB return_to",
+                    |c, url| c.get(url),
+                    &huge,
+                )
+                .await;
+            }
+            4 => {
+                let path = "/auth/kvixi/callback?auth_key=%zz%ff&auth_key=two&x=%00%C0";
+                no_session(
+                    &shared,
+                    &client,
+                    "a malformed callback",
+                    |c, url| c.get(url),
+                    path,
+                )
+                .await;
+            }
+            5 => {
+                let (method, path) = [
+                    (reqwest::Method::DELETE, "/auth/kvixi/login"),
+                    (reqwest::Method::PUT, "/me"),
+                    (reqwest::Method::GET, "/auth/kvixi/logout-everywhere"),
+                    (reqwest::Method::POST, "/auth/kvixi/callback?auth_key=x"),
+                ][round / 8 % 4]
+                    .clone();
+                let what = format!("{method} {path}");
+                no_session(
+                    &shared,
+                    &client,
+                    &what,
+                    |c, url| c.request(method.clone(), url),
+                    path,
+                )
+                .await;
+            }
+            6 => {
+                let junk = "x".repeat(6000);
+                must_be_anonymous(&shared, &client, "a 6 kB session cookie", &junk).await;
+            }
+            _ => {
+                let path = "/auth/kvixi/login?return_to=https%3A%2F%2Fevil.example%2F";
+                no_session(
+                    &shared,
+                    &client,
+                    "an open-redirect attempt",
+                    |c, url| c.get(url),
+                    path,
+                )
+                .await;
+            }
+        }
+        tokio::time::sleep(pace).await;
+    }
+}
+
+/// `/me` with `cookie` as the session cookie must not answer 200.
+async fn must_be_anonymous(shared: &Shared, client: &Client, what: &str, cookie: &str) {
+    let header_value = format!("{SESSION_COOKIE}={cookie}");
+    let answer = shared
+        .send(&format!("GET /me with {what}"), |base| {
+            client
+                .get(join(base, "/me"))
+                .header(header::ACCEPT, JSON)
+                .header(header::COOKIE, &header_value)
+        })
+        .await;
+    if let Some(answer) = answer {
+        if answer.status().is_success() {
+            shared.ledger.record(Kind::Breach, || {
+                format!(
+                    "GET /me with {what} answered {} on instance {}",
+                    answer.status(),
+                    answer.instance
+                )
+            });
+        }
+    }
+}
+
+/// A hostile request that must not log anyone in (any answer below 500 is fine).
+async fn no_session(
+    shared: &Shared,
+    client: &Client,
+    what: &str,
+    method: impl Fn(&Client, Url) -> RequestBuilder,
+    path: &str,
+) {
+    let answer = shared
+        .send(what, |base| method(client, join(base, path)))
+        .await;
+    if let Some(answer) = answer {
+        if answer.sets_session() {
+            shared.ledger.record(Kind::Breach, || {
+                format!("{what} got a session on instance {}", answer.instance)
+            });
+        }
+    }
+}
+
+/// `cookie` with one character in its middle changed.
+fn tamper(cookie: &str) -> String {
+    let mut chars: Vec<char> = cookie.chars().collect();
+    let middle = chars.len() / 2;
+    if let Some(c) = chars.get_mut(middle) {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    chars.into_iter().collect()
+}
+
+/// A client with keep-alive (a balancer's connections), no redirects followed, and a
+/// cookie jar when given one.
+fn client(jar: Option<Arc<Jar>>) -> Client {
+    let builder = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(IDLE)
+        .timeout(REQUEST_TIMEOUT);
+    let builder = match jar {
+        Some(jar) => builder.cookie_provider(jar),
+        None => builder,
+    };
+    builder.build().unwrap_or_else(|_| Client::new())
+}
+
+/// A browser's pause between two steps: 100 to 300 ms.
+fn think() -> Duration {
+    Duration::from_millis(rand::rng().random_range(100..300))
+}
+
+fn join(base: &Url, path: &str) -> Url {
+    base.join(path).unwrap_or_else(|_| base.clone())
+}
+
+/// `url` (the balancer's address) sent to the instance at `base`.
+fn rewrite(url: &Url, base: &Url) -> Url {
+    let mut url = url.clone();
+    let _ = url.set_host(base.host_str());
+    let _ = url.set_port(base.port());
+    url
+}
+
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
