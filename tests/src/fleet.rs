@@ -672,12 +672,13 @@ async fn revocation_reaches_every_instance(fleet: &Fleet) {
 
 /// Three instances on one `redis://`: a login started on one and finished on another is
 /// seen by the third; `logout-everywhere` on any reaches all within 1.5 s and leaves bob
-/// logged in; a spent login cookie replayed to any instance buys no exchange.
+/// logged in; a spent login cookie replayed to any instance buys no exchange; logged-in
+/// users stay logged in while every instance is killed and started again.
 pub async fn three_instances_one_redis(example: Example) {
     let Some(redis) = Standalone::start() else {
         return;
     };
-    let fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
+    let mut fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
     let bases = fleet.bases();
 
     // Started on 0, finished on 1, read on 2.
@@ -697,6 +698,24 @@ pub async fn three_instances_one_redis(example: Example) {
 
     revocation_reaches_every_instance(&fleet).await;
     spent_login_cookie_buys_nothing_anywhere(&fleet).await;
+    sessions_survive_a_restart_of_every_instance(&mut fleet).await;
+}
+
+/// alice and bob log in; then each instance in turn is SIGKILLed, its port seen closed,
+/// and a new process started on it ([`Fleet::restart`], same keys): after each restart
+/// both are still themselves on every instance, without logging in again.
+async fn sessions_survive_a_restart_of_every_instance(fleet: &mut Fleet) {
+    let alice = fleet.browser("alice (across restarts)");
+    fleet.log_in(&alice, "alice").await;
+    let bob = fleet.browser("bob (across restarts)");
+    fleet.log_in(&bob, "bob").await;
+    for index in 0..fleet.bases().len() {
+        let keys = fleet.keys(index).clone();
+        fleet.restart(index, keys).await;
+        for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+            assert_logged_in_everywhere(fleet, browser, user).await;
+        }
+    }
 }
 
 fn redis_is_empty(port: u16) -> bool {

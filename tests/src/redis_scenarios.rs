@@ -50,8 +50,10 @@ pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
     drop(stops);
 }
 
-/// An instance stops and another starts: the logged-in browser stays logged in.
-pub async fn redis_sessions_survive_an_app_restart(start: StartRedisApp) {
+/// In one process, a server on Redis stops (its port closed) and a new server with the
+/// same flow starts: the browser's session, kept in Redis, is served by the new one. A
+/// restart of real processes is the fleet's `sessions_survive_a_restart_of_every_instance`.
+pub async fn redis_sessions_outlive_a_stopped_server_in_the_same_process(start: StartRedisApp) {
     let Some(redis) = service::redis() else {
         return;
     };
