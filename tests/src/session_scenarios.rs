@@ -175,7 +175,7 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
         let answer = browser.get_json("/me/app").await;
         assert_eq!(answer.status(), StatusCode::OK);
         let body: Value = answer.json().await.expect("JSON");
-        assert_eq!(&body, expected);
+        assert_eq!(&body, expected, "each user reads their own app data");
     }
 }
 
