@@ -150,12 +150,20 @@ async fn logout_everywhere_revokes_the_sessions_user() {
     assert!(setup.kvixi.current_user(&phone).await.unwrap().is_none());
     // Only the session's user: carol stays logged in.
     let carol = setup.kvixi.current_user(&carols).await.unwrap();
-    assert_eq!(carol.map(|user| user.id), Some("1003".to_owned()));
+    assert_eq!(
+        carol.map(|user| user.id),
+        Some("1003".to_owned()),
+        "carol stays logged in"
+    );
     // A login after it, in the same second, is not revoked.
     let later = MemorySession::default();
     log_in(&setup, &later, "alice").await.unwrap();
     let alice = setup.kvixi.current_user(&later).await.unwrap();
-    assert_eq!(alice.map(|user| user.id), Some("1001".to_owned()));
+    assert_eq!(
+        alice.map(|user| user.id),
+        Some("1001".to_owned()),
+        "a login after the revocation, in the same second, counts"
+    );
     setup.clock.fetch_add(60, Ordering::SeqCst);
     assert!(setup.kvixi.current_user(&later).await.unwrap().is_some());
 }

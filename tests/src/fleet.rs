@@ -640,12 +640,23 @@ async fn assert_anonymous_everywhere(fleet: &Fleet, browser: &FleetBrowser) {
     }
 }
 
-/// Polls `/me` of `browser` on every instance until each answers 401, failing after
-/// [`REVOCATION_BOUND`] from `since`; then checks every instance once more.
-async fn assert_revoked_everywhere(fleet: &Fleet, browser: &FleetBrowser, since: Instant) {
-    for base in fleet.bases() {
+/// Polls `/me` of `sessions[i]` on instance `i` only, until each answers 401, failing
+/// after [`REVOCATION_BOUND`] from `since`; then checks every session on every instance.
+///
+/// One session per instance, each read first by its own instance: the first instance to
+/// see a revoked session removes its record from the shared store, after which every
+/// other instance finds it anonymous whatever its own revocation cache says. Polling one
+/// session on every instance would only ever test the first one.
+async fn assert_revoked_everywhere(fleet: &Fleet, sessions: &[&FleetBrowser], since: Instant) {
+    let bases = fleet.bases();
+    assert_eq!(
+        sessions.len(),
+        bases.len(),
+        "one revoked session per instance"
+    );
+    for (browser, base) in sessions.iter().zip(&bases) {
         loop {
-            let (status, _) = browser.me(&base).await;
+            let (status, _) = browser.me(base).await;
             if status == StatusCode::UNAUTHORIZED {
                 break;
             }
@@ -653,7 +664,7 @@ async fn assert_revoked_everywhere(fleet: &Fleet, browser: &FleetBrowser, since:
                 since.elapsed() < REVOCATION_BOUND,
                 "{}: /me on {} still answers {status} {:?} after the revocation",
                 browser.name,
-                fleet.describe(&base),
+                fleet.describe(base),
                 since.elapsed()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -663,20 +674,30 @@ async fn assert_revoked_everywhere(fleet: &Fleet, browser: &FleetBrowser, since:
         "revocation: 401 on every instance after {} ms",
         since.elapsed().as_millis()
     );
-    assert_anonymous_everywhere(fleet, browser).await;
+    for browser in sessions {
+        assert_anonymous_everywhere(fleet, browser).await;
+    }
 }
 
 /// Several users log in and use `fleet`; `logout-everywhere` of one of alice's browsers
-/// reaches every instance within the revocation cache's bound, bob stays logged in.
+/// reaches every instance within the revocation cache's bound (each instance decides
+/// for a session of alice's of its own), bob stays logged in.
 async fn revocation_reaches_every_instance(fleet: &Fleet) {
-    let laptop = fleet.browser("alice's laptop");
-    fleet.log_in(&laptop, "alice").await;
+    let mut others = Vec::new();
+    for index in 0..fleet.bases().len() {
+        let browser = fleet.browser(&format!("alice's browser #{index}"));
+        fleet.log_in(&browser, "alice").await;
+        others.push(browser);
+    }
     let phone = fleet.browser("alice's phone");
     fleet.log_in(&phone, "alice").await;
     let bob = fleet.browser("bob");
     fleet.log_in(&bob, "bob").await;
     // Every instance has now read (and may cache) alice's revocation stamp.
-    for (browser, user) in [(&laptop, "alice"), (&phone, "alice"), (&bob, "bob")] {
+    for browser in &others {
+        assert_logged_in_everywhere(fleet, browser, "alice").await;
+    }
+    for (browser, user) in [(&phone, "alice"), (&bob, "bob")] {
         assert_logged_in_everywhere(fleet, browser, user).await;
     }
     let phone_cookie = phone.session_cookie().expect("the phone's session cookie");
@@ -690,7 +711,7 @@ async fn revocation_reaches_every_instance(fleet: &Fleet) {
         "logout-everywhere on {}",
         fleet.describe(&base)
     );
-    assert_revoked_everywhere(fleet, &laptop, revoked).await;
+    assert_revoked_everywhere(fleet, &others.iter().collect::<Vec<_>>(), revoked).await;
     let copy = fleet.browser("a copy of alice's phone's cookie");
     copy.set_session_cookie(&phone_cookie);
     assert_anonymous_everywhere(fleet, &copy).await;
@@ -700,12 +721,13 @@ async fn revocation_reaches_every_instance(fleet: &Fleet) {
 
 /// Three instances on one `redis://`: a login started on one and finished on another is
 /// seen by the third; `logout-everywhere` on any reaches all within 1.5 s and leaves bob
-/// logged in; a spent login cookie replayed to any instance buys no exchange.
+/// logged in; a spent login cookie replayed to any instance buys no exchange; logged-in
+/// users stay logged in while every instance is killed and started again.
 pub async fn three_instances_one_redis(example: Example) {
     let Some(redis) = Standalone::start() else {
         return;
     };
-    let fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
+    let mut fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
     let bases = fleet.bases();
 
     // Started on 0, finished on 1, read on 2.
@@ -725,6 +747,24 @@ pub async fn three_instances_one_redis(example: Example) {
 
     revocation_reaches_every_instance(&fleet).await;
     spent_login_cookie_buys_nothing_anywhere(&fleet).await;
+    sessions_survive_a_restart_of_every_instance(&mut fleet).await;
+}
+
+/// alice and bob log in; then each instance in turn is SIGKILLed, its port seen closed,
+/// and a new process started on it ([`Fleet::restart`], same keys): after each restart
+/// both are still themselves on every instance, without logging in again.
+async fn sessions_survive_a_restart_of_every_instance(fleet: &mut Fleet) {
+    let alice = fleet.browser("alice (across restarts)");
+    fleet.log_in(&alice, "alice").await;
+    let bob = fleet.browser("bob (across restarts)");
+    fleet.log_in(&bob, "bob").await;
+    for index in 0..fleet.bases().len() {
+        let keys = fleet.keys(index).clone();
+        fleet.restart(index, keys).await;
+        for (browser, user) in [(&alice, "alice"), (&bob, "bob")] {
+            assert_logged_in_everywhere(fleet, browser, user).await;
+        }
+    }
 }
 
 fn redis_is_empty(port: u16) -> bool {
@@ -1155,6 +1195,12 @@ pub async fn cluster(example: Example) {
             browsers.push((browser, user));
         }
     }
+    // Two more of alice's, so that the revocation below has one session per instance.
+    for n in 4..=5 {
+        let browser = fleet.browser(&format!("alice #{n}"));
+        fleet.log_in(&browser, "alice").await;
+        browsers.push((browser, "alice"));
+    }
     for (browser, user) in &browsers {
         assert_logged_in_everywhere(&fleet, browser, user).await;
     }
@@ -1184,7 +1230,7 @@ pub async fn cluster(example: Example) {
         assert_logged_in_everywhere(&fleet, browser, user).await;
     }
 
-    // alice #2 logs out everywhere: alice #3 too, on every instance.
+    // alice #2 logs out everywhere: alice #3, #4 and #5 too, on every instance.
     let base = fleet.next();
     let everywhere = browsers[2]
         .0
@@ -1197,7 +1243,8 @@ pub async fn cluster(example: Example) {
         "logout-everywhere on {}",
         fleet.describe(&base)
     );
-    assert_revoked_everywhere(&fleet, &browsers[4].0, revoked).await;
+    let rest = [&browsers[4].0, &browsers[6].0, &browsers[7].0];
+    assert_revoked_everywhere(&fleet, &rest, revoked).await;
     assert_anonymous_everywhere(&fleet, &browsers[2].0).await;
     for (browser, user) in browsers.iter().filter(|(_, user)| *user == "bob") {
         assert_logged_in_everywhere(&fleet, browser, user).await;
@@ -1219,9 +1266,17 @@ pub async fn tls_redis(example: Example) {
     fleet.log_in(&alice, "alice").await;
     let phone = fleet.browser("alice's phone");
     fleet.log_in(&phone, "alice").await;
+    let tablet = fleet.browser("alice's tablet");
+    fleet.log_in(&tablet, "alice").await;
     let bob = fleet.browser("bob");
     fleet.log_in(&bob, "bob").await;
-    for (browser, user) in [(&alice, "alice"), (&phone, "alice"), (&bob, "bob")] {
+    let users = [
+        (&alice, "alice"),
+        (&phone, "alice"),
+        (&tablet, "alice"),
+        (&bob, "bob"),
+    ];
+    for (browser, user) in users {
         assert_logged_in_everywhere(&fleet, browser, user).await;
     }
     assert!(
@@ -1238,6 +1293,6 @@ pub async fn tls_redis(example: Example) {
         "logout-everywhere on {}",
         fleet.describe(&base)
     );
-    assert_revoked_everywhere(&fleet, &phone, revoked).await;
+    assert_revoked_everywhere(&fleet, &[&phone, &tablet], revoked).await;
     assert_logged_in_everywhere(&fleet, &bob, "bob").await;
 }

@@ -278,8 +278,16 @@ pub async fn own_error_page_keeps_the_cores_status_and_headers(start: StartApp) 
     browser.log_in(UNVERIFIED_USER, None).await;
     let refused = browser.get("/account/verified").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(header(&refused, "cache-control"), "no-store");
-    assert_eq!(header(&refused, "referrer-policy"), "no-referrer");
+    assert_eq!(
+        header(&refused, "cache-control"),
+        "no-store",
+        "the guard's 403 page"
+    );
+    assert_eq!(
+        header(&refused, "referrer-policy"),
+        "no-referrer",
+        "the guard's 403 page"
+    );
     assert!(header(&refused, "content-type").starts_with("text/html"));
     assert!(
         refused

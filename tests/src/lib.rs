@@ -398,7 +398,7 @@ macro_rules! redis_scenarios {
     ($start:path) => {
         $crate::scenarios!(@each $start;
             two_instances_share_one_redis_session_store,
-            redis_sessions_survive_an_app_restart,
+            redis_sessions_outlive_a_stopped_server_in_the_same_process,
             redis_outage_answers_503_and_logs_no_one_out,
         );
     };

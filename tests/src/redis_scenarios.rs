@@ -10,7 +10,7 @@ use kvixi_core::SESSION_COOKIE;
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
 
-use crate::{Browser, StartRedisApp, TestApp, loopback_listener, service};
+use crate::{Browser, REFUSED_USER, StartRedisApp, TestApp, loopback_listener, service};
 
 /// Login through instance A, `/me` through instance B; logout through B, A refuses.
 pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
@@ -50,8 +50,10 @@ pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
     drop(stops);
 }
 
-/// An instance stops and another starts: the logged-in browser stays logged in.
-pub async fn redis_sessions_survive_an_app_restart(start: StartRedisApp) {
+/// In one process, a server on Redis stops (its port closed) and a new server with the
+/// same flow starts: the browser's session, kept in Redis, is served by the new one. A
+/// restart of real processes is the fleet's `sessions_survive_a_restart_of_every_instance`.
+pub async fn redis_sessions_outlive_a_stopped_server_in_the_same_process(start: StartRedisApp) {
     let Some(redis) = service::redis() else {
         return;
     };
@@ -238,7 +240,8 @@ fn assert_outage_answer(what: &str, response: &Response, took: Duration, status:
 /// Redis stops while two users browse: what needs the session answers 503 within the
 /// store timeout (JSON for API calls, a page for browsers), what does not is served,
 /// nobody is logged out and no session is written. Redis starts again on the same
-/// data: the same cookies work, without a new login.
+/// data: the same cookies work, without a new login. The app is the suite's, like every
+/// other scenario's: its `on_login` (bob refused, alice's data) and its clock are seen at work.
 pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) {
     let Some(mut redis) = PersistentRedis::start() else {
         return;
@@ -267,6 +270,14 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
     }
     let users = [me(&alice).await, me(&carol).await];
     assert_ne!(users[0]["id"], users[1]["id"]);
+    // The suite's hooks are in effect: its on_login refuses bob and gave alice her data.
+    let bob = app.browser().log_in(REFUSED_USER, None).await;
+    assert_eq!(bob.status(), StatusCode::FORBIDDEN, "the suite's on_login");
+    let alice_data = app_data(&alice).await;
+    assert_eq!(
+        alice_data["local_id"], 11001,
+        "on_login's data: {alice_data}"
+    );
     let cookies = [alice.session_cookie(), carol.session_cookie()];
 
     redis.stop();
@@ -390,5 +401,23 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
         assert_eq!(browser.get("/private").await.status(), StatusCode::OK);
         assert_eq!(browser.get("/account").await.status(), StatusCode::OK);
     }
+    assert_eq!(app_data(&alice).await, alice_data, "on_login's data kept");
+    // The suite's clock drives this app too: past the absolute lifetime, both are over.
+    let lifetime = app.kvixi.config().max_session_lifetime();
+    app.advance_clock(lifetime + Duration::from_secs(1));
+    for (browser, user) in [(&alice, "alice"), (&carol, "carol")] {
+        assert_eq!(
+            browser.get_json("/me").await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{user} past the lifetime on the suite's clock"
+        );
+    }
     drop(instance);
+}
+
+/// What `/me/app` says of the browser's user: the data the suite's `on_login` returned.
+async fn app_data(browser: &Browser) -> Value {
+    let answer = browser.get_json("/me/app").await;
+    assert_eq!(answer.status(), StatusCode::OK, "/me/app");
+    answer.json().await.expect("the app data as JSON")
 }

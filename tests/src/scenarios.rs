@@ -87,16 +87,28 @@ pub async fn anonymous_json_request_gets_401(start: StartApp) {
     assert_eq!(body["error"], "not_logged_in");
 }
 
-/// Browsers are sent to login, which brings them back to the page they wanted.
+/// Browsers are sent to login, which brings them back to the page they wanted: the
+/// login started from the redirect's `Location` ends on that page, logged in.
 pub async fn anonymous_browser_is_sent_to_login_and_back(start: StartApp) {
     let app = TestApp::start(start).await;
     let browser = app.browser();
     let page = browser.get("/private?tab=2").await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    let login = raw_location(&page);
+    assert_eq!(login, "/auth/kvixi/login?return_to=%2Fprivate%3Ftab%3D2");
+
+    let callback = browser.approve_login_from(&login, "alice").await;
+    let back = browser.visit(callback).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER, "alice logs in");
     assert_eq!(
-        raw_location(&page),
-        "/auth/kvixi/login?return_to=%2Fprivate%3Ftab%3D2"
+        raw_location(&back),
+        "/private?tab=2",
+        "back to the page first asked for"
     );
+    let page = browser.get("/private?tab=2").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.expect("body");
+    assert!(html.contains("Alice Liddell"), "{html}");
 }
 
 /// A callback URL used once cannot log anyone in again, even with a fresh login.
@@ -302,7 +314,8 @@ pub async fn logout_needs_post_and_ends_the_session(start: StartApp) {
     assert_anonymous(&old).await;
 }
 
-/// After the token's hour, `KvixiToken` asks for a new login; the user stays logged in.
+/// After the token's hour, `KvixiToken` asks for a new login; the user stays logged in,
+/// and the login it asks for brings a fresh token back to the page.
 pub async fn expired_token_asks_for_login_but_keeps_the_user(start: StartApp) {
     let app = TestApp::start(start).await;
     let browser = app.browser();
@@ -320,8 +333,18 @@ pub async fn expired_token_asks_for_login_but_keeps_the_user(start: StartApp) {
     );
     let page = browser.get("/me/fresh").await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
-    assert!(raw_location(&page).starts_with("/auth/kvixi/login?return_to="));
+    let login = raw_location(&page);
+    assert_eq!(login, "/auth/kvixi/login?return_to=%2Fme%2Ffresh");
     assert_logged_in_as(&browser, "1001").await;
+
+    let callback = browser.approve_login_from(&login, "alice").await;
+    let back = browser.visit(callback).await;
+    assert_eq!(raw_location(&back), "/me/fresh");
+    assert_eq!(
+        browser.get_json("/me/fresh").await.status(),
+        StatusCode::OK,
+        "the new login brought a fresh token"
+    );
 }
 
 /// A session cookie nobody issued, or a real one tampered with, is anonymous, not an
@@ -524,12 +547,20 @@ pub async fn flow_answers_are_private_and_the_cookie_locked_down(start: StartApp
     let callback = browser
         .visit(browser.approve_login("alice", None).await)
         .await;
-    assert_eq!(
+    let header = |name: &str| {
         callback
             .headers()
-            .get("referrer-policy")
-            .and_then(|v| v.to_str().ok()),
-        Some("no-referrer")
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The answer that carries the new session cookie: no cache may keep it.
+    assert_eq!(header("cache-control"), "no-store", "the callback's answer");
+    assert_eq!(
+        header("referrer-policy"),
+        "no-referrer",
+        "the callback's answer"
     );
     let set = set_cookies(&callback);
     let session = set

@@ -175,7 +175,7 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
         let answer = browser.get_json("/me/app").await;
         assert_eq!(answer.status(), StatusCode::OK);
         let body: Value = answer.json().await.expect("JSON");
-        assert_eq!(&body, expected);
+        assert_eq!(&body, expected, "each user reads their own app data");
     }
 }
 
@@ -198,10 +198,14 @@ async fn redis_pool(url: &str) -> Pool {
 const ACROSS_INSTANCES: Duration =
     Duration::from_millis(kvixi_core::DEFAULT_REVOCATION_CACHE.as_millis() as u64 + 500);
 
-/// Two instances behind a load balancer, each with its own flow and its own client of
-/// the shared Redis (sessions and revocation stamps): revoking alice on A logs her out
-/// on A at once and on B within the stamp cache time.
-pub async fn revoke_on_one_instance_logs_the_user_out_on_another(start: StartRedisApp) {
+/// Two servers in one process, each with its own flow, its own Redis client and its own
+/// revocation cache, sharing sessions and revocation stamps only through Redis: revoking
+/// alice on A logs her out on A at once and on B within B's cache time plus 0.5 s;
+/// carol on B stays logged in. (The same across separate processes, as a deployment
+/// runs them: the fleet's `three_instances_one_redis`.)
+pub async fn revocation_reaches_a_second_flow_on_the_same_redis_in_one_process(
+    start: StartRedisApp,
+) {
     let Some(redis) = service::redis() else {
         return;
     };
@@ -292,15 +296,15 @@ macro_rules! redis_session_scenarios {
         mod sessions {
             mod axum {
                 $crate::session_scenarios!(@each $crate::apps::axum_redis;
-                    revoke_on_one_instance_logs_the_user_out_on_another);
+                    revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
             }
             mod actix {
                 $crate::session_scenarios!(@each $crate::apps::actix_redis;
-                    revoke_on_one_instance_logs_the_user_out_on_another);
+                    revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
             }
             mod rocket {
                 $crate::session_scenarios!(@each $crate::apps::rocket_redis;
-                    revoke_on_one_instance_logs_the_user_out_on_another);
+                    revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
             }
         }
     };
