@@ -24,6 +24,7 @@
 //! an instance logged a panic, or an instance's memory at the end is more than 10 % above
 //! its first minute's.
 
+mod attackers;
 mod faults;
 mod ledger;
 mod report;
@@ -178,9 +179,16 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         tasks.push(tokio::spawn(browser.run(shared.clone())));
     }
     for index in 0..BOTS {
-        tasks.push(tokio::spawn(traffic::bot(index, shared.clone(), BOT_PACE)));
+        tasks.push(tokio::spawn(attackers::bot(
+            index,
+            shared.clone(),
+            BOT_PACE,
+        )));
     }
-    tasks.push(tokio::spawn(traffic::hostile(shared.clone(), HOSTILE_PACE)));
+    tasks.push(tokio::spawn(attackers::hostile(
+        shared.clone(),
+        HOSTILE_PACE,
+    )));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample(ledger.clone(), pids.clone(), samples.clone()));
 

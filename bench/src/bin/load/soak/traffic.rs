@@ -1,6 +1,5 @@
-//! The soak's traffic: a round-robin balancer over the instances, browsers that log in,
-//! browse and log out (each knowing whether it should be logged in), bots on the login
-//! route and the callback, and a trickle of hostile requests.
+//! The soak's traffic: a round-robin balancer over the instances, and browsers that log
+//! in, browse and log out, each knowing whether it should be logged in.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,7 +7,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use kvixi_core::SESSION_COOKIE;
-use kvixi_core::flow::LOGIN_COOKIE;
 use rand::Rng as _;
 use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::{Client, RequestBuilder, StatusCode, header};
@@ -26,7 +24,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// sends a request on a connection the instance is closing.
 const IDLE: Duration = Duration::from_secs(2);
 const HTML: &str = "text/html,application/xhtml+xml";
-const JSON: &str = "application/json";
+pub(super) const JSON: &str = "application/json";
 
 /// One soak user: two browsers (a laptop and a phone) log in as each.
 pub struct User {
@@ -90,7 +88,7 @@ impl Shared {
         self.stop.store(true, Ordering::SeqCst);
     }
 
-    fn stopped(&self) -> bool {
+    pub(super) fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 
@@ -98,7 +96,11 @@ impl Shared {
     /// as a balancer would: an instance that refuses the connection (killed, restarting)
     /// is skipped. Counts the answer; `None` when there is none (counted as the 502 or
     /// 504 a balancer would answer).
-    async fn send(&self, what: &str, build: impl Fn(&Url) -> RequestBuilder) -> Option<Answer> {
+    pub(super) async fn send(
+        &self,
+        what: &str,
+        build: impl Fn(&Url) -> RequestBuilder,
+    ) -> Option<Answer> {
         let bases = read(&self.bases).clone();
         let first = self.next.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
@@ -140,7 +142,7 @@ impl Shared {
         None
     }
 
-    fn dead_cookie(&self) -> Option<String> {
+    pub(super) fn dead_cookie(&self) -> Option<String> {
         let mut dead = lock(&self.dead_cookies);
         let ready = dead
             .front()
@@ -161,7 +163,7 @@ impl Shared {
         }
     }
 
-    fn live_cookie(&self) -> Option<String> {
+    pub(super) fn live_cookie(&self) -> Option<String> {
         let live = lock(&self.live_cookies);
         let cookies: Vec<&String> = live.iter().flatten().collect();
         if cookies.is_empty() {
@@ -172,14 +174,14 @@ impl Shared {
 }
 
 /// An answer from one instance.
-struct Answer {
-    response: reqwest::Response,
-    instance: usize,
+pub(super) struct Answer {
+    pub(super) response: reqwest::Response,
+    pub(super) instance: usize,
     sent: Instant,
 }
 
 impl Answer {
-    fn status(&self) -> StatusCode {
+    pub(super) fn status(&self) -> StatusCode {
         self.response.status()
     }
 
@@ -194,7 +196,7 @@ impl Answer {
     }
 
     /// Whether it sets a session cookie with a value (not a removal).
-    fn sets_session(&self) -> bool {
+    pub(super) fn sets_session(&self) -> bool {
         self.response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -564,217 +566,9 @@ impl Browser {
     }
 }
 
-/// A bot: starts a login, calls back with a made-up key (with its login cookie, or with
-/// none), and starts again, every `pace`.
-pub async fn bot(index: usize, shared: Arc<Shared>, pace: Duration) {
-    let client = client(None);
-    let mut round = 0usize;
-    while !shared.stopped() {
-        round += 1;
-        let login_cookie = if round % 3 == 0 {
-            None
-        } else {
-            Ledger::bump(&shared.ledger.bot_requests);
-            let start = shared
-                .send("bot GET /auth/kvixi/login", |base| {
-                    client.get(join(base, "/auth/kvixi/login?return_to=/private"))
-                })
-                .await;
-            start.as_ref().and_then(|answer| {
-                answer
-                    .response
-                    .headers()
-                    .get_all(header::SET_COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .find(|c| c.starts_with(&format!("{LOGIN_COOKIE}=")))
-                    .and_then(|c| c.split(';').next())
-                    .map(str::to_owned)
-            })
-        };
-        let key: String = (0..32)
-            .map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)]))
-            .collect();
-        let path = format!("/auth/kvixi/callback?auth_key={key}");
-        Ledger::bump(&shared.ledger.bot_requests);
-        let answer = shared
-            .send("bot GET /auth/kvixi/callback", |base| {
-                let request = client.get(join(base, &path));
-                match &login_cookie {
-                    Some(cookie) => request.header(header::COOKIE, cookie),
-                    None => request,
-                }
-            })
-            .await;
-        if let Some(answer) = answer {
-            let status = answer.status();
-            if answer.sets_session() {
-                shared.ledger.record(Kind::Breach, || {
-                    format!(
-                        "bot {index}: a made-up auth_key got a session on instance {} ({status})",
-                        answer.instance
-                    )
-                });
-            } else if status.is_success() || status.is_redirection() {
-                shared.ledger.record(Kind::Unexpected, || {
-                    format!(
-                        "bot {index}: a made-up auth_key answered {status} on instance {}",
-                        answer.instance
-                    )
-                });
-            }
-        }
-        tokio::time::sleep(pace).await;
-    }
-}
-
-/// Hostile requests, one every `pace`, in turn: forged, replayed and tampered session
-/// cookies (each must be anonymous), huge and malformed query strings, wrong methods.
-pub async fn hostile(shared: Arc<Shared>, pace: Duration) {
-    let client = client(None);
-    let mut round = 0usize;
-    while !shared.stopped() {
-        round += 1;
-        Ledger::bump(&shared.ledger.hostile_requests);
-        match round % 8 {
-            0 => {
-                let forged: String = (0..43)
-                    .map(|_| {
-                        char::from(b"ABCDEFabcdef0123456789-_"[rand::rng().random_range(0..24)])
-                    })
-                    .collect();
-                must_be_anonymous(&shared, &client, "a forged session cookie", &forged).await;
-            }
-            1 => {
-                if let Some(cookie) = shared.dead_cookie() {
-                    must_be_anonymous(&shared, &client, "a logged-out session cookie", &cookie)
-                        .await;
-                }
-            }
-            2 => {
-                if let Some(cookie) = shared.live_cookie() {
-                    let tampered = tamper(&cookie);
-                    must_be_anonymous(&shared, &client, "a tampered session cookie", &tampered)
-                        .await;
-                }
-            }
-            3 => {
-                let huge = format!("/auth/kvixi/login?return_to=/{}", "A".repeat(20_000));
-                no_session(
-                    &shared,
-                    &client,
-                    "a 20 kB return_to",
-                    |c, url| c.get(url),
-                    &huge,
-                )
-                .await;
-            }
-            4 => {
-                let path = "/auth/kvixi/callback?auth_key=%zz%ff&auth_key=two&x=%00%C0";
-                no_session(
-                    &shared,
-                    &client,
-                    "a malformed callback",
-                    |c, url| c.get(url),
-                    path,
-                )
-                .await;
-            }
-            5 => {
-                let (method, path) = [
-                    (reqwest::Method::DELETE, "/auth/kvixi/login"),
-                    (reqwest::Method::PUT, "/me"),
-                    (reqwest::Method::GET, "/auth/kvixi/logout-everywhere"),
-                    (reqwest::Method::POST, "/auth/kvixi/callback?auth_key=x"),
-                ][round / 8 % 4]
-                    .clone();
-                let what = format!("{method} {path}");
-                no_session(
-                    &shared,
-                    &client,
-                    &what,
-                    |c, url| c.request(method.clone(), url),
-                    path,
-                )
-                .await;
-            }
-            6 => {
-                let junk = "x".repeat(6000);
-                must_be_anonymous(&shared, &client, "a 6 kB session cookie", &junk).await;
-            }
-            _ => {
-                let path = "/auth/kvixi/login?return_to=https%3A%2F%2Fevil.example%2F";
-                no_session(
-                    &shared,
-                    &client,
-                    "an open-redirect attempt",
-                    |c, url| c.get(url),
-                    path,
-                )
-                .await;
-            }
-        }
-        tokio::time::sleep(pace).await;
-    }
-}
-
-/// `/me` with `cookie` as the session cookie must not answer 200.
-async fn must_be_anonymous(shared: &Shared, client: &Client, what: &str, cookie: &str) {
-    let header_value = format!("{SESSION_COOKIE}={cookie}");
-    let answer = shared
-        .send(&format!("GET /me with {what}"), |base| {
-            client
-                .get(join(base, "/me"))
-                .header(header::ACCEPT, JSON)
-                .header(header::COOKIE, &header_value)
-        })
-        .await;
-    if let Some(answer) = answer {
-        if answer.status().is_success() {
-            shared.ledger.record(Kind::Breach, || {
-                format!(
-                    "GET /me with {what} answered {} on instance {}",
-                    answer.status(),
-                    answer.instance
-                )
-            });
-        }
-    }
-}
-
-/// A hostile request that must not log anyone in (any answer below 500 is fine).
-async fn no_session(
-    shared: &Shared,
-    client: &Client,
-    what: &str,
-    method: impl Fn(&Client, Url) -> RequestBuilder,
-    path: &str,
-) {
-    let answer = shared
-        .send(what, |base| method(client, join(base, path)))
-        .await;
-    if let Some(answer) = answer {
-        if answer.sets_session() {
-            shared.ledger.record(Kind::Breach, || {
-                format!("{what} got a session on instance {}", answer.instance)
-            });
-        }
-    }
-}
-
-/// `cookie` with one character in its middle changed.
-fn tamper(cookie: &str) -> String {
-    let mut chars: Vec<char> = cookie.chars().collect();
-    let middle = chars.len() / 2;
-    if let Some(c) = chars.get_mut(middle) {
-        *c = if *c == 'A' { 'B' } else { 'A' };
-    }
-    chars.into_iter().collect()
-}
-
 /// A client with keep-alive (a balancer's connections), no redirects followed, and a
 /// cookie jar when given one.
-fn client(jar: Option<Arc<Jar>>) -> Client {
+pub(super) fn client(jar: Option<Arc<Jar>>) -> Client {
     let builder = Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_idle_timeout(IDLE)
@@ -791,7 +585,7 @@ fn think() -> Duration {
     Duration::from_millis(rand::rng().random_range(100..300))
 }
 
-fn join(base: &Url, path: &str) -> Url {
+pub(super) fn join(base: &Url, path: &str) -> Url {
     base.join(path).unwrap_or_else(|_| base.clone())
 }
 
