@@ -67,7 +67,7 @@ pub(crate) fn flow_and_session(
         .get::<Session>()
         .ok_or(Error::LayerMissing("SessionManagerLayer"))
         .map_err(missing)?;
-    Ok((kvixi, TowerSession(session)))
+    Ok((kvixi, TowerSession::new(session, kvixi.config())))
 }
 
 pub(crate) fn failure(kvixi: &Kvixi, parts: &Parts, error: &CoreError) -> KvixiRejection {

@@ -57,6 +57,16 @@ impl<S: Service<Request>> Service<Request> for KvixiService<S> {
 /// `SameSite=Lax` (Strict would lose the session on the way back from Kvixi), `Secure`
 /// when the redirect URL is https, `Path=/`, expiring after
 /// [`Config::idle_timeout`] without a request (24 h by default).
+///
+/// tower-sessions pushes the expiry back (in the store and in the cookie's `Max-Age`)
+/// only when it saves a changed session. So that a logged-in user who only reads pages
+/// stays logged in, every read of the login (the extractors,
+/// [`require_login`](crate::require_login)) renews the session at most once per 1/24 of
+/// the idle timeout (once an hour by default, at every request below 48 s; see
+/// [`kvixi_core::flow::renewal_due`]) by stamping it under `kvixi.renewed`: a logged-in
+/// session ends between 23/24 of the idle timeout and the whole of it after its last
+/// request. A session without a login, holding only the app's own data, is renewed when
+/// the app changes it.
 pub fn session_layer<St: SessionStore + Clone>(
     config: &Config,
     store: St,

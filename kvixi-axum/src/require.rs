@@ -156,9 +156,11 @@ type ReadUser =
 
 fn read_user(request: &Request) -> Result<ReadUser, KvixiRejection> {
     let (kvixi, session) = flow_and_session(request.extensions())?;
-    let (kvixi, session) = (kvixi.clone(), session.0.clone());
+    let (kvixi, session) = (kvixi.clone(), session.session().clone());
     Ok(Box::pin(async move {
-        kvixi.current_user(&TowerSession(&session)).await
+        kvixi
+            .current_user(&TowerSession::new(&session, kvixi.config()))
+            .await
     }))
 }
 

@@ -34,19 +34,15 @@ async fn callback(
     headers: HeaderMap,
     #[cfg(feature = "testing")] test_login: Option<Extension<kvixi_core::testing::TestLogin>>,
 ) -> Response {
+    let session = TowerSession::new(&session, kvixi.config());
     // Only an in-process test request carries this extension (see `testing::log_in_as`).
     #[cfg(feature = "testing")]
     if let Some(Extension(kvixi_core::testing::TestLogin(user))) = test_login {
-        return into_response(kvixi.handle_test_login(&TowerSession(&session), user).await);
+        return into_response(kvixi.handle_test_login(&session, user).await);
     }
     let login_cookie = login_cookie(&headers);
     let reply = kvixi
-        .handle_callback(
-            &TowerSession(&session),
-            uri.query(),
-            login_cookie,
-            wants_json(&headers),
-        )
+        .handle_callback(&session, uri.query(), login_cookie, wants_json(&headers))
         .await;
     into_response(reply)
 }
@@ -56,11 +52,8 @@ async fn logout(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    into_response(
-        kvixi
-            .handle_logout(&TowerSession(&session), wants_json(&headers))
-            .await,
-    )
+    let session = TowerSession::new(&session, kvixi.config());
+    into_response(kvixi.handle_logout(&session, wants_json(&headers)).await)
 }
 
 async fn logout_everywhere(
@@ -68,7 +61,7 @@ async fn logout_everywhere(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let session = TowerSession(&session);
+    let session = TowerSession::new(&session, kvixi.config());
     into_response(
         kvixi
             .handle_logout_everywhere(&session, wants_json(&headers))

@@ -1,12 +1,74 @@
 //! The core's session interface over `tower_sessions::Session`.
 
-use kvixi_core::{Error, SessionStorage, async_trait};
+use std::time::Duration;
+
+use kvixi_core::flow::{self, AUTH_RECORD_KEY};
+use kvixi_core::{Config, Error, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
 use tower_sessions::Session;
 
+/// Session key of when a logged-in session was last renewed (Unix seconds).
+/// tower-sessions pushes a session's expiry back, in the store and in the cookie, only
+/// when it saves it, and it saves only a changed session: this stamp is the change that
+/// renews a session that is only read.
+const RENEWED_KEY: &str = "kvixi.renewed";
+
 /// A `tower_sessions::Session` seen through the core's [`SessionStorage`], borrowed
-/// from the request (no reference count to bump on every read).
-pub(crate) struct TowerSession<'s>(pub(crate) &'s Session);
+/// from the request (no reference count to bump on every read). Reading the auth record
+/// renews the session when [`flow::renewal_due`] says so.
+pub(crate) struct TowerSession<'s> {
+    session: &'s Session,
+    /// [`Config::idle_timeout`], which the renewals keep a session in use from reaching.
+    idle_timeout: Duration,
+}
+
+impl<'s> TowerSession<'s> {
+    /// `session` under the idle timeout of `config`.
+    pub(crate) fn new(session: &'s Session, config: &Config) -> Self {
+        TowerSession {
+            session,
+            idle_timeout: config.idle_timeout(),
+        }
+    }
+
+    /// The tower-sessions session.
+    pub(crate) fn session(&self) -> &'s Session {
+        self.session
+    }
+
+    /// Stamps a logged-in session as renewed when it is due: the change makes
+    /// tower-sessions save it with a fresh expiry and send the cookie again. Costs one
+    /// read of the session already loaded. A failure is logged and the read it follows
+    /// stands: the next read tries again.
+    async fn renew_if_due(&self) {
+        let renewed = match self.session.get_value(RENEWED_KEY).await {
+            // Anything but a number is no stamp: renewed, and so overwritten.
+            Ok(value) => value.as_ref().and_then(Value::as_u64).map(UnixTime),
+            Err(error) => {
+                tracing::warn!(%error, "kvixi session renewal not read");
+                return;
+            }
+        };
+        let now = UnixTime::now();
+        if flow::renewal_due(renewed, now, self.idle_timeout) {
+            if let Err(error) = self.mark_renewed(now).await {
+                tracing::warn!(%error, "kvixi session renewal not written");
+            }
+        }
+    }
+
+    /// Records that the session is renewed (saved with a fresh expiry) at `now`.
+    async fn mark_renewed(&self, now: UnixTime) -> Result<(), tower_sessions::session::Error> {
+        self.session
+            .insert_value(RENEWED_KEY, Value::from(now.0))
+            .await?;
+        // A stamp equal to the stored one (two renewals in a second, as a 1 s idle
+        // timeout needs) is no change to tower-sessions: setting the session's own
+        // expiry again marks it changed, so that it is saved all the same.
+        self.session.set_expiry(self.session.expiry());
+        Ok(())
+    }
+}
 
 /// A store that failed or timed out is unavailable (503: nobody is told logged out); a
 /// value that does not serialize is a misuse (500).
@@ -20,7 +82,11 @@ fn store_error(error: tower_sessions::session::Error) -> Error {
 #[async_trait]
 impl SessionStorage for TowerSession<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
-        let value = self.0.get_value(key).await.map_err(store_error)?;
+        let value = self.session.get_value(key).await.map_err(store_error)?;
+        // Every read of a login passes here; an anonymous session is left alone.
+        if key == AUTH_RECORD_KEY && value.is_some() {
+            self.renew_if_due().await;
+        }
         Ok(value.map(|value| match value {
             Value::String(json) => json,
             // Written by something else than the flow: the core decides what it is worth.
@@ -28,24 +94,34 @@ impl SessionStorage for TowerSession<'_> {
         }))
     }
     async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
-        self.0
+        self.session
             .insert_value(key, Value::String(json))
             .await
-            .map(drop)
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if key == AUTH_RECORD_KEY {
+            // Writing the record saves the session: a renewal already.
+            self.mark_renewed(UnixTime::now())
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
     async fn remove(&self, key: &str) -> Result<(), Error> {
-        self.0
-            .remove_value(key)
-            .await
-            .map(drop)
-            .map_err(store_error)
+        self.session.remove_value(key).await.map_err(store_error)?;
+        if key == AUTH_RECORD_KEY {
+            // Logged out: nothing of the login stays behind (an emptied session ends).
+            self.session
+                .remove_value(RENEWED_KEY)
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(())
     }
     async fn rotate_id(&self) -> Result<(), Error> {
-        self.0.cycle_id().await.map_err(store_error)
+        self.session.cycle_id().await.map_err(store_error)
     }
     async fn destroy(&self) -> Result<(), Error> {
-        self.0.flush().await.map_err(store_error)
+        self.session.flush().await.map_err(store_error)
     }
 }
 

@@ -168,6 +168,31 @@ pub fn revocation_stamp(now: UnixTime, current: Option<UnixTime>) -> UnixTime {
     login_time(now, current)
 }
 
+/// How often a logged-in session is renewed, as a fraction of its idle timeout: once
+/// 1/24 of it has passed since the last renewal (about once an hour with the default
+/// 24 h), so a session read without renewing still has 23/24 of it ahead.
+pub const RENEWALS_PER_IDLE_TIMEOUT: u32 = 24;
+
+/// Whether a logged-in session last renewed at `renewed` (its idle expiry pushed back by
+/// a store write) is due for a renewal at `now`, for the idle timeout `idle`: when it has
+/// no renewal on record, or when 1/[`RENEWALS_PER_IDLE_TIMEOUT`] of `idle` may have passed
+/// since. For adapters whose session store pushes the expiry back only when it writes.
+///
+/// Rounded towards renewing: both times are whole seconds, so an age read as `n` may be
+/// nearly `n + 1`. A renewal too many is one harmless store write; a renewal missed could
+/// let a session in use idle out (with an idle timeout under 48 s, every read renews). A
+/// `renewed` after `now` (a clock set back, another instance's clock ahead) is due too.
+pub fn renewal_due(renewed: Option<UnixTime>, now: UnixTime, idle: Duration) -> bool {
+    let Some(renewed) = renewed else {
+        return true;
+    };
+    if renewed > now {
+        return true;
+    }
+    let every = (idle / RENEWALS_PER_IDLE_TIMEOUT).as_secs();
+    (now.0 - renewed.0).saturating_add(1) >= every
+}
+
 /// What starting a login produces: the pending login for the browser's login cookie and
 /// where to send the browser.
 #[derive(Clone, Debug)]
@@ -493,6 +518,80 @@ mod tests {
             before.saturating_sub(1) <= now && now <= after,
             "{before} <= {now} <= {after}"
         );
+    }
+
+    #[test]
+    fn a_session_is_renewed_when_missing_and_then_once_per_24th_of_its_idle_timeout() {
+        let day = Duration::from_secs(24 * 3600);
+        assert!(renewal_due(None, UnixTime(1_000), day), "never renewed");
+        assert!(
+            !renewal_due(Some(UnixTime(1_000)), UnixTime(1_000), day),
+            "just renewed"
+        );
+        assert!(!renewal_due(Some(UnixTime(1_000)), UnixTime(1_600), day));
+        // The boundary: 3600 s, less the second that whole seconds may hide.
+        assert!(!renewal_due(Some(UnixTime(1_000)), UnixTime(4_598), day));
+        assert!(renewal_due(Some(UnixTime(1_000)), UnixTime(4_599), day));
+        assert!(renewal_due(Some(UnixTime(1_000)), UnixTime(4_600), day));
+        assert!(renewal_due(Some(UnixTime(1_000)), UnixTime(90_000), day));
+        // A stamp from the future cannot be trusted to be recent.
+        assert!(renewal_due(Some(UnixTime(1_001)), UnixTime(1_000), day));
+    }
+
+    #[test]
+    fn tiny_idle_timeouts_renew_at_every_read() {
+        for seconds in [0, 1, 2, 5, 24, 47] {
+            let idle = Duration::from_secs(seconds);
+            assert!(
+                renewal_due(Some(UnixTime(7)), UnixTime(7), idle),
+                "{seconds} s"
+            );
+            assert!(
+                renewal_due(Some(UnixTime(7)), UnixTime(8), idle),
+                "{seconds} s"
+            );
+        }
+        let idle = Duration::from_millis(1_500);
+        assert!(renewal_due(Some(UnixTime(7)), UnixTime(7), idle));
+        // 48 s: renewed at most once in the same second.
+        let idle = Duration::from_secs(48);
+        assert!(!renewal_due(Some(UnixTime(7)), UnixTime(7), idle));
+        assert!(renewal_due(Some(UnixTime(7)), UnixTime(8), idle));
+    }
+
+    #[test]
+    fn a_read_that_does_not_renew_leaves_23_24ths_of_the_idle_timeout() {
+        // Reads at real times in milliseconds, seen in whole seconds as the clock gives
+        // them; whenever a read skips the renewal, less than 1/24 of the idle timeout has
+        // really passed since the last one.
+        for idle_ms in [
+            1_000u64, 2_000, 5_000, 48_000, 90_000, 3_600_000, 86_400_000,
+        ] {
+            let idle = Duration::from_millis(idle_ms);
+            for (start, step) in [(0u64, 400u64), (999, 550), (1, 9_999), (500, 61_001)] {
+                let mut renewed: Option<(UnixTime, u64)> = None;
+                let mut renewals = 0u32;
+                let mut at = start;
+                while at < start + 2 * 86_400_000 {
+                    let now = UnixTime(at / 1_000);
+                    if renewal_due(renewed.map(|(stamp, _)| stamp), now, idle) {
+                        renewed = Some((now, at));
+                        renewals += 1;
+                    } else if let Some((_, real)) = renewed {
+                        assert!(
+                            (at - real) * 24 < idle_ms,
+                            "idle {idle_ms} ms: {} ms since the renewal",
+                            at - real
+                        );
+                    }
+                    at += step;
+                }
+                if idle_ms == 86_400_000 && step < 60_000 {
+                    // Two days of reads: about 24 renewals a day, not one per read.
+                    assert!((48..=50).contains(&renewals), "{renewals} in two days");
+                }
+            }
+        }
     }
 
     fn config() -> Config {

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::lock::{Mutex, MutexGuard};
-use kvixi_core::flow::AUTH_RECORD_KEY;
-use kvixi_core::{Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage, async_trait};
+use kvixi_core::flow::{self, AUTH_RECORD_KEY};
+use kvixi_core::{
+    Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage, UnixTime, async_trait,
+};
 use rocket::Request;
 use rocket::http::{Cookie, CookieJar, SameSite};
 use serde::de::DeserializeOwned;
@@ -29,8 +31,6 @@ pub(crate) struct Sessions {
     previous_keys: Vec<CookieKey>,
     /// A session ends after this long without a request ([`Config::idle_timeout`]).
     inactivity: Duration,
-    /// A read pushes the expiry back at most this often (a store write): 1/24 of it.
-    touch_every: Duration,
 }
 
 impl Sessions {
@@ -41,7 +41,6 @@ impl Sessions {
             key: config.cookie_key().clone(),
             previous_keys: config.previous_cookie_keys().to_vec(),
             inactivity: idle_timeout(config),
-            touch_every: idle_timeout(config) / 24,
         }
     }
 
@@ -49,22 +48,15 @@ impl Sessions {
         OffsetDateTime::now_utc() + self.inactivity
     }
 
-    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back:
-    /// more than `touch_every` earlier than a fresh one. In whole seconds from the
-    /// core's clock (no precise clock read, no calendar date on every request), rounded
-    /// towards touching: one store write too many is harmless, a touch missed could let
-    /// an active session idle out (with an idle timeout of a few seconds).
+    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back
+    /// (a store write), as [`flow::renewal_due`] decides: at most once per 1/24 of the
+    /// idle timeout, rounded towards renewing. The session was last saved an idle timeout
+    /// before its expiry; whole seconds from the core's clock (no precise clock read, no
+    /// calendar date on every request).
     fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
-        let now = i64::try_from(kvixi_core::UnixTime::now().0).unwrap_or(i64::MAX);
-        let fresh_enough = self.inactivity - self.touch_every;
-        let whole = fresh_enough.whole_seconds();
-        let rounded_up = if fresh_enough > Duration::seconds(whole) {
-            whole.saturating_add(1)
-        } else {
-            whole
-        };
-        // +2: the expiry's and the clock's fractions of a second, dropped.
-        expiry.unix_timestamp() < now.saturating_add(rounded_up).saturating_add(2)
+        let saved = expiry.unix_timestamp() - self.inactivity.whole_seconds();
+        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
+        flow::renewal_due(Some(saved), UnixTime::now(), self.inactivity.unsigned_abs())
     }
 
     /// The session of `request`; its record is read at most once per request.
