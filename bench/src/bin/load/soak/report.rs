@@ -48,6 +48,9 @@ pub struct Memory {
     pub since: f64,
     /// Its resident memory one minute after that (none in a shorter run).
     pub minute_one: Option<u64>,
+    /// 30 s after the last fault's window (or its minute one, if later): the fleet
+    /// settled, every fault's high-water mark reached.
+    pub settled: Option<u64>,
     /// At the end.
     pub end: Option<u64>,
     /// Its most open file descriptors, and at the end.
@@ -84,6 +87,11 @@ impl Run<'_> {
                     .iter()
                     .find(|s| s.at >= since + 60.0)
                     .and_then(|s| s.rss[i]);
+                let last_fault = self.windows.iter().map(|w| w.end).fold(0.0, f64::max);
+                let settled = own
+                    .iter()
+                    .find(|s| s.at >= (last_fault + 30.0).max(since + 60.0))
+                    .and_then(|s| s.rss[i]);
                 let end = own.iter().rev().find_map(|s| s.rss[i]);
                 let mut fds = own.iter().filter_map(|s| s.fds[i]);
                 let most = fds.clone().max().unwrap_or(0);
@@ -92,6 +100,7 @@ impl Run<'_> {
                     pid,
                     since,
                     minute_one,
+                    settled,
                     end,
                     fds: (most, last),
                 }
@@ -193,7 +202,7 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
         count(&ledger.rerouted),
     );
 
-    let mut passed = true;
+    let mut failed: Vec<String> = Vec::new();
     text.push_str("| count | value |\n|---|---:|\n");
     let _ = writeln!(
         text,
@@ -201,37 +210,55 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
         errors.len() - outside.len()
     );
     let _ = writeln!(text, "| 5xx outside fault windows | {} |", outside.len());
-    passed &= outside.is_empty();
+    if !outside.is_empty() {
+        failed.push(format!("{} 5xx outside the fault windows", outside.len()));
+    }
     for (kind, n) in ledger.verdicts() {
         let _ = writeln!(text, "| {} | {n} |", kind.name());
-        passed &= n == 0;
+        if n > 0 {
+            failed.push(format!("{n} {}", kind.name()));
+        }
     }
     let _ = writeln!(
         text,
         "| panics in the instances' logs | {} |",
         run.panics.len()
     );
-    passed &= run.panics.is_empty();
+    if !run.panics.is_empty() {
+        failed.push(format!("{} panics", run.panics.len()));
+    }
 
-    text.push_str("\n| instance | process since (s) | RSS at its minute one | RSS at the end | change | open fds (most, end) |\n");
-    text.push_str("|---|---:|---:|---:|---:|---|\n");
+    text.push_str("\n| instance | process since (s) | RSS at its minute one | 30 s after the last fault | at the end | change from minute one | from after the faults | open fds (most, end) |\n");
+    text.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (i, memory) in run.memory().iter().enumerate() {
         let mib =
             |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / MIB));
         let change = match (memory.minute_one, memory.end) {
             (Some(one), Some(end)) if one > 0 => {
                 let change = end as f64 / one as f64 - 1.0;
-                passed &= change <= RSS_DRIFT;
+                if change > RSS_DRIFT {
+                    failed.push(format!(
+                        "instance {i}'s memory {:+.1} % from its minute one",
+                        change * 100.0
+                    ));
+                }
                 format!("{:+.1} %", change * 100.0)
             }
             _ => "– (under a minute)".to_owned(),
         };
+        let since_faults = match (memory.settled, memory.end) {
+            (Some(settled), Some(end)) if settled > 0 => {
+                format!("{:+.1} %", (end as f64 / settled as f64 - 1.0) * 100.0)
+            }
+            _ => "–".to_owned(),
+        };
         let _ = writeln!(
             text,
-            "| {i} (pid {}) | {:.0} | {} | {} | {change} | {}, {} |",
+            "| {i} (pid {}) | {:.0} | {} | {} | {} | {change} | {since_faults} | {}, {} |",
             memory.pid.map_or("–".to_owned(), |p| p.to_string()),
             memory.since,
             mib(memory.minute_one),
+            mib(memory.settled),
             mib(memory.end),
             memory.fds.0,
             memory.fds.1,
@@ -260,10 +287,11 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
     let _ = writeln!(
         text,
         "\nVerdict: {}",
-        if passed {
+        if failed.is_empty() {
             "PASS: no session lost, no breach, no 5xx outside a fault window, no panic, memory flat"
+                .to_owned()
         } else {
-            "FAIL"
+            format!("FAIL: {}", failed.join("; "))
         }
     );
     let _ = writeln!(
@@ -271,5 +299,6 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
         "\n![soak {}: requests/s, 5xx/s, RSS and open fds per instance, fault windows shaded](soak-{}.svg)",
         run.framework, run.framework
     );
+    let passed = failed.is_empty();
     (text, passed)
 }
