@@ -434,6 +434,8 @@ pub struct SentinelGroup {
     sentinels: Vec<Process>,
     /// The first primary's extra arguments, for [`SentinelGroup::restart_old_primary`].
     primary_args: Vec<String>,
+    /// The port of the primary killed last, until it is started again.
+    killed: Option<u16>,
     /// The primary's port, as started.
     pub primary_port: u16,
     /// The replica's port, as started.
@@ -492,6 +494,7 @@ impl SentinelGroup {
         }
         let group = SentinelGroup {
             primary_args: primary_args.to_vec(),
+            killed: None,
             primary,
             replica,
             sentinels,
@@ -582,6 +585,7 @@ impl SentinelGroup {
     /// SIGKILLs the primary (it stays down) and checks its port is closed.
     pub fn kill_primary(&mut self) {
         self.primary.kill();
+        self.killed = Some(self.primary_port);
         assert!(
             !port_open(self.primary_port),
             "the killed primary's port {} is closed",
@@ -589,18 +593,45 @@ impl SentinelGroup {
         );
     }
 
-    /// Starts a server again on the killed first primary's port, empty and without
-    /// `replicaof`, as an orchestrator would bring the old machine back: the sentinels
-    /// make it a replica of the current primary. Waits until it reports itself one.
+    /// SIGKILLs the server the sentinels name primary now (the first primary, or the
+    /// replica promoted since), checks its port is closed, and returns that port.
+    pub fn kill_current_primary(&mut self) -> u16 {
+        let port = self
+            .current_primary()
+            .and_then(|addr| addr.rsplit(':').next()?.parse::<u16>().ok())
+            .unwrap_or(self.primary_port);
+        let process = if port == self.replica_port {
+            &mut self.replica
+        } else {
+            &mut self.primary
+        };
+        process.kill();
+        assert!(
+            !port_open(port),
+            "the killed primary's port {port} is closed"
+        );
+        self.killed = Some(port);
+        port
+    }
+
+    /// Starts a server again on the port of the primary killed last (by
+    /// [`SentinelGroup::kill_primary`] or [`SentinelGroup::kill_current_primary`]), empty
+    /// and without `replicaof`, as an orchestrator would bring the old machine back: the
+    /// sentinels make it a replica of the current primary. Waits until it reports itself
+    /// one.
     pub fn restart_old_primary(&mut self) {
+        let port = self.killed.take().unwrap_or(self.primary_port);
         let process = redis_server(
-            "redis old primary",
+            &format!("redis old primary {port}"),
             self.dir.path(),
-            self.primary_port,
+            port,
             &self.primary_args,
         );
-        self.primary = process;
-        let port = self.primary_port;
+        if port == self.replica_port {
+            self.replica = process;
+        } else {
+            self.primary = process;
+        }
         let processes = self.processes();
         wait_until("the old primary as a replica", &processes, || {
             let info = cli(port, &["info", "replication"]);

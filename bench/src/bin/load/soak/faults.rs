@@ -72,19 +72,26 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The faults of a run of `total`, at the same fractions of it for any length.
-    pub fn for_run(total: Duration) -> Schedule {
+    /// The faults of a run of `total`, at the same fractions of it for any length; with
+    /// `failovers` 2, the Redis primary (the promoted replica) fails over again at 75 %
+    /// and comes back at 83 % (to tell a high-water mark from a leak).
+    pub fn for_run(total: Duration, failovers: u8) -> Schedule {
         let t = total.as_secs_f64();
         let kvixi_for = Duration::from_secs_f64((t * 0.05).clamp(3.0, 30.0));
+        let mut steps = vec![
+            (t * 0.10, Step::Rotation),
+            (t * 0.25, Step::Failover),
+            (t * 0.33, Step::OldPrimaryBack),
+            (t * 0.42, Step::KillInstance(1)),
+            (t * 0.55, Step::KvixiSlow),
+            (t * 0.55, Step::KvixiFailing),
+        ];
+        if failovers > 1 {
+            steps.push((t * 0.75, Step::Failover));
+            steps.push((t * 0.83, Step::OldPrimaryBack));
+        }
         Schedule {
-            steps: vec![
-                (t * 0.10, Step::Rotation),
-                (t * 0.25, Step::Failover),
-                (t * 0.33, Step::OldPrimaryBack),
-                (t * 0.42, Step::KillInstance(1)),
-                (t * 0.55, Step::KvixiSlow),
-                (t * 0.55, Step::KvixiFailing),
-            ],
+            steps,
             kvixi_for,
             pause: Duration::from_secs_f64((t * 0.005).clamp(0.5, 3.0)),
         }
@@ -185,7 +192,7 @@ impl Targets {
             }
             Step::Failover => {
                 let before = self.redis.current_primary();
-                tokio::task::block_in_place(|| self.redis.kill_primary());
+                tokio::task::block_in_place(|| self.redis.kill_current_primary());
                 let started = std::time::Instant::now();
                 while started.elapsed() < Duration::from_secs(60) {
                     let now = tokio::task::block_in_place(|| self.redis.current_primary());

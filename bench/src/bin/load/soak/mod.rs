@@ -1,4 +1,4 @@
-//! `load soak <framework> [--minutes N | --seconds N] [--out DIR]`: a fleet under real
+//! `load soak <framework> [--minutes N | --seconds N] [--failovers 2] [--out DIR]`: a fleet under real
 //! traffic while Redis, Kvixi and instances fail, and a ledger of everything lost.
 //!
 //! It starts and owns every process, all on 127.0.0.1: a Redis primary, its replica and
@@ -57,6 +57,8 @@ const DRAIN: Duration = Duration::from_secs(20);
 struct Plan {
     framework: Framework,
     duration: Duration,
+    /// 1, or 2 for a second failover late in the run.
+    failovers: u8,
     out: PathBuf,
 }
 
@@ -66,7 +68,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!(
-                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--out DIR]"
+                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--failovers 1|2] [--out DIR]"
             );
             return ExitCode::FAILURE;
         }
@@ -96,6 +98,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     let mut framework = None;
     let mut duration = Duration::from_secs(600);
     let mut out = PathBuf::from("target/soak");
+    let mut failovers = 1;
     let mut args = args.iter().map(String::as_str);
     while let Some(arg) = args.next() {
         match arg {
@@ -109,6 +112,13 @@ fn parse(args: &[String]) -> Result<Plan, String> {
                 duration = Duration::from_secs_f64(n * unit);
             }
             "--out" => out = PathBuf::from(args.next().ok_or("--out takes a directory")?),
+            "--failovers" => {
+                failovers = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=2).contains(n))
+                    .ok_or("--failovers takes 1 or 2")?;
+            }
             name => {
                 framework = Some(name.parse::<Framework>().map_err(|e| e.to_string())?);
             }
@@ -117,6 +127,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     Ok(Plan {
         framework: framework.ok_or("which framework?")?,
         duration,
+        failovers,
         out,
     })
 }
@@ -131,7 +142,7 @@ fn cookie_key() -> String {
 async fn run(plan: &Plan) -> Result<bool, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let framework = plan.framework;
-    let schedule = Schedule::for_run(plan.duration);
+    let schedule = Schedule::for_run(plan.duration, plan.failovers);
     eprintln!(
         "soak: {framework}, {:.0} s: 3 instances on Sentinel (primary, replica, 3 sentinels), \
          {BROWSERS} browsers, {BOTS} bots, hostile requests every {HOSTILE_PACE:?}; faults:",
