@@ -25,6 +25,12 @@ fn soak(framework: &str) {
     let run = Command::new(env!("CARGO_BIN_EXE_load"))
         .args(["soak", framework, "--seconds", "60", "--out"])
         .arg(&out)
+        // The flow's audit events (logins, logouts, revocations: no secrets) in the
+        // instances' logs, which the run copies to `soak-<framework>-logs/`.
+        .env(
+            "KVIXI_SOAK_LOG",
+            "warn,kvixi_core=info,kvixi_axum=info,kvixi_actix=info,kvixi_rocket=info",
+        )
         .output()
         .expect("the load binary runs");
     let report = String::from_utf8_lossy(&run.stdout);
@@ -32,8 +38,9 @@ fn soak(framework: &str) {
     println!("{log}\n{report}");
     assert!(
         run.status.success(),
-        "the {framework} soak failed ({}):\n{report}\n{log}",
-        run.status
+        "the {framework} soak failed ({}); the instances' logs are in {}:\n{report}\n{log}",
+        run.status,
+        out.join(format!("soak-{framework}-logs")).display()
     );
     assert!(
         report.contains("| lost sessions | 0 |") && report.contains("| breaches | 0 |"),

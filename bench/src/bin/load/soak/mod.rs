@@ -20,7 +20,9 @@
 //! any other answer no scenario expects; it samples every instance's resident memory and
 //! open file descriptors each second. The report is a table per fault and the totals, in
 //! the terminal and as Markdown (`DIR/soak-<framework>.md`), with an SVG time line
-//! (`DIR/soak-<framework>.svg`). The exit status is a failure when any count is not zero,
+//! (`DIR/soak-<framework>.svg`); the instances' logs are copied to
+//! `DIR/soak-<framework>-logs/` (`KVIXI_SOAK_LOG` sets their `RUST_LOG`, `warn` by
+//! default). The exit status is a failure when any count is not zero,
 //! an instance logged a panic, or an instance's memory at the end is more than 10 % above
 //! its first minute's.
 
@@ -164,7 +166,10 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         &redis.url(),
         3,
         Keys::only(&keys.0),
-        vec![("RUST_LOG".to_owned(), "warn".to_owned())],
+        vec![(
+            "RUST_LOG".to_owned(),
+            std::env::var("KVIXI_SOAK_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )],
     )
     .await;
     let users: Vec<Arc<User>> = (0..BROWSERS / 2).map(|n| Arc::new(User::new(n))).collect();
@@ -220,7 +225,12 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         }
     }
     sampler.abort();
-    let panics = panics(&targets.fleet.logs());
+    let logs = targets.fleet.logs();
+    let panics = panics(&logs);
+    keep_logs(
+        &logs,
+        &plan.out.join(format!("soak-{}-logs", framework.name())),
+    );
     let samples = samples
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -274,6 +284,19 @@ fn rss_bytes(pid: u32) -> Option<u64> {
 /// How many file descriptors `pid` has open.
 fn open_fds(pid: u32) -> Option<u64> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// Copies the instances' logs (they live in a directory removed with the fleet) to `dir`.
+fn keep_logs(logs: &[PathBuf], dir: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    for log in logs {
+        if let Some(name) = log.file_name() {
+            let _ = std::fs::copy(log, dir.join(name));
+        }
+    }
 }
 
 /// The lines of the instances' logs that report a panic.

@@ -232,6 +232,9 @@ pub struct Browser {
     client: Client,
     jar: Arc<Jar>,
     state: State,
+    /// Where and when (seconds from the start) the current login's callback answered,
+    /// and how many reads it has had: for the ledger's examples.
+    login: (usize, f64, u32),
 }
 
 impl Browser {
@@ -247,6 +250,7 @@ impl Browser {
             client,
             jar,
             state: State::Anonymous,
+            login: (0, 0.0, 0),
         }
     }
 
@@ -361,6 +365,7 @@ impl Browser {
                 answered: Instant::now(),
                 sure: true,
             };
+            self.login = (done.instance, ledger.now(), 0);
             Ledger::bump(&ledger.logins);
             self.publish(shared);
             true
@@ -438,6 +443,7 @@ impl Browser {
                 });
             } else {
                 Ledger::bump(&ledger.reads);
+                self.login.2 += 1;
                 if let State::LoggedIn { sent, answered, .. } = self.state {
                     self.state = State::LoggedIn {
                         sent,
@@ -450,10 +456,15 @@ impl Browser {
             if self.may_be_revoked() {
                 Ledger::bump(&ledger.expected_logouts);
             } else {
+                let cookie = self.session_cookie().unwrap_or_default();
+                let (login_instance, login_at, reads) = self.login;
                 ledger.record(Kind::Lost, || {
                     format!(
-                        "{}: {what} on instance {instance} answered {status}: logged out",
-                        self.name
+                        "{}: {what} on instance {instance} answered {status}: logged out \
+                         (logged in on instance {login_instance} at {login_at:.2}s, {reads} reads since; \
+                         session cookie {}…)",
+                        self.name,
+                        cookie.chars().take(12).collect::<String>()
                     )
                 });
             }
