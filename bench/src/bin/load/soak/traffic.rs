@@ -47,12 +47,15 @@ impl User {
     }
 }
 
-/// A "log out everywhere" as one browser saw it.
+/// A "log out everywhere" as one browser saw it: recorded before it is sent, so that
+/// the other device's logged-out answer while it is in flight is explained by it.
 #[derive(Clone, Copy)]
 struct Revoke {
     sent: Instant,
-    answered: Instant,
-    /// It answered 303 (else a 5xx: it may or may not have taken effect).
+    /// When its answer came (`None` while in flight).
+    answered: Option<Instant>,
+    /// It answered 303 from a live session (else a 5xx, or from a session that may have
+    /// been revoked already: it may or may not have revoked anyone).
     certain: bool,
 }
 
@@ -487,7 +490,11 @@ impl Browser {
             return false;
         };
         lock(&self.user.revokes).iter().any(|revoke| {
-            revoke.certain && revoke.sent > answered && sent > revoke.answered + REVOCATION_BOUND
+            revoke.certain
+                && revoke.sent > answered
+                && revoke
+                    .answered
+                    .is_some_and(|done| sent > done + REVOCATION_BOUND)
         })
     }
 
@@ -499,7 +506,7 @@ impl Browser {
             State::LoggedIn { sure: false, .. } => true,
             State::LoggedIn { sent, .. } => lock(&self.user.revokes)
                 .iter()
-                .any(|revoke| revoke.answered > sent),
+                .any(|revoke| revoke.answered.is_none_or(|done| done > sent)),
         }
     }
 
@@ -514,6 +521,15 @@ impl Browser {
         // A session another device's "log out everywhere" may have ended is anonymous to
         // the app: its own "log out everywhere" then revokes no one.
         let live = !self.may_be_revoked();
+        let pending = everywhere.then(|| {
+            let mut revokes = lock(&self.user.revokes);
+            revokes.push(Revoke {
+                sent: Instant::now(),
+                answered: None,
+                certain: false,
+            });
+            revokes.len() - 1
+        });
         let Some(answer) = shared
             .send(&format!("POST {path}"), |base| {
                 self.client
@@ -524,7 +540,7 @@ impl Browser {
             })
             .await
         else {
-            self.unsure(everywhere, Instant::now());
+            self.unsure(pending);
             return;
         };
         let status = answer.status();
@@ -532,18 +548,21 @@ impl Browser {
             Ledger::bump(&shared.ledger.logouts);
             if everywhere {
                 Ledger::bump(&shared.ledger.everywhere);
-                lock(&self.user.revokes).push(Revoke {
-                    sent: answer.sent,
-                    answered: Instant::now(),
-                    certain: live,
-                });
+                if let Some(index) = pending {
+                    let revoke = &mut lock(&self.user.revokes)[index];
+                    revoke.answered = Some(Instant::now());
+                    revoke.certain = live;
+                }
             }
             self.state = State::Anonymous;
             self.publish(shared);
             shared.bury(cookie);
         } else if status.is_server_error() {
-            self.unsure(everywhere, answer.sent);
+            self.unsure(pending);
         } else {
+            if let Some(index) = pending {
+                lock(&self.user.revokes)[index].answered = Some(Instant::now());
+            }
             shared.ledger.record(Kind::Unexpected, || {
                 format!(
                     "{}: POST {path} on instance {} answered {status}",
@@ -554,7 +573,7 @@ impl Browser {
     }
 
     /// A logout without a clear answer: it may or may not have happened.
-    fn unsure(&mut self, everywhere: bool, sent: Instant) {
+    fn unsure(&mut self, pending: Option<usize>) {
         if let State::LoggedIn {
             sent: login,
             answered,
@@ -567,12 +586,8 @@ impl Browser {
                 sure: false,
             };
         }
-        if everywhere {
-            lock(&self.user.revokes).push(Revoke {
-                sent,
-                answered: Instant::now(),
-                certain: false,
-            });
+        if let Some(index) = pending {
+            lock(&self.user.revokes)[index].answered = Some(Instant::now());
         }
     }
 }
