@@ -42,26 +42,8 @@ fn app(idle: Option<Duration>) -> Router {
 /// `GET /` with `cookie` (`name=value`): what the handler answered, and the session's
 /// `Set-Cookie`.
 async fn visit(app: &Router, cookie: Option<&str>) -> (String, Option<String>) {
-    let mut request = Request::get("/");
-    if let Some(cookie) = cookie {
-        request = request.header(header::COOKIE, cookie);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("request"))
-        .await
-        .expect("answered");
-    let set_cookie = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with(&format!("{SESSION_COOKIE}=")))
-        .map(str::to_owned);
-    let body = axum::body::to_bytes(response.into_body(), 64)
-        .await
-        .expect("body");
-    (String::from_utf8_lossy(&body).into_owned(), set_cookie)
+    let (_, set_cookie, body) = get_json(app, "/", cookie, SESSION_COOKIE).await;
+    (body, set_cookie)
 }
 
 #[tokio::test]

@@ -73,20 +73,24 @@ async fn instance(emulator: &Emulator, port: u16) -> Kvixi {
     kvixi
 }
 
-#[tokio::test]
-async fn a_pending_login_is_spent_once_for_every_instance_on_the_redis() {
-    let Some(redis) = redis() else {
-        return;
-    };
+/// The emulator and two instances' flows on the Redis at `port`.
+async fn two_instances(port: u16) -> (Emulator, Kvixi, Kvixi) {
     let emulator = Emulator::builder()
         .app(App::new("app", "secret", CALLBACK))
         .start("127.0.0.1:0")
         .await
         .expect("the emulator starts");
-    let (a, b) = (
-        instance(&emulator, redis.port).await,
-        instance(&emulator, redis.port).await,
-    );
+    let a = instance(&emulator, port).await;
+    let b = instance(&emulator, port).await;
+    (emulator, a, b)
+}
+
+#[tokio::test]
+async fn a_pending_login_is_spent_once_for_every_instance_on_the_redis() {
+    let Some(redis) = redis() else {
+        return;
+    };
+    let (emulator, a, b) = two_instances(redis.port).await;
 
     let started = a.login(None);
     let key = emulator.issue_auth_key("app", "alice").expect("a key");
@@ -189,15 +193,7 @@ async fn a_second_revocation_in_one_second_reaches_the_logins_between() {
     let Some(redis) = redis() else {
         return;
     };
-    let emulator = Emulator::builder()
-        .app(App::new("app", "secret", CALLBACK))
-        .start("127.0.0.1:0")
-        .await
-        .expect("emulator starts");
-    let (a, b) = (
-        instance(&emulator, redis.port).await,
-        instance(&emulator, redis.port).await,
-    );
+    let (_emulator, a, b) = two_instances(redis.port).await;
     let on_a = RedisRevocations::new(a.redis().expect("a pool").clone());
     let on_b = RedisRevocations::new(b.redis().expect("a pool").clone());
     let keep = Duration::from_secs(3600);
