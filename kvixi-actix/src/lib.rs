@@ -51,6 +51,11 @@
 //! the flow's one connection pool ([`Kvixi::redis`]), which also keeps the revocation
 //! stamps, so that a revocation on one instance reaches the others.
 //!
+//! actix-session's store errors are `anyhow` errors, and with `RUST_BACKTRACE=1` each one
+//! captures a backtrace when it is made: every request that fails while Redis is away
+//! would walk its stack. Deploy with `RUST_LIB_BACKTRACE=0` beside `RUST_BACKTRACE=1`:
+//! panics keep their backtraces, store errors capture none.
+//!
 //! # A store of your own
 //!
 //! [`App::with_kvixi_store`](KvixiAppExt::with_kvixi_store) takes any actix-session

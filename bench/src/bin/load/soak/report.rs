@@ -20,6 +20,8 @@ pub struct Sample {
     pub pids: Vec<Option<u32>>,
     /// Each instance's resident memory, in bytes.
     pub rss: Vec<Option<u64>>,
+    /// The anonymous part of it (heap and stacks, not the binary's pages), in bytes.
+    pub anon: Vec<Option<u64>>,
     /// Each instance's open file descriptors.
     pub fds: Vec<Option<u64>>,
 }
@@ -53,6 +55,10 @@ pub struct Memory {
     pub settled: Option<u64>,
     /// At the end.
     pub end: Option<u64>,
+    /// The anonymous part of the memory at its minute one and at the end: what a leak
+    /// grows, apart from the binary's pages that a code path run for the first time
+    /// (a fault's) brings in.
+    pub anon: (Option<u64>, Option<u64>),
     /// Its most open file descriptors, and at the end.
     pub fds: (u64, u64),
 }
@@ -83,10 +89,8 @@ impl Run<'_> {
                 let pid = self.samples.last().and_then(|s| s.pids[i]);
                 let own: Vec<&Sample> = self.samples.iter().filter(|s| s.pids[i] == pid).collect();
                 let since = own.first().map_or(0.0, |s| s.at);
-                let minute_one = own
-                    .iter()
-                    .find(|s| s.at >= since + 60.0)
-                    .and_then(|s| s.rss[i]);
+                let minute_one_sample = own.iter().find(|s| s.at >= since + 60.0);
+                let minute_one = minute_one_sample.and_then(|s| s.rss[i]);
                 let last_fault = self.windows.iter().map(|w| w.end).fold(0.0, f64::max);
                 let settled = own
                     .iter()
@@ -102,6 +106,10 @@ impl Run<'_> {
                     minute_one,
                     settled,
                     end,
+                    anon: (
+                        minute_one_sample.and_then(|s| s.anon[i]),
+                        own.iter().rev().find_map(|s| s.anon[i]),
+                    ),
                     fds: (most, last),
                 }
             })
@@ -228,8 +236,8 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
         failed.push(format!("{} panics", run.panics.len()));
     }
 
-    text.push_str("\n| instance | process since (s) | RSS at its minute one | 30 s after the last fault | at the end | change from minute one | from after the faults | open fds (most, end) |\n");
-    text.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
+    text.push_str("\n| instance | process since (s) | RSS at its minute one | 30 s after the last fault | at the end | change from minute one | from after the faults | anonymous: minute one → end | open fds (most, end) |\n");
+    text.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (i, memory) in run.memory().iter().enumerate() {
         let mib =
             |b: Option<u64>| b.map_or("–".to_owned(), |b| format!("{:.1} MiB", b as f64 / MIB));
@@ -252,9 +260,13 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
             }
             _ => "–".to_owned(),
         };
+        let anon = match memory.anon {
+            (Some(_), Some(_)) => format!("{} → {}", mib(memory.anon.0), mib(memory.anon.1)),
+            _ => "–".to_owned(),
+        };
         let _ = writeln!(
             text,
-            "| {i} (pid {}) | {:.0} | {} | {} | {} | {change} | {since_faults} | {}, {} |",
+            "| {i} (pid {}) | {:.0} | {} | {} | {} | {change} | {since_faults} | {anon} | {}, {} |",
             memory.pid.map_or("–".to_owned(), |p| p.to_string()),
             memory.since,
             mib(memory.minute_one),
