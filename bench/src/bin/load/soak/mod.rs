@@ -19,13 +19,12 @@
 //! counts a browser found logged out when it should not be (a lost session), a 200 for
 //! someone who should be anonymous (a breach), every 5xx outside a fault's window, and
 //! any other answer no scenario expects; it samples every instance's resident memory (and
-//! the anonymous part of it) and open file descriptors each second. The report is a table per fault and the totals, in
-//! the terminal and as Markdown (`DIR/soak-<framework>.md`), with an SVG time line
-//! (`DIR/soak-<framework>.svg`); the instances' logs are copied to
+//! the anonymous part of it) and open file descriptors each second. The report is a table
+//! per fault and the totals, in the terminal and as Markdown (`DIR/soak-<framework>.md`),
+//! with an SVG time line (`DIR/soak-<framework>.svg`); the instances' logs are copied to
 //! `DIR/soak-<framework>-logs/` (`KVIXI_SOAK_LOG` sets their `RUST_LOG`, `warn` by
-//! default). The exit status is a failure when any count is not zero,
-//! an instance logged a panic, or an instance's memory at the end is more than 10 % above
-//! its first minute's.
+//! default). The exit status is a failure when any count is not zero, an instance logged
+//! a panic, or an instance's memory at the end is more than 10 % above its first minute's.
 
 mod attackers;
 mod faults;
