@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use kvixi_core::SESSION_COOKIE;
 use kvixi_mock::{Emulator, Endpoint};
-use reqwest::cookie::{CookieStore, Jar};
+use reqwest::cookie::Jar;
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
 use url::Url;
@@ -562,13 +562,7 @@ impl FleetBrowser {
         let url = Url::parse("http://127.0.0.1/")
             .and_then(|u| u.join(path))
             .ok()?;
-        let header = self.jar.cookies(&url)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
-            .map(str::to_owned)
+        crate::jar_cookie(&self.jar, &url, name)
     }
 
     /// The session cookie's value, if the jar has one.

@@ -243,24 +243,16 @@ impl Browser {
 
     /// The session cookie's value, if the jar has one.
     pub fn session_cookie(&self) -> Option<String> {
-        let header = self.jar.cookies(&self.base)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")))
-            .map(str::to_owned)
+        jar_cookie(&self.jar, &self.base, SESSION_COOKIE)
     }
 
     /// The login cookie's value (the pending login), if the jar has one for the callback.
     pub fn login_cookie(&self) -> Option<String> {
-        let header = self.jar.cookies(&self.url("/auth/kvixi/callback"))?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&format!("{}=", kvixi_core::flow::LOGIN_COOKIE)))
-            .map(str::to_owned)
+        jar_cookie(
+            &self.jar,
+            &self.url("/auth/kvixi/callback"),
+            kvixi_core::flow::LOGIN_COOKIE,
+        )
     }
 
     /// Puts a login cookie in the jar, as a copy stolen from another browser would be.
@@ -369,6 +361,17 @@ impl Browser {
 }
 
 const HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// The value of the cookie `name` that `jar` would send to `url`, if it has one.
+pub fn jar_cookie(jar: &Jar, url: &Url, name: &str) -> Option<String> {
+    let header = jar.cookies(url)?;
+    header
+        .to_str()
+        .ok()?
+        .split("; ")
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
+}
 
 /// The `Location` of a redirect, resolved against `base`.
 pub fn location(response: &Response, base: &Url) -> Url {

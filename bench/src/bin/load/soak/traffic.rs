@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kvixi_core::SESSION_COOKIE;
 use rand::Rng as _;
-use reqwest::cookie::{CookieStore as _, Jar};
+use reqwest::cookie::Jar;
 use reqwest::{Client, RequestBuilder, StatusCode, header};
 use url::Url;
 
@@ -286,13 +286,7 @@ impl Browser {
 
     fn session_cookie(&self) -> Option<String> {
         let url = Url::parse("http://127.0.0.1/").ok()?;
-        let header = self.jar.cookies(&url)?;
-        header
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")))
-            .map(str::to_owned)
+        kvixi_e2e::jar_cookie(&self.jar, &url, SESSION_COOKIE)
     }
 
     fn publish(&self, shared: &Shared) {
