@@ -40,11 +40,15 @@ pub struct Config {
     idle_timeout: Duration,
     max_session_lifetime: Duration,
     max_provider_calls: usize,
+    provider_queue_wait: Duration,
     provider_breaker: (u32, Duration, Duration),
 }
 
 /// Calls to Kvixi in flight per process, by default.
 pub const DEFAULT_MAX_PROVIDER_CALLS: usize = 64;
+
+/// The longest a callback may expect to wait for a slot to call Kvixi, by default.
+pub const DEFAULT_PROVIDER_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 impl Config {
     /// Starts a configuration from the three values Kvixi's app dashboard gives.
@@ -77,6 +81,7 @@ impl Config {
             idle_timeout: Duration::from_secs(24 * 3600),
             max_session_lifetime: Duration::from_secs(7 * 24 * 3600),
             max_provider_calls: DEFAULT_MAX_PROVIDER_CALLS,
+            provider_queue_wait: DEFAULT_PROVIDER_QUEUE_WAIT,
             // Five failures within 10 s open it for 10 s: a real outage (connections
             // refused, or each call timing out) opens it within seconds of the first
             // failures; answers of Kvixi's (bogus keys included) never count.
@@ -232,10 +237,16 @@ impl Config {
             })
     }
     /// Most calls to Kvixi in flight at once in this process (default
-    /// [`DEFAULT_MAX_PROVIDER_CALLS`]); a callback finding them all taken waits at most
-    /// [`SLOT_WAIT`](crate::SLOT_WAIT), then is answered 503 `provider_busy`.
+    /// [`DEFAULT_MAX_PROVIDER_CALLS`]); a callback finding them all taken waits for one
+    /// when its expected wait is within [`provider_queue_wait`](Self::provider_queue_wait),
+    /// and is answered 503 `provider_busy` otherwise.
     pub fn max_provider_calls(&self) -> usize {
         self.max_provider_calls
+    }
+    /// The longest a callback may expect to wait for a slot to call Kvixi, and the
+    /// longest it waits (default [`DEFAULT_PROVIDER_QUEUE_WAIT`]).
+    pub fn provider_queue_wait(&self) -> Duration {
+        self.provider_queue_wait
     }
     /// The circuit breaker: how many failures of Kvixi (timeouts, no connection, 5xx)
     /// within what window open it, and for how long (default 5 within 10 s, for 10 s).
@@ -298,6 +309,7 @@ pub struct ConfigBuilder {
     idle_timeout: Duration,
     max_session_lifetime: Duration,
     max_provider_calls: usize,
+    provider_queue_wait: Duration,
     provider_breaker: (u32, Duration, Duration),
 }
 
@@ -447,11 +459,22 @@ impl ConfigBuilder {
         self
     }
     /// Most calls to Kvixi in flight at once in this process (default 64,
-    /// `KVIXI_MAX_PROVIDER_CALLS`): while Kvixi is slow, the callbacks beyond it are
-    /// answered 503 `provider_busy` (`Retry-After`) within 250 ms, their pending logins
-    /// unspent, instead of each holding a socket, a task and memory for the timeout.
+    /// `KVIXI_MAX_PROVIDER_CALLS`). Callbacks beyond it wait in line while their
+    /// expected wait is within [`provider_queue_wait`](Self::provider_queue_wait); while
+    /// Kvixi is slow they are answered 503 `provider_busy` (`Retry-After`) at once, their
+    /// pending logins unspent, instead of each holding a socket, a task and memory for
+    /// the timeout.
     pub fn max_provider_calls(mut self, calls: usize) -> Self {
         self.max_provider_calls = calls;
+        self
+    }
+    /// The longest a callback may expect to wait for a slot to call Kvixi (default 2 s):
+    /// a burst of logins against a healthy Kvixi waits in line; a callback whose
+    /// expected wait (the slots' rounds ahead of it times the average time a callback
+    /// holds one) is longer, or whose wait reaches this, is answered 503
+    /// `provider_busy`.
+    pub fn provider_queue_wait(mut self, wait: Duration) -> Self {
+        self.provider_queue_wait = wait;
         self
     }
     /// The circuit breaker: after `failures` failures of Kvixi (timeouts, no connection,
@@ -628,6 +651,13 @@ impl ConfigBuilder {
                 "must be at least 1 (no login could call Kvixi)".into(),
             ));
         }
+        // Zero is a choice: never wait, refuse at once when every slot is taken.
+        if self.provider_queue_wait > MAX_SETTING_DURATION {
+            return Err(invalid(
+                "provider_queue_wait",
+                "must be at most 100 years".into(),
+            ));
+        }
         let (failures, window, cool_down) = self.provider_breaker;
         if failures == 0 || window.is_zero() || cool_down.is_zero() {
             return Err(invalid(
@@ -701,6 +731,7 @@ impl ConfigBuilder {
             idle_timeout: self.idle_timeout,
             max_session_lifetime: self.max_session_lifetime,
             max_provider_calls: self.max_provider_calls,
+            provider_queue_wait: self.provider_queue_wait,
             provider_breaker: self.provider_breaker,
         })
     }

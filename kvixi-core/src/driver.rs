@@ -475,7 +475,7 @@ impl Kvixi {
             // What the browser brought is checked first: a bad callback costs nothing.
             let accepted = flow::accept_callback(self.config(), opened, query, now)?;
             // Then a slot for the calls to Kvixi (or a 503 at once while Kvixi is failing,
-            // within SLOT_WAIT while it is busy), before the pending login is spent: a
+            // or when the wait for a slot would be too long), before the pending login is spent: a
             // refused callback can simply be tried again.
             let mut slot = self.inner.provider.slot().await?;
             // One callback per pending login: a replayed copy of the cookie finds it used.

@@ -96,7 +96,10 @@ mod user;
 
 pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
-pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS, Opened};
+pub use config::{
+    Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS,
+    DEFAULT_PROVIDER_QUEUE_WAIT, Opened,
+};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };
@@ -106,7 +109,7 @@ pub use flow::{AuthRecord, PendingLogin, UnixTime};
 #[cfg(feature = "tower-sessions-store")]
 pub use memory_store::MemoryStore;
 pub use pages::{ErrorPage, Page};
-pub use provider_guard::{Admission, Breaker, BreakerState, SLOT_WAIT};
+pub use provider_guard::{ASSUMED_HOLD, Admission, Breaker, BreakerState, STALL_FLOOR, SlotQueue};
 pub use redis::RedisUrl;
 #[cfg(feature = "redis")]
 pub use redis::redis_pool;

@@ -16,6 +16,7 @@
 //! | `kvixi_provider_request_duration_seconds` | histogram | `endpoint` (`authorize`, `user_info`) |
 //! | `kvixi_session_store_duration_seconds` | histogram | |
 //! | `kvixi_provider_calls_in_flight` | gauge | |
+//! | `kvixi_provider_callbacks_waiting` | gauge | |
 //! | `kvixi_provider_breaker_state` | gauge | (0 closed, 1 open, 2 half-open) |
 
 use std::time::Duration;
@@ -73,6 +74,11 @@ pub fn store_call(took: Duration) {
 /// How many calls to Kvixi are in flight.
 pub(crate) fn provider_calls_in_flight(calls: usize) {
     gauge!("kvixi_provider_calls_in_flight").set(calls as f64);
+}
+
+/// How many callbacks wait for a slot to call Kvixi.
+pub(crate) fn provider_callbacks_waiting(callbacks: usize) {
+    gauge!("kvixi_provider_callbacks_waiting").set(callbacks as f64);
 }
 
 /// The breaker's state (0 closed, 1 open, 2 half-open).

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use kvixi_core::{Config, Error, Kvixi, MemorySession, SLOT_WAIT};
+use kvixi_core::{Config, Error, Kvixi, MemorySession, STALL_FLOOR};
 use kvixi_mock::{App, Emulator, Endpoint, Fault};
 
 const CALLBACK: &str = "http://localhost:3000/auth/kvixi/callback";
@@ -36,9 +36,17 @@ async fn callback(kvixi: &Kvixi, auth_key: &str) -> (Result<(), Error>, String, 
     (outcome, started.login_cookie, session)
 }
 
+/// A login of alice's through `kvixi`, start to end.
+async fn log_in(emulator: &Emulator, kvixi: &Kvixi) -> Result<(), Error> {
+    let key = emulator.issue_auth_key("app", "alice").expect("a key");
+    callback(kvixi, &key).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn callbacks_beyond_the_bound_are_busy_within_the_wait_and_keep_their_login() {
+async fn callbacks_behind_a_stalled_kvixi_are_busy_at_once_and_keep_their_login() {
     let (emulator, kvixi) = setup(|config| config.max_provider_calls(2)).await;
+    // The flow has timed a login: Kvixi answers in milliseconds.
+    log_in(&emulator, &kvixi).await.expect("a login");
     emulator.inject_fault(Endpoint::Authorize, Fault::Delay(Duration::from_secs(2)));
     let mut calls = Vec::new();
     for n in 0..6 {
@@ -52,16 +60,17 @@ async fn callbacks_beyond_the_bound_are_busy_within_the_wait_and_keep_their_logi
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         emulator.request_count(Endpoint::Authorize),
-        2,
-        "Kvixi sees at most the bound at once"
+        3,
+        "Kvixi sees at most the bound at once (after the first login's call)"
     );
     let mut busy = Vec::new();
     for call in calls {
         let (outcome, cookie, took) = call.await.expect("the task ends");
         match outcome {
             Err(Error::ProviderBusy { retry_after }) => {
+                // Waiting, they see no slot change hands for STALL_FLOOR: Kvixi stalled.
                 assert!(
-                    took < SLOT_WAIT + Duration::from_millis(200),
+                    took < STALL_FLOOR + Duration::from_millis(300),
                     "busy after {took:?}"
                 );
                 assert_eq!(retry_after, 1);
@@ -73,7 +82,7 @@ async fn callbacks_beyond_the_bound_are_busy_within_the_wait_and_keep_their_logi
         }
     }
     assert_eq!(busy.len(), 4, "6 callbacks, 2 slots");
-    assert_eq!(emulator.request_count(Endpoint::Authorize), 2);
+    assert_eq!(emulator.request_count(Endpoint::Authorize), 3);
 
     // The busy callbacks' pending logins were not spent: each finishes now.
     emulator.clear_faults();
@@ -86,6 +95,36 @@ async fn callbacks_beyond_the_bound_are_busy_within_the_wait_and_keep_their_logi
             .await
             .expect("the same login cookie logs in once Kvixi has room");
     }
+}
+
+/// 300 logins at once against a Kvixi answering every call after 100 ms, 64 slots: each
+/// waits its turn (about 0.5 s for the last) and logs in; Kvixi never sees more than 64.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_against_a_healthy_kvixi_waits_in_line_and_all_log_in() {
+    const LOGINS: usize = 300;
+    let (emulator, kvixi) = setup(|config| config).await;
+    let delay = Fault::Delay(Duration::from_millis(100));
+    emulator.inject_fault(Endpoint::Authorize, delay.clone());
+    emulator.inject_fault(Endpoint::UserInfo, delay);
+    let logins: Vec<_> = (0..LOGINS)
+        .map(|_| {
+            let kvixi = kvixi.clone();
+            let key = emulator.issue_auth_key("app", "alice").expect("a key");
+            tokio::spawn(async move { callback(&kvixi, &key).await.0 })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for login in logins {
+        if let Err(error) = login.await.expect("the task ends") {
+            failed.push(error.code());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {LOGINS} failed: {failed:?}",
+        failed.len()
+    );
+    assert_eq!(emulator.request_count(Endpoint::Authorize), LOGINS as u64);
 }
 
 #[tokio::test]

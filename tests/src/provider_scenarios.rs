@@ -16,9 +16,15 @@ use crate::{APP_SECRET, Browser, StartApp, TestApp};
 const BOUND: usize = 2;
 /// Callbacks sent at once against that bound.
 const CALLBACKS: usize = 6;
-/// How soon a callback refused for want of a slot must be answered: the slot wait
-/// (`kvixi_core::SLOT_WAIT`, 250 ms) and the round trip, with room for a busy machine.
+/// How soon a callback refused for want of a slot must be answered: the time it takes
+/// the queue to see that Kvixi stalled (`kvixi_core::STALL_FLOOR`, 100 ms, for a flow
+/// whose logins took milliseconds) and the round trip, with room for a busy machine.
 const BUSY_ANSWER_WITHIN: Duration = Duration::from_secs(1);
+/// Browsers calling back at once in the burst scenario.
+const BURST: usize = 300;
+/// How long the emulator takes over each call in the burst scenario, as a real Kvixi
+/// across the internet.
+const KVIXI_DELAY: Duration = Duration::from_millis(100);
 /// How long a logged-in `/me` may take while Kvixi is slow or down.
 const ME_WITHIN: Duration = Duration::from_millis(500);
 
@@ -68,14 +74,19 @@ async fn assert_me_is_quick(browser: &Browser, when: &str) {
     assert!(took < ME_WITHIN, "/me took {took:?} {when}");
 }
 
-/// With Kvixi holding every exchange, six callbacks against a bound of two: Kvixi never
-/// sees more than two at once, the other four are answered 503 `provider_busy` with
-/// `Retry-After` within a second, and each of those four browsers logs in by simply
-/// loading its callback again once Kvixi has room: its pending login (its cookie) and its
-/// auth_key were not spent.
+/// With Kvixi suddenly holding every exchange, six callbacks against a bound of two:
+/// Kvixi never sees more than two at once, the other four are answered 503
+/// `provider_busy` with `Retry-After` within a second (their queue stalled), and each of
+/// those four browsers logs in by simply loading its callback again once Kvixi has room:
+/// its pending login (its cookie) and its auth_key were not spent.
 pub async fn callbacks_beyond_the_bound_are_busy_at_once_and_can_try_again(start: StartApp) {
     let app = Arc::new(
         TestApp::start_configured(start, |config| config.max_provider_calls(BOUND), |b| b).await,
+    );
+    // The app has seen Kvixi answer in milliseconds.
+    assert_eq!(
+        app.browser().log_in("alice", None).await.status(),
+        StatusCode::SEE_OTHER
     );
     let mut approved = Vec::new();
     for _ in 0..CALLBACKS {
@@ -159,6 +170,51 @@ pub async fn callbacks_beyond_the_bound_are_busy_at_once_and_can_try_again(start
         );
         let me = browser.get_json("/me").await;
         assert_eq!(me.status(), StatusCode::OK);
+    }
+}
+
+/// A burst of honest logins against a healthy Kvixi that takes 100 ms over each call:
+/// 300 browsers call back at once, more than the default 64 slots and 64 more waiting,
+/// and every one of them waits its turn and lands logged in.
+pub async fn a_burst_of_logins_against_a_healthy_kvixi_all_land_logged_in(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let mut approved = Vec::with_capacity(BURST);
+    for _ in 0..BURST {
+        let browser = app.browser();
+        let callback = browser.approve_login("alice", None).await;
+        approved.push((browser, callback));
+    }
+    for endpoint in [Endpoint::Authorize, Endpoint::UserInfo] {
+        app.emulator
+            .inject_fault(endpoint, Fault::Delay(KVIXI_DELAY));
+    }
+    let callbacks: Vec<_> = approved
+        .into_iter()
+        .map(|(browser, callback)| {
+            tokio::spawn(async move {
+                let answer = json_callback(&browser, &callback).await;
+                (browser, answer)
+            })
+        })
+        .collect();
+    let mut failed = std::collections::BTreeMap::<String, usize>::new();
+    let mut browsers = Vec::with_capacity(BURST);
+    for callback in callbacks {
+        let (browser, answer) = callback.await.expect("a callback task");
+        if answer.status == StatusCode::SEE_OTHER {
+            browsers.push(browser);
+        } else {
+            let what = format!("{} {}", answer.status, answer.code.unwrap_or_default());
+            *failed.entry(what).or_default() += 1;
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "of {BURST} callbacks, these failed: {failed:?}"
+    );
+    app.emulator.clear_faults();
+    for browser in browsers {
+        assert_eq!(browser.get_json("/me").await.status(), StatusCode::OK);
     }
 }
 
@@ -408,6 +464,7 @@ macro_rules! provider_scenarios {
     ($start:path) => {
         $crate::scenarios!(@each $start;
             callbacks_beyond_the_bound_are_busy_at_once_and_can_try_again,
+            a_burst_of_logins_against_a_healthy_kvixi_all_land_logged_in,
             a_failing_kvixi_opens_the_breaker_until_it_heals,
             bogus_keys_never_open_the_breaker,
             logged_in_users_are_served_while_kvixi_is_slow_or_down,
