@@ -477,44 +477,11 @@ impl Kvixi {
             // Then a slot for the calls to Kvixi (or a 503 at once while Kvixi is failing,
             // or when the wait for a slot would be too long), before the pending login is spent: a
             // refused callback can simply be tried again.
-            let mut slot = self.inner.provider.slot().await?;
-            // One callback per pending login: a replayed copy of the cookie finds it used.
-            if !self.consume(&accepted.pending, now).await? {
-                return Err(Error::NoPendingLogin);
-            }
-            let client = &self.inner.client;
-            let token = client.authorize(&accepted.auth_key).await;
-            slot.record(&token);
-            let token = token?;
-            let user = client.user_info(&token).await;
-            slot.record(&user);
-            let user = user?;
-            // The hook and the session write need no slot of Kvixi's.
-            drop(slot);
-            let mut app_data = None;
-            if let Some(hook) = &self.inner.on_login {
-                match hook(user.clone(), token.clone()).await {
-                    // Too large: the app's bug, answered 500, nothing stored.
-                    Ok(admitted) => app_data = admitted?,
-                    Err(refused) => {
-                        self.inner
-                            .events
-                            .login_refused(&user, &refused.reason)
-                            .await;
-                        return Err(Error::LoginRefused {
-                            reason: refused.reason,
-                        });
-                    }
-                }
-            }
-            let record = self.login_record(user.clone(), token, app_data).await?;
-            session.rotate_id().await?;
-            write(session, flow::AUTH_RECORD_KEY, &record).await?;
-            self.inner.events.logged_in(&user).await;
-            Ok(LoggedIn {
-                user,
-                return_to: accepted.pending.return_to,
-            })
+            let slot = self.inner.provider.slot().await?;
+            // A callback waiting for a slot holds only this small future; the calls to
+            // Kvixi, the hook and the session write are sized apart (a queue of a
+            // thousand callbacks would otherwise hold ~9 KiB each of futures not begun).
+            Box::pin(self.complete_login(session, accepted, slot, now)).await
         }
         .instrument(span.clone())
         .await;
@@ -526,6 +493,54 @@ impl Kvixi {
             }
         }
         outcome
+    }
+
+    /// The rest of a callback once it holds a slot: spends the pending login, calls
+    /// Kvixi, runs `on_login` and writes the session.
+    async fn complete_login(
+        &self,
+        session: &dyn SessionStorage,
+        accepted: flow::AcceptedCallback,
+        mut slot: crate::provider_guard::Slot<'_>,
+        now: UnixTime,
+    ) -> Result<LoggedIn, Error> {
+        // One callback per pending login: a replayed copy of the cookie finds it used.
+        if !self.consume(&accepted.pending, now).await? {
+            return Err(Error::NoPendingLogin);
+        }
+        let client = &self.inner.client;
+        let token = client.authorize(&accepted.auth_key).await;
+        slot.record(&token);
+        let token = token?;
+        let user = client.user_info(&token).await;
+        slot.record(&user);
+        let user = user?;
+        // The hook and the session write need no slot of Kvixi's.
+        drop(slot);
+        let mut app_data = None;
+        if let Some(hook) = &self.inner.on_login {
+            match hook(user.clone(), token.clone()).await {
+                // Too large: the app's bug, answered 500, nothing stored.
+                Ok(admitted) => app_data = admitted?,
+                Err(refused) => {
+                    self.inner
+                        .events
+                        .login_refused(&user, &refused.reason)
+                        .await;
+                    return Err(Error::LoginRefused {
+                        reason: refused.reason,
+                    });
+                }
+            }
+        }
+        let record = self.login_record(user.clone(), token, app_data).await?;
+        session.rotate_id().await?;
+        write(session, flow::AUTH_RECORD_KEY, &record).await?;
+        self.inner.events.logged_in(&user).await;
+        Ok(LoggedIn {
+            user,
+            return_to: accepted.pending.return_to,
+        })
     }
 
     /// Logs `user` in on `session` without Kvixi: writes the auth record a successful

@@ -30,9 +30,29 @@ pub enum Sessions<'a> {
 
 use kvixi_bench::free_port;
 
+/// A Kvixi emulator of the load process's own, which the app calls instead of its
+/// embedded one (to slow every call down, for instance).
+pub struct OwnKvixi<'a> {
+    pub emulator: &'a kvixi_mock::Emulator,
+}
+
+/// The app the load registers with its own emulator.
+const OWN_APP_ID: &str = "load-app";
+const OWN_APP_SECRET: &str = "load-app-secret";
+
 impl App {
     /// Starts the `framework` example with its embedded emulator, both on loopback.
     pub fn start(framework: &str, sessions: Sessions<'_>) -> Result<App, String> {
+        App::start_with(framework, sessions, None)
+    }
+
+    /// Starts the `framework` example, calling `kvixi` if given (registered there on the
+    /// app's port), its embedded emulator otherwise.
+    pub fn start_with(
+        framework: &str,
+        sessions: Sessions<'_>,
+        kvixi: Option<OwnKvixi<'_>>,
+    ) -> Result<App, String> {
         let (app_port, mock_port) = (
             free_port().map_err(|e| e.to_string())?,
             free_port().map_err(|e| e.to_string())?,
@@ -47,14 +67,28 @@ impl App {
                 .env("KVIXI_REDIS_URL", url)
                 .env("KVIXI_COOKIE_KEY", cookie_key()),
         };
+        let public = format!("http://127.0.0.1:{app_port}");
+        match kvixi {
+            None => command
+                .env_remove("KVIXI_APP_ID")
+                .env_remove("KVIXI_BASE_URL"),
+            Some(OwnKvixi { emulator }) => {
+                let redirect = format!("{public}/auth/kvixi/callback");
+                emulator.register_app(kvixi_mock::App::new(OWN_APP_ID, OWN_APP_SECRET, &redirect));
+                command
+                    .env("KVIXI_APP_ID", OWN_APP_ID)
+                    .env("KVIXI_APP_SECRET", OWN_APP_SECRET)
+                    .env("KVIXI_REDIRECT_URL", redirect)
+                    .env("KVIXI_BASE_URL", emulator.base_url())
+                    .env("KVIXI_COOKIE_KEY", cookie_key())
+            }
+        };
         let child = command
             .args(["serve", framework])
             .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
-            .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
+            .env("KVIXI_PUBLIC_URL", &public)
             .env("KVIXI_MOCK_ADDR", format!("127.0.0.1:{mock_port}"))
             .env("RUST_LOG", "warn,rocket=off")
-            .env_remove("KVIXI_APP_ID")
-            .env_remove("KVIXI_BASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()

@@ -41,19 +41,29 @@ use std::time::Duration;
 
 use kvixi_examples::serve::Framework;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
+use kvixi_mock::{Endpoint, Fault};
 
 use crate::bots::Runtimes;
-use crate::child::{App, Sessions, cpu_time_of};
+use crate::child::{App, OwnKvixi, Sessions, cpu_time_of};
 use crate::phase::{Plan, Work};
 use crate::report::Measured;
 
 /// Logged-in sessions the app holds when its memory is read.
 pub const SESSIONS: u64 = 10_000;
 
+/// How long Kvixi takes over each call in the burst phase, by default: about a real
+/// Kvixi's round trip across the internet.
+const DEFAULT_KVIXI_DELAY: Duration = Duration::from_millis(100);
+
+/// Browsers that log in at once in the burst phase.
+pub const BURST: u64 = 1_000;
+
 /// What the command line asks for.
 struct Request {
     /// Only the bot phase.
     bots_only: bool,
+    /// How long Kvixi takes over each call in the burst phase (`--kvixi-delay`).
+    kvixi_delay: Duration,
     /// Anonymous login starts per framework and store.
     starts: u64,
     frameworks: Vec<&'static str>,
@@ -62,6 +72,7 @@ struct Request {
 fn parse_args(args: &[String]) -> Result<Request, String> {
     let mut request = Request {
         bots_only: false,
+        kvixi_delay: DEFAULT_KVIXI_DELAY,
         starts: bots::DEFAULT_STARTS,
         frameworks: Vec::new(),
     };
@@ -71,6 +82,18 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
         args.next();
     }
     while let Some(arg) = args.next() {
+        let delay = if arg == "--kvixi-delay" {
+            Some(args.next())
+        } else {
+            arg.strip_prefix("--kvixi-delay=").map(Some)
+        };
+        if let Some(delay) = delay {
+            request.kvixi_delay = delay
+                .and_then(|d| d.strip_suffix("ms").unwrap_or(d).parse().ok())
+                .map(Duration::from_millis)
+                .ok_or("--kvixi-delay takes milliseconds, such as 100ms")?;
+            continue;
+        }
         let starts = if arg == "--starts" {
             Some(args.next())
         } else {
@@ -87,7 +110,7 @@ fn parse_args(args: &[String]) -> Result<Request, String> {
             Ok(framework) => request.frameworks.push(framework.name()),
             Err(_) => {
                 return Err(format!(
-                    "unknown argument {arg:?}: load [bots] [--starts N] [axum] [actix] [rocket]"
+                    "unknown argument {arg:?}: load [bots] [--starts N] [--kvixi-delay MS] [axum] [actix] [rocket]"
                 ));
             }
         }
@@ -187,7 +210,7 @@ fn main() -> ExitCode {
     for framework in request.frameworks {
         if !request.bots_only {
             eprintln!("load: {framework} ...");
-            match measure(&runtime, framework) {
+            match measure(&runtime, framework, request.kvixi_delay) {
                 Ok(measured) => results.push(measured),
                 Err(error) => {
                     eprintln!("error: {framework}: {error}");
@@ -212,7 +235,12 @@ fn main() -> ExitCode {
 }
 
 /// Every phase against a fresh process of `framework`'s example.
-fn measure(runtime: &tokio::runtime::Runtime, framework: &'static str) -> Result<Measured, String> {
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    framework: &'static str,
+    kvixi_delay: Duration,
+) -> Result<Measured, String> {
+    let burst = measure_burst(runtime, framework, kvixi_delay)?;
     let app = App::start(framework, Sessions::Memory)?;
     let url = app.url.clone();
     let run = |plan: Plan| {
@@ -305,5 +333,61 @@ fn measure(runtime: &tokio::runtime::Runtime, framework: &'static str) -> Result
         me_16,
         me_1,
         me_200,
+        burst,
+        kvixi_delay,
     })
+}
+
+/// [`BURST`] browsers log in at once to a fresh app whose Kvixi (the load's own
+/// emulator) takes `delay` over every call, after a warm-up at that speed: a burst
+/// against a healthy Kvixi across the internet.
+fn measure_burst(
+    runtime: &tokio::runtime::Runtime,
+    framework: &'static str,
+    delay: Duration,
+) -> Result<phase::Outcome, String> {
+    let emulator = runtime
+        .block_on(kvixi_mock::Emulator::builder().start("127.0.0.1:0"))
+        .map_err(|e| format!("the emulator does not start: {e}"))?;
+    for endpoint in [Endpoint::OAuth, Endpoint::Authorize, Endpoint::UserInfo] {
+        emulator.inject_fault(endpoint, Fault::Delay(delay));
+    }
+    let app = App::start_with(
+        framework,
+        Sessions::Memory,
+        Some(OwnKvixi {
+            emulator: &emulator,
+        }),
+    )?;
+    let run = |plan: Plan| {
+        let outcome = runtime.block_on(phase::run(plan, &app.url, ALICE, ALICE_USER_ID));
+        eprintln!(
+            "load: {framework} Kvixi {delay:?} {:?} x{}: {} ok, {} failed, {} not started in {:.1?}",
+            plan.work,
+            plan.browsers,
+            outcome.latencies.len(),
+            outcome.failures,
+            outcome.not_started,
+            outcome.elapsed
+        );
+        for example in &outcome.examples {
+            eprintln!("load:   {example}");
+        }
+        outcome
+    };
+    run(Plan {
+        work: Work::LoginLogout,
+        browsers: 16,
+        total: 160,
+        deadline: Duration::from_secs(60),
+    });
+    let burst = run(Plan {
+        work: Work::Login,
+        browsers: BURST as usize,
+        total: BURST,
+        deadline: Duration::from_secs(120),
+    });
+    drop(app);
+    runtime.block_on(emulator.shutdown());
+    Ok(burst)
 }
