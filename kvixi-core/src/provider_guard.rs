@@ -42,7 +42,7 @@ pub const ASSUMED_HOLD: Duration = Duration::from_millis(200);
 const STALL_HOLDS: u32 = 4;
 
 /// …and never sooner than this: a busy machine's pause is not a stalled Kvixi.
-pub const STALL_FLOOR: Duration = Duration::from_millis(100);
+pub const STALL_FLOOR: Duration = Duration::from_millis(25);
 
 /// The weight of the newest hold in the moving average (1/8, as TCP's smoothed RTT).
 const HOLD_WEIGHT: u32 = 8;
