@@ -70,6 +70,8 @@
 mod app_data;
 mod client;
 mod config;
+#[cfg(feature = "tower-sessions-store")]
+mod cookie_session;
 mod driver;
 mod error;
 mod events;
@@ -97,6 +99,8 @@ mod user;
 pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
 pub use config::{Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS, Opened};
+#[cfg(feature = "tower-sessions-store")]
+pub use cookie_session::{CookieSessions, RequestSession, SessionCookie};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };
