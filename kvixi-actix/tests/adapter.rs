@@ -4,7 +4,7 @@
 use actix_web::cookie::SameSite;
 use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
-use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
 use kvixi_core::{Config, SESSION_COOKIE};
 
 async fn me(user: KvixiUser) -> String {
@@ -27,33 +27,26 @@ async fn extractor_without_configure_names_the_fix() {
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = test::read_body(response).await;
     let text = String::from_utf8_lossy(&body);
-    assert!(
-        text.contains(".configure(kvixi_actix::configure(kvixi))"),
-        "{text}"
-    );
+    assert!(text.contains(".with_kvixi(kvixi)"), "{text}");
 }
 
-/// The cookies a request to `uri` sets, on an app redirecting to `redirect_url` whose
-/// `/cart` handler writes app data to the session.
-async fn cookies_set_by(redirect_url: &str, uri: &str) -> Vec<actix_web::cookie::Cookie<'static>> {
+/// The cookies a request to `uri` sets, on an app redirecting to `redirect_url`; with
+/// `log_in`, the request is a test login (the callback route writing alice's session).
+async fn cookies_set_by(
+    redirect_url: &str,
+    uri: &str,
+    log_in: bool,
+) -> Vec<actix_web::cookie::Cookie<'static>> {
     let kvixi = kvixi(redirect_url);
-    let app = test::init_service(
-        App::new()
-            .wrap(kvixi_actix::session_middleware(
-                kvixi.config(),
-                MemoryStore::default(),
-                kvixi_actix::session_key(kvixi.config()),
-            ))
-            .configure(kvixi_actix::configure(kvixi.clone()))
-            .route(
-                "/cart",
-                web::get().to(|session: actix_session::Session| async move {
-                    session.insert("cart", [1, 2]).map(|()| "ok")
-                }),
-            ),
-    )
-    .await;
+    let app = test::init_service(App::new().with_kvixi(kvixi.clone())).await;
     let request = test::TestRequest::get().uri(uri).to_request();
+    #[cfg(feature = "testing")]
+    if log_in {
+        let alice = kvixi_core::testing::TestLogin(kvixi_core::KvixiUser::test("alice"));
+        actix_web::HttpMessage::extensions_mut(&request).insert(alice);
+    }
+    #[cfg(not(feature = "testing"))]
+    let _ = log_in;
     let response = test::call_service(&app, request).await;
     assert!(response.status().is_success() || response.status().is_redirection());
     response
@@ -63,9 +56,10 @@ async fn cookies_set_by(redirect_url: &str, uri: &str) -> Vec<actix_web::cookie:
         .collect()
 }
 
-/// The session cookie, as the session middleware sets it.
+/// The session cookie, as a login sets it.
+#[cfg(feature = "testing")]
 async fn session_cookie(redirect_url: &str) -> actix_web::cookie::Cookie<'static> {
-    cookies_set_by(redirect_url, "/cart")
+    cookies_set_by(redirect_url, "/auth/kvixi/callback", true)
         .await
         .into_iter()
         .find(|cookie| cookie.name() == SESSION_COOKIE)
@@ -77,6 +71,7 @@ async fn login_start_sets_only_the_login_cookie_scoped_to_the_callback() {
     let cookies = cookies_set_by(
         "https://app.example/auth/kvixi/callback",
         "/auth/kvixi/login",
+        false,
     )
     .await;
     assert!(
@@ -97,12 +92,22 @@ async fn login_start_sets_only_the_login_cookie_scoped_to_the_callback() {
     );
 }
 
+#[cfg(feature = "testing")]
 #[actix_web::test]
 async fn session_cookie_is_http_only_lax_and_site_wide() {
     let cookie = session_cookie("http://localhost:3000/auth/kvixi/callback").await;
     assert_eq!(cookie.http_only(), Some(true));
     assert_eq!(cookie.same_site(), Some(SameSite::Lax));
     assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(
+        cookie.expires(),
+        None,
+        "ends with the browser: the store decides"
+    );
+    assert!(
+        !cookie.value().contains("alice"),
+        "only a sealed session id"
+    );
     assert_ne!(
         cookie.secure(),
         Some(true),
@@ -110,6 +115,7 @@ async fn session_cookie_is_http_only_lax_and_site_wide() {
     );
 }
 
+#[cfg(feature = "testing")]
 #[actix_web::test]
 async fn https_redirect_url_makes_the_session_cookie_secure() {
     let cookie = session_cookie("https://app.example/auth/kvixi/callback").await;
@@ -143,25 +149,17 @@ async fn group_guard_admits_refuses_and_ends_a_session_past_its_lifetime() {
         .clock(move || kvixi_core::UnixTime(app_clock.load(Ordering::SeqCst)))
         .build()
         .expect("flow builds");
-    let key = kvixi_actix::session_key(kvixi.config());
     let app = test::init_service(
-        App::new()
-            .wrap(kvixi_actix::session_middleware(
-                kvixi.config(),
-                MemoryStore::default(),
-                key,
-            ))
-            .configure(kvixi_actix::configure(kvixi.clone()))
-            .service(
-                web::scope("/account")
-                    .wrap(RequireLogin::new())
-                    .route("", web::get().to(account))
-                    .service(
-                        web::scope("/unverified")
-                            .wrap(RequireLogin::new().allow(|user| !user.verified))
-                            .route("", web::get().to(account)),
-                    ),
-            ),
+        App::new().with_kvixi(kvixi.clone()).service(
+            web::scope("/account")
+                .wrap(RequireLogin::new())
+                .route("", web::get().to(account))
+                .service(
+                    web::scope("/unverified")
+                        .wrap(RequireLogin::new().allow(|user| !user.verified))
+                        .route("", web::get().to(account)),
+                ),
+        ),
     )
     .await;
     let cookie = kvixi_actix::testing::log_in_as(&app, &kvixi, kvixi_core::KvixiUser::test("erin"))
