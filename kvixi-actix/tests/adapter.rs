@@ -194,3 +194,97 @@ async fn group_guard_admits_refuses_and_ends_a_session_past_its_lifetime() {
         "the ended session's record was removed"
     );
 }
+
+/// A flow sealing cookies with `key` and opening them with `previous` too.
+#[cfg(feature = "testing")]
+fn keyed(key: &str, previous: &[&str]) -> Kvixi {
+    let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+        .base_url("http://127.0.0.1:9")
+        .cookie_key(key)
+        .previous_cookie_keys(previous.iter().copied())
+        .build()
+        .expect("valid config");
+    Kvixi::new(config).expect("flow builds")
+}
+
+/// A key rotation logs nobody out, even behind a middleware wrapped *outside*
+/// `with_kvixi` that reads the request's cookies before it (actix-web keeps that first
+/// parse of the `Cookie` header): the answer seals the cookie again with the new key,
+/// which alone opens it once the old key is dropped.
+#[cfg(feature = "testing")]
+#[actix_web::test]
+async fn a_key_rotation_logs_nobody_out_behind_a_middleware_that_reads_cookies_first() {
+    use actix_web::dev::Service;
+    use std::sync::{Arc, Mutex};
+
+    const OLD: &str = "the-old-cookie-key-of-at-least-32-bytes!!";
+    const NEW: &str = "the-new-cookie-key-of-at-least-32-bytes!!";
+    let store = kvixi_actix::MemoryStore::default();
+    let before = keyed(OLD, &[]);
+    let app = test::init_service(App::new().with_kvixi_store(before.clone(), store.clone())).await;
+    let alice = kvixi_core::KvixiUser::test("alice");
+    let old = kvixi_actix::testing::log_in_as(&app, &before, alice)
+        .await
+        .expect("logged in with the old key");
+
+    // Restarted with the new key current and the old one previous, behind a middleware
+    // that parses the cookies first.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = |kvixi: Kvixi| {
+        let seen = Arc::clone(&seen);
+        App::new()
+            .with_kvixi_store(kvixi, store.clone())
+            .route("/me", web::get().to(me))
+            .wrap_fn(move |request, service| {
+                let names = request.cookies().map(|cookies| {
+                    let names = cookies.iter().map(|cookie| cookie.name().to_owned());
+                    names.collect::<Vec<_>>()
+                });
+                seen.lock()
+                    .expect("not poisoned")
+                    .push(names.unwrap_or_default());
+                service.call(request)
+            })
+    };
+    let get = |cookie: &actix_web::cookie::Cookie<'static>| {
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("accept", "application/json"))
+            .cookie(cookie.clone())
+            .to_request()
+    };
+    let rotated = test::init_service(app(keyed(NEW, &[OLD]))).await;
+    let response = test::call_service(&rotated, get(&old)).await;
+    assert_eq!(response.status(), StatusCode::OK, "still logged in");
+    let resealed = response
+        .response()
+        .cookies()
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .map(|cookie| cookie.into_owned())
+        .expect("the session cookie sealed again with the new key");
+    assert_ne!(resealed.value(), old.value());
+    assert_eq!(resealed.http_only(), Some(true));
+    assert_eq!(resealed.same_site(), Some(SameSite::Lax));
+    assert_eq!(resealed.path(), Some("/"));
+    assert_eq!(test::read_body(response).await, "test-alice");
+    assert_eq!(
+        seen.lock().expect("not poisoned").as_slice(),
+        [vec![SESSION_COOKIE.to_owned()]],
+        "the outer middleware parsed the cookies first"
+    );
+
+    // The old key dropped: the resealed cookie still opens the session, the old one not.
+    let later = test::init_service(app(keyed(NEW, &[]))).await;
+    let response = test::call_service(&later, get(&resealed)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the resealed cookie opens"
+    );
+    let response = test::call_service(&later, get(&old)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old key is gone"
+    );
+}
