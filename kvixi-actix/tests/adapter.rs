@@ -6,6 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{App, test, web};
 use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
 use kvixi_core::{Config, SESSION_COOKIE};
+use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::session_store;
 
 async fn me(user: KvixiUser) -> String {
     user.id.clone()
@@ -287,4 +289,82 @@ async fn a_key_rotation_logs_nobody_out_behind_a_middleware_that_reads_cookies_f
         StatusCode::UNAUTHORIZED,
         "the old key is gone"
     );
+}
+
+/// A store that refuses every call, as a Redis client without a connection does.
+#[derive(Clone, Debug)]
+struct Down;
+
+#[kvixi_core::async_trait]
+impl kvixi_actix::SessionStore for Down {
+    async fn save(&self, _: &Record) -> session_store::Result<()> {
+        Err(session_store::Error::Backend("Connection refused".into()))
+    }
+    async fn load(&self, _: &Id) -> session_store::Result<Option<Record>> {
+        Err(session_store::Error::Backend("Connection refused".into()))
+    }
+    async fn delete(&self, _: &Id) -> session_store::Result<()> {
+        Err(session_store::Error::Backend("Connection refused".into()))
+    }
+}
+
+/// While the store is down, a request that needs the session gets 503, never a login
+/// nor a visitor's page (`Option<KvixiUser>` included), logout claims no success and no
+/// session cookie goes out; pages that do not read the session are served.
+#[actix_web::test]
+async fn while_the_store_is_down_a_user_gets_503_never_a_login() {
+    async fn maybe(user: Option<KvixiUser>) -> String {
+        user.map_or_else(|| "anonymous".to_owned(), |user| user.id.clone())
+    }
+    let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+        .base_url("http://127.0.0.1:9")
+        .build()
+        .expect("valid config");
+    let kvixi = Kvixi::builder(config)
+        .revocations(kvixi_core::MemoryRevocations::default())
+        .build()
+        .expect("flow builds");
+    let sealed = kvixi
+        .config()
+        .cookie_key()
+        .seal(SESSION_COOKIE, &Id::default().to_string());
+    let session = actix_web::cookie::Cookie::new(SESSION_COOKIE, sealed);
+    let app = test::init_service(
+        App::new()
+            .with_kvixi_store(kvixi, Down)
+            .route("/me", web::get().to(me))
+            .route("/maybe", web::get().to(maybe))
+            .route("/public", web::get().to(async || "public")),
+    )
+    .await;
+    let call = async |method: test::TestRequest, uri: &str, accept: &str| {
+        let request = method
+            .uri(uri)
+            .insert_header(("accept", accept))
+            .cookie(session.clone());
+        let response = test::call_service(&app, request.to_request()).await;
+        let cookies = response.response().cookies().count();
+        (response.status(), cookies, test::read_body(response).await)
+    };
+    for (uri, accept) in [
+        ("/me", "application/json"),
+        ("/me", "text/html"),
+        ("/maybe", "text/html"),
+    ] {
+        let (status, cookies, body) = call(test::TestRequest::get(), uri, accept).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri} {accept}");
+        assert_eq!(cookies, 0, "{uri} {accept}");
+        if accept == "application/json" {
+            assert!(String::from_utf8_lossy(&body).contains("session_store_unavailable"));
+        }
+    }
+    let logout = call(test::TestRequest::post(), "/auth/kvixi/logout", "text/html").await;
+    assert_eq!(
+        logout.0,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no false success"
+    );
+    assert_eq!(logout.1, 0, "the cookie is not cleared");
+    let public = call(test::TestRequest::get(), "/public", "text/html").await;
+    assert_eq!((public.0, public.2), (StatusCode::OK, "public".into()));
 }
