@@ -2,7 +2,6 @@
 //! the cookie key following from the flow's `Config`.
 
 use std::any::TypeId;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
@@ -149,7 +148,10 @@ where
             });
         #[cfg(feature = "redis")]
         let refusal = None;
-        mount(self, kvixi, sessions, refusal)
+        let middleware = KvixiSessions::new(&kvixi, refusal);
+        self.app_data(web::Data::from(sessions))
+            .wrap(middleware)
+            .configure(routes(kvixi))
     }
 
     fn with_kvixi_store<S: SessionStore>(
@@ -170,7 +172,10 @@ where
             .check_own_store(std::any::type_name::<S>(), per_process)
             .err();
         let sessions = Arc::new(CookieSessions::new(store, kvixi.config()));
-        mount(self, kvixi, sessions, refusal)
+        let middleware = KvixiSessions::new(&kvixi, refusal);
+        self.app_data(web::Data::from(sessions))
+            .wrap(middleware)
+            .configure(routes(kvixi))
     }
 }
 
@@ -182,41 +187,6 @@ fn flow_sessions(kvixi: &Kvixi) -> CookieSessions {
         return CookieSessions::new(store, kvixi.config());
     }
     CookieSessions::new(MemoryStore::from_config(kvixi.config()), kvixi.config())
-}
-
-/// The flow and its sessions in the app data, the routes, and the session middleware.
-fn mount<T, B>(
-    app: App<T>,
-    kvixi: Kvixi,
-    sessions: Arc<CookieSessions>,
-    refusal: Option<kvixi_core::Error>,
-) -> App<
-    impl ServiceFactory<
-        ServiceRequest,
-        Config = (),
-        Response = ServiceResponse<impl MessageBody>,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
->
-where
-    T: ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    T::Service: 'static,
-    B: MessageBody + 'static,
-{
-    let middleware = KvixiSessions {
-        kvixi: kvixi.clone(),
-        refusal: refusal.map(Rc::new),
-    };
-    app.app_data(web::Data::from(sessions))
-        .wrap(middleware)
-        .configure(routes(kvixi))
 }
 
 #[cfg(test)]

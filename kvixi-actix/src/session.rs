@@ -45,9 +45,19 @@ pub(crate) fn of(request: &HttpRequest) -> Result<(web::Data<Kvixi>, Arc<Request
 /// during which the session store failed, even where `Option<KvixiUser>` made a visitor
 /// of the user.
 pub(crate) struct KvixiSessions {
-    pub(crate) kvixi: Kvixi,
+    kvixi: Kvixi,
     /// Why the app must not start, if it must not: each worker's start fails.
-    pub(crate) refusal: Option<Rc<kvixi_core::Error>>,
+    refusal: Option<Rc<kvixi_core::Error>>,
+}
+
+impl KvixiSessions {
+    /// The middleware for `kvixi`, failing the app's start with `refusal` if any.
+    pub(crate) fn new(kvixi: &Kvixi, refusal: Option<kvixi_core::Error>) -> Self {
+        KvixiSessions {
+            kvixi: kvixi.clone(),
+            refusal: refusal.map(Rc::new),
+        }
+    }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for KvixiSessions
