@@ -334,7 +334,7 @@ async fn while_the_store_is_down_a_user_gets_503_never_a_login() {
             .with_kvixi_store(kvixi, Down)
             .route("/me", web::get().to(me))
             .route("/maybe", web::get().to(maybe))
-            .route("/public", web::get().to(async || "public")),
+            .route("/public", web::get().to(|| async { "public" })),
     )
     .await;
     let call = async |method: test::TestRequest, uri: &str, accept: &str| {

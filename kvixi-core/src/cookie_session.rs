@@ -1,7 +1,8 @@
-//! The cookie-session engine of the adapters whose framework has no server-side session
-//! (actix-web, Rocket): a session id in a cookie sealed with the app's cookie key, the
-//! data in any tower-sessions store, written through at every change. Framework-free:
-//! the input is the request's session cookie, the output the `Set-Cookie` to send.
+//! The cookie-session engine of the adapters that keep the session themselves (actix-web,
+//! Rocket; axum uses tower-sessions' own layer): a session id in a cookie sealed with the
+//! app's cookie key, the data in any tower-sessions store, written through at every
+//! change. Framework-free: the input is the request's session cookie, the output the
+//! `Set-Cookie` to send.
 
 use std::collections::HashMap;
 use std::sync::Arc;
