@@ -1,7 +1,6 @@
 //! The actix example app, built only with `kvixi-actix`'s public API.
 
 use actix_web::body::MessageBody;
-use actix_web::cookie::Key;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
@@ -26,13 +25,11 @@ pub fn app(
     pages(App::new().with_kvixi(kvixi))
 }
 
-/// The same pages with sessions in a store of the app's own, under the cookie key `key`
-/// (say [`kvixi_actix::session_key`]). Build the store and the key once, outside
-/// `HttpServer::new`, and clone them into each worker's app.
-pub fn app_with_store<S: SessionStore + 'static>(
+/// The same pages with sessions in a store of the app's own (any tower-sessions store).
+/// Build the store once, outside `HttpServer::new`, and clone it into each worker's app.
+pub fn app_with_store<S: SessionStore>(
     kvixi: Kvixi,
     store: S,
-    key: Key,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -42,12 +39,7 @@ pub fn app_with_store<S: SessionStore + 'static>(
         InitError = (),
     >,
 > {
-    let sessions = kvixi_actix::session_middleware(kvixi.config(), store, key);
-    pages(
-        App::new()
-            .wrap(sessions)
-            .configure(kvixi_actix::configure(kvixi)),
-    )
+    pages(App::new().with_kvixi_store(kvixi, store))
 }
 
 /// The example's pages on an app that has the Kvixi flow.

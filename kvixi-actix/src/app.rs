@@ -2,16 +2,16 @@
 //! the cookie key following from the flow's `Config`.
 
 use std::any::TypeId;
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
-use actix_web::App;
 use actix_web::body::MessageBody;
-use actix_web::cookie::time::Duration;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use kvixi_core::Kvixi;
+use actix_web::{App, web};
+use kvixi_core::{CookieSessions, Kvixi, MemoryStore};
+use tower_sessions_core::SessionStore;
 
-use crate::{MemoryStore, configure, session_key, session_middleware};
+use crate::routes::routes;
+use crate::session::KvixiSessions;
 
 /// "Log in with Kvixi" on an actix-web [`App`], in one line.
 ///
@@ -38,24 +38,19 @@ use crate::{MemoryStore, configure, session_key, session_middleware};
 /// # }
 /// ```
 pub trait KvixiAppExt {
-    /// Wraps the app in the [`session_middleware`] the Kvixi routes and extractors need
-    /// and mounts the routes ([`configure`]). The sessions go where the flow's
-    /// [`Config`](kvixi_core::Config) says: with a Redis URL (`KVIXI_REDIS_URL`), a
-    /// [`RedisStore`](crate::RedisStore) on the flow's own connection pool
-    /// ([`Kvixi::redis`]); without, one [`MemoryStore`] (bounded by
+    /// Mounts the login, callback and logout routes, puts the flow in the app data
+    /// (`web::Data<Kvixi>`, for your handlers too) and wraps the app in the session
+    /// middleware the Kvixi routes and extractors need. The sessions go where the flow's
+    /// [`Config`](kvixi_core::Config) says: with a Redis URL (`KVIXI_REDIS_URL`),
+    /// tower-sessions' Redis store on the flow's own connection pool ([`Kvixi::redis`]);
+    /// without, one [`MemoryStore`] (bounded by
     /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions)) shared
-    /// by every worker serving this flow. The session cookie is sealed with a key derived
-    /// from the app's cookie key ([`session_key`]), opened with the previous ones too.
+    /// by every worker serving this flow. The session cookie holds only the session id,
+    /// sealed with the app's cookie key (see the [crate docs](crate#sessions)).
     ///
     /// Call it in `HttpServer::new`'s closure with a clone of one [`Kvixi`] built
     /// outside it. For a store of your own, use
     /// [`with_kvixi_store`](KvixiAppExt::with_kvixi_store).
-    ///
-    /// A cookie sealed with a previous key is sealed again by rewriting the request's
-    /// `Cookie` header before actix-session reads it: a middleware wrapped around the
-    /// app after this call (so running before it) that reads the request's cookies
-    /// defeats that, as actix-web keeps its first parse of them (see
-    /// [`session_middleware`]).
     fn with_kvixi(
         self,
         kvixi: Kvixi,
@@ -69,12 +64,14 @@ pub trait KvixiAppExt {
         >,
     >;
 
-    /// Like [`with_kvixi`](KvixiAppExt::with_kvixi), with the sessions in `store`, the
-    /// app's own (create it once, outside `HttpServer::new`'s closure, and clone it
-    /// into each worker); the session cookie's key still follows from the flow
-    /// ([`session_key`]). Each call to `store` gets at most
-    /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout):
-    /// see [`session_middleware`] for what an outage costs.
+    /// Like [`with_kvixi`](KvixiAppExt::with_kvixi), with the sessions in `store`: any
+    /// tower-sessions [`SessionStore`] (kvixi-core's [`MemoryStore`], tower-sessions'
+    /// Redis store, a database store, one of your own). Create it once, outside
+    /// `HttpServer::new`'s closure, and clone it into each worker. Each call to `store`
+    /// gets at most
+    /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout): a
+    /// store that fails or does not answer in time makes the requests that need the
+    /// session answer 503 (nobody is logged out), and leaves the others alone.
     ///
     /// A store other than [`MemoryStore`] may be shared by several instances, and then
     /// the flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
@@ -96,7 +93,7 @@ pub trait KvixiAppExt {
     /// # Ok(())
     /// # }
     /// ```
-    fn with_kvixi_store<S: SessionStore + 'static>(
+    fn with_kvixi_store<S: SessionStore>(
         self,
         kvixi: Kvixi,
         store: S,
@@ -135,25 +132,29 @@ where
             InitError = (),
         >,
     > {
-        let store = kvixi.adapter_state(|| FlowStore::for_flow(&kvixi));
-        let key = session_key(kvixi.config());
-        #[allow(unused_mut)]
-        let mut sessions = session_middleware(kvixi.config(), store, key);
+        // Once per flow, so that every worker shares the store.
+        let sessions = kvixi.adapter_state(|| Arc::new(flow_sessions(&kvixi)));
         // Never per-process sessions when the config names a shared Redis: the app
         // refuses to start, naming the feature.
         #[cfg(not(feature = "redis"))]
-        if kvixi.config().redis_url().is_some() {
-            sessions = sessions.refusing_to_start(kvixi_core::Error::Config {
+        let refusal = kvixi
+            .config()
+            .redis_url()
+            .map(|_| kvixi_core::Error::Config {
                 setting: "redis_url",
                 problem: "is set but kvixi-actix was built without its `redis` feature (on by \
-                          default): enable it"
+                      default): enable it"
                     .into(),
             });
-        }
-        self.wrap(sessions).configure(configure(kvixi))
+        #[cfg(feature = "redis")]
+        let refusal = None;
+        let middleware = KvixiSessions::new(&kvixi, refusal);
+        self.app_data(web::Data::from(sessions))
+            .wrap(middleware)
+            .configure(routes(kvixi))
     }
 
-    fn with_kvixi_store<S: SessionStore + 'static>(
+    fn with_kvixi_store<S: SessionStore>(
         self,
         kvixi: Kvixi,
         store: S,
@@ -170,134 +171,48 @@ where
         let refusal = kvixi
             .check_own_store(std::any::type_name::<S>(), per_process)
             .err();
-        let key = session_key(kvixi.config());
-        let mut sessions = session_middleware(kvixi.config(), store, key);
-        if let Some(error) = refusal {
-            sessions = sessions.refusing_to_start(error);
-        }
-        self.wrap(sessions).configure(configure(kvixi))
+        let sessions = Arc::new(CookieSessions::new(store, kvixi.config()));
+        let middleware = KvixiSessions::new(&kvixi, refusal);
+        self.app_data(web::Data::from(sessions))
+            .wrap(middleware)
+            .configure(routes(kvixi))
     }
 }
 
-type State = HashMap<String, String>;
-
-/// The store the flow's config calls for, kept once per flow (`Kvixi::adapter_state`)
-/// so that every worker shares it.
-#[derive(Clone, Debug)]
-enum FlowStore {
-    Memory(MemoryStore),
+/// The sessions the flow's config calls for: its Redis, else this process's memory.
+fn flow_sessions(kvixi: &Kvixi) -> CookieSessions {
     #[cfg(feature = "redis")]
-    Redis(crate::RedisStore),
-    /// The config names a Redis this build cannot reach: the app refuses to start (see
-    /// `with_kvixi`), and a store built anyway answers every call with an error, never
-    /// a silent fall back to per-process sessions.
-    #[cfg(not(feature = "redis"))]
-    NoRedisSupport,
-}
-
-impl FlowStore {
-    fn for_flow(kvixi: &Kvixi) -> FlowStore {
-        #[cfg(feature = "redis")]
-        if let Some(store) = crate::RedisStore::from_flow(kvixi) {
-            return FlowStore::Redis(store);
-        }
-        #[cfg(not(feature = "redis"))]
-        if kvixi.config().redis_url().is_some() {
-            tracing::error!(
-                "KVIXI_REDIS_URL is set but kvixi-actix was built without its `redis` feature: \
-                 sessions are unavailable (enable the feature, on by default)"
-            );
-            return FlowStore::NoRedisSupport;
-        }
-        FlowStore::Memory(MemoryStore::from_config(kvixi.config()))
+    if let Some(pool) = kvixi.redis() {
+        let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
+        return CookieSessions::new(store, kvixi.config());
     }
-}
-
-#[cfg(not(feature = "redis"))]
-fn no_redis_support() -> anyhow::Error {
-    anyhow::anyhow!("kvixi-actix was built without its `redis` feature")
-}
-
-/// Calls `$call` on the store behind a [`FlowStore`].
-macro_rules! on_store {
-    ($store:expr, $s:ident => $call:expr, $unsupported:expr) => {
-        match $store {
-            FlowStore::Memory($s) => $call,
-            #[cfg(feature = "redis")]
-            FlowStore::Redis($s) => $call,
-            #[cfg(not(feature = "redis"))]
-            FlowStore::NoRedisSupport => $unsupported,
-        }
-    };
-}
-
-impl SessionStore for FlowStore {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
-        on_store!(self, s => s.load(session_key).await, Err(LoadError::Other(no_redis_support())))
-    }
-
-    async fn save(&self, session_state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        on_store!(self, s => s.save(session_state, ttl).await, Err(SaveError::Other(no_redis_support())))
-    }
-
-    async fn update(
-        &self,
-        session_key: SessionKey,
-        session_state: State,
-        ttl: &Duration,
-    ) -> Result<SessionKey, UpdateError> {
-        on_store!(
-            self,
-            s => s.update(session_key, session_state, ttl).await,
-            Err(UpdateError::Other(no_redis_support()))
-        )
-    }
-
-    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
-        on_store!(self, s => s.update_ttl(session_key, ttl).await, Err(no_redis_support()))
-    }
-
-    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        on_store!(self, s => s.delete(session_key).await, Err(no_redis_support()))
-    }
+    CookieSessions::new(MemoryStore::from_config(kvixi.config()), kvixi.config())
 }
 
 #[cfg(test)]
 mod tests {
     use actix_web::test;
     use kvixi_core::{Config, MemoryRevocations};
+    use tower_sessions_core::session::{Id, Record};
+    use tower_sessions_core::session_store;
 
     use super::*;
 
     /// A store of the app's own that several instances could share, as far as kvixi
     /// can tell (anything but [`MemoryStore`]).
-    #[derive(Clone, Default)]
+    #[derive(Clone, Debug, Default)]
     struct SharedStore(MemoryStore);
 
+    #[kvixi_core::async_trait]
     impl SessionStore for SharedStore {
-        async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
-            self.0.load(session_key).await
+        async fn save(&self, record: &Record) -> session_store::Result<()> {
+            self.0.save(record).await
         }
-
-        async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
-            self.0.save(state, ttl).await
+        async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+            self.0.load(id).await
         }
-
-        async fn update(
-            &self,
-            session_key: SessionKey,
-            state: State,
-            ttl: &Duration,
-        ) -> Result<SessionKey, UpdateError> {
-            self.0.update(session_key, state, ttl).await
-        }
-
-        async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
-            self.0.update_ttl(session_key, ttl).await
-        }
-
-        async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-            self.0.delete(session_key).await
+        async fn delete(&self, id: &Id) -> session_store::Result<()> {
+            self.0.delete(id).await
         }
     }
 

@@ -45,7 +45,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for AppUser<T> {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         extract(request, async |kvixi, session| {
-            let found = kvixi.current_app_user::<T>(session).await?;
+            let found = session.current_app_user::<T>(kvixi).await?;
             Ok(found.map(|found| AppUser {
                 user: found.user,
                 data: found.data,

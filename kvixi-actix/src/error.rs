@@ -11,10 +11,8 @@ use crate::response::respond;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A Kvixi extractor ran in an app without the flow in its data.
-    #[error(
-        "the Kvixi flow is not in the app data: add `.configure(kvixi_actix::configure(kvixi))` to the App"
-    )]
+    /// A Kvixi extractor, guard or route ran in an app without the flow in its data.
+    #[error("the Kvixi flow is not in the app: add `.with_kvixi(kvixi)` to the App")]
     NotConfigured,
     /// Nobody is logged in, or the access token expired: the reply sends a browser to
     /// the login route and back, and tells a JSON client 401.

@@ -4,15 +4,14 @@ use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 
-use actix_session::SessionExt;
+use std::sync::Arc;
+
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use kvixi_core::{AccessToken, Kvixi};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use kvixi_core::{AccessToken, Kvixi, RequestSession};
 
 use crate::Error;
-use crate::middleware::SessionWasNeeded;
 use crate::response::{path_and_query, prefers_json};
-use crate::session::AuthRead;
 
 /// The Kvixi user of the request's session, as an actix extractor. An anonymous request
 /// is answered by the core: a 401 JSON error for API clients, a 303 to the login route
@@ -21,8 +20,8 @@ use crate::session::AuthRead;
 /// For pages open to visitors, take `Option<KvixiUser>`: actix-web turns any refusal of
 /// the inner extractor into `None`, so a visitor is `None`, never an error. The one
 /// exception is a session store outage: who the visitor is cannot be known then, so
-/// [`session_middleware`](crate::session_middleware) answers the request 503 rather than
-/// let the page treat a logged-in user as a visitor.
+/// the session middleware of [`with_kvixi`](crate::KvixiAppExt::with_kvixi) answers the
+/// request 503 rather than let the page treat a logged-in user as a visitor.
 ///
 /// One session read, no call to Kvixi. Derefs to [`kvixi_core::KvixiUser`].
 #[derive(Clone, Debug, PartialEq)]
@@ -43,45 +42,25 @@ pub struct KvixiToken(pub AccessToken);
 
 pub(crate) type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
 
-/// The flow [`crate::configure`] put in the app data.
-pub(crate) fn flow(request: &HttpRequest) -> Result<Kvixi, Error> {
-    match request.app_data::<web::Data<Kvixi>>() {
-        Some(kvixi) => Ok(Kvixi::clone(kvixi)),
-        None => {
-            tracing::error!("kvixi extractor used in an app without kvixi_actix::configure");
-            Err(Error::NotConfigured)
-        }
-    }
-}
-
-/// Extracts what `read` finds in the session; finding nothing gets the core's anonymous
-/// answer, a session failure its error page.
+/// Extracts what `read` finds in the request's session; finding nothing gets the core's
+/// anonymous answer, a session failure its error page.
 pub(crate) fn extract<T: 'static>(
     request: &HttpRequest,
-    read: impl AsyncFnOnce(&Kvixi, &AuthRead) -> Result<Option<T>, kvixi_core::Error> + 'static,
+    read: impl AsyncFnOnce(&Kvixi, Arc<RequestSession>) -> Result<Option<T>, kvixi_core::Error>
+    + 'static,
 ) -> Extraction<T> {
     let request = request.clone();
     Box::pin(async move {
-        let kvixi = flow(&request)?;
-        let session = request.get_session();
-        let auth = AuthRead::begin(&session);
-        let found = read(&kvixi, &auth).await;
-        auth.finish(&session);
-        match found {
+        let (kvixi, session) = crate::session::of(&request)?;
+        match read(&kvixi, session).await {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(Error::NotLoggedIn(Box::new(
                 kvixi.anonymous_reply(prefers_json(&request), path_and_query(&request)),
             ))),
-            Err(error) => {
-                if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
-                    // Read by the session middleware, past an `Option` that hides the error.
-                    request.extensions_mut().insert(SessionWasNeeded);
-                }
-                Err(Error::Session {
-                    reply: Box::new(kvixi.failure(&error, prefers_json(&request))),
-                    error,
-                })
-            }
+            Err(error) => Err(Error::Session {
+                reply: Box::new(kvixi.failure(&error, prefers_json(&request))),
+                error,
+            }),
         }
     })
 }
@@ -97,7 +76,7 @@ impl FromRequest for KvixiUser {
             return Box::pin(std::future::ready(Ok(user)));
         }
         extract(request, async |kvixi, session| {
-            Ok(kvixi.current_user(session).await?.map(KvixiUser))
+            Ok(session.current_user(kvixi).await?.map(KvixiUser))
         })
     }
 }
@@ -108,7 +87,7 @@ impl FromRequest for KvixiToken {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         extract(request, async |kvixi, session| {
-            Ok(kvixi.current_token(session).await?.map(KvixiToken))
+            Ok(kvixi.current_token(&*session).await?.map(KvixiToken))
         })
     }
 }

@@ -3,24 +3,19 @@
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
-use actix_session::SessionExt;
+use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::{HttpMessage, web};
+use kvixi_core::Reply;
 use kvixi_core::guard::Requirement;
-use kvixi_core::{Kvixi, Reply};
-use pin_project_lite::pin_project;
 
 use crate::extract::KvixiUser;
-use crate::middleware::SessionWasNeeded;
 use crate::response::{prefers_json, respond};
-use crate::session::AuthRead;
 
 /// Requires a logged-in Kvixi user on every route of a scope: pass it to
-/// `web::scope(..).wrap(..)` in an app set up with [`configure`](crate::configure) and
-/// [`session_middleware`](crate::session_middleware).
+/// `web::scope(..).wrap(..)` in an app set up with
+/// [`with_kvixi`](crate::KvixiAppExt::with_kvixi).
 ///
 /// An anonymous request gets the same answer as the [`KvixiUser`] extractor's (a 303 to
 /// login coming back to this page for a browser, a 401 JSON error for an API client);
@@ -96,8 +91,6 @@ pub struct RequireLoginService<S> {
     requirement: Requirement,
 }
 
-type Answer<B> = Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error>;
-
 impl<S, B> Service<ServiceRequest> for RequireLoginService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -105,143 +98,48 @@ where
 {
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
-    type Future = RequireLoginFuture<S, B>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        // The session middleware has loaded the session: the core usually decides at
-        // once, and the scope is called right here, with nothing boxed.
-        let state = match admit_now(&self.requirement, &request) {
-            Some(Ok(())) => State::Calling {
-                future: self.service.call(request),
-            },
-            Some(Err(reply)) => State::Refused {
-                response: Some(refused(request, reply)),
-            },
-            None => {
-                let service = self.service.clone();
-                let requirement = self.requirement.clone();
-                State::Waiting {
-                    future: Box::pin(async move {
-                        match admit(&requirement, &request).await {
-                            Ok(()) => Ok(service.call(request).await?.map_into_left_body()),
-                            Err(reply) => Ok(refused(request, reply)),
-                        }
-                    }),
-                }
+        let service = Rc::clone(&self.service);
+        let requirement = self.requirement.clone();
+        Box::pin(async move {
+            match admit(&requirement, &request).await {
+                Ok(()) => Ok(service.call(request).await?.map_into_left_body()),
+                Err(reply) => Ok(request.into_response(respond(reply)).map_into_right_body()),
             }
-        };
-        RequireLoginFuture { state }
+        })
     }
 }
 
-fn refused<B>(request: ServiceRequest, reply: Reply) -> ServiceResponse<EitherBody<B, BoxBody>> {
-    request.into_response(respond(reply)).map_into_right_body()
-}
-
-pin_project! {
-    /// The answer of [`RequireLoginService`]: the scope's, or the core's refusal.
-    pub struct RequireLoginFuture<S, B>
-    where
-        S: Service<ServiceRequest>,
-    {
-        #[pin]
-        state: State<S, B>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S, B>
-    where
-        S: Service<ServiceRequest>,
-    {
-        Calling { #[pin] future: S::Future },
-        Refused { response: Option<ServiceResponse<EitherBody<B, BoxBody>>> },
-        Waiting { future: Pin<Box<dyn Future<Output = Answer<B>>>> },
-    }
-}
-
-impl<S, B> Future for RequireLoginFuture<S, B>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
-    type Output = Answer<B>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer<B>> {
-        match self.project().state.project() {
-            StateProj::Calling { future } => future
-                .poll(cx)
-                .map(|answer| answer.map(ServiceResponse::map_into_left_body)),
-            StateProj::Refused { response } => Poll::Ready(
-                response
-                    .take()
-                    .ok_or_else(|| actix_web::error::ErrorInternalServerError("polled again")),
-            ),
-            StateProj::Waiting { future } => future.as_mut().poll(cx),
-        }
-    }
-}
-
-/// The decision when it needs no waiting (see [`Kvixi::current_user_now`]); `None`
-/// when the session must be read by [`admit`].
-fn admit_now(requirement: &Requirement, request: &ServiceRequest) -> Option<Result<(), Reply>> {
-    let Some(kvixi) = request.app_data::<web::Data<Kvixi>>() else {
-        return Some(Err(not_configured()));
+/// Reads the user (an outer guard's, or the session's) and lets the core decide; the
+/// admitted user is left in the request extensions.
+async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<(), Reply> {
+    let (kvixi, session) = match crate::session::of(request.request()) {
+        Ok(found) => found,
+        Err(error) => return Err(Reply::plain(500, error.to_string())),
     };
-    // An outer guard's user: moved out, not copied; put back by `pass` when admitted.
+    let json = || prefers_json(request.request());
+    // An outer guard's user: moved out, not copied; put back once admitted.
     let known = request.extensions_mut().remove::<KvixiUser>();
     let user = match known {
         Some(user) => Some(user.0),
-        None => AuthRead::at_once(&request.get_session(), |json| kvixi.current_user_now(json))?,
+        None => session
+            .current_user(&kvixi)
+            .await
+            .map_err(|error| kvixi.failure(&error, json()))?,
     };
-    Some(pass(requirement, kvixi, user, request))
-}
-
-/// Reads the user from the session and lets the core decide.
-async fn admit(requirement: &Requirement, request: &ServiceRequest) -> Result<(), Reply> {
-    let Some(kvixi) = request.app_data::<web::Data<Kvixi>>().cloned() else {
-        return Err(not_configured());
-    };
-    let session = request.get_session();
-    let auth = AuthRead::begin(&session);
-    let read = kvixi.current_user(&auth).await;
-    auth.finish(&session);
-    let user = match read {
-        Ok(user) => user,
-        Err(error) => {
-            if matches!(error, kvixi_core::Error::SessionStoreUnavailable { .. }) {
-                request.extensions_mut().insert(SessionWasNeeded);
-            }
-            return Err(kvixi.failure(&error, prefers_json(request.request())));
-        }
-    };
-    pass(requirement, &kvixi, user, request)
-}
-
-/// The core's check of `user`; the admitted user is left in the request extensions.
-fn pass(
-    requirement: &Requirement,
-    kvixi: &Kvixi,
-    user: Option<kvixi_core::KvixiUser>,
-    request: &ServiceRequest,
-) -> Result<(), Reply> {
-    let json = || prefers_json(request.request());
     let path = || {
         request
             .uri()
             .path_and_query()
             .map_or("/", |target| target.as_str())
     };
-    let user = requirement.check(kvixi, user, json, path)?;
+    let user = requirement.check(&kvixi, user, json, path)?;
     request.extensions_mut().insert(KvixiUser(user));
     Ok(())
-}
-
-fn not_configured() -> Reply {
-    tracing::error!("kvixi_actix::RequireLogin used in an app without kvixi_actix::configure");
-    Reply::plain(500, crate::Error::NotConfigured.to_string())
 }
 
 #[cfg(test)]
@@ -254,7 +152,7 @@ mod tests {
     use kvixi_core::{Config, Kvixi};
 
     use super::RequireLogin;
-    use crate::MemoryStore;
+    use crate::KvixiAppExt;
 
     static RAN: AtomicUsize = AtomicUsize::new(0);
 
@@ -269,20 +167,12 @@ mod tests {
             .build()
             .expect("valid config");
         let kvixi = Kvixi::new(config).expect("flow builds");
-        let key = crate::session_key(kvixi.config());
         let app = test::init_service(
-            App::new()
-                .wrap(crate::session_middleware(
-                    kvixi.config(),
-                    MemoryStore::default(),
-                    key,
-                ))
-                .configure(crate::configure(kvixi))
-                .service(
-                    web::scope("/vault")
-                        .wrap(RequireLogin::new())
-                        .route("/open", web::post().to(open_vault)),
-                ),
+            App::new().with_kvixi(kvixi).service(
+                web::scope("/vault")
+                    .wrap(RequireLogin::new())
+                    .route("/open", web::post().to(open_vault)),
+            ),
         )
         .await;
         for (accept, status) in [

@@ -8,7 +8,7 @@
 //!   writes the same auth record a real login writes, in your app's session store. For
 //!   testing your handlers.
 //! - [`log_in`]: a fixture user of the [`kvixi_mock`] emulator through the real flow (login,
-//!   key exchange, profile read, session renewal). For testing the login itself.
+//!   key exchange, profile read, session rotation). For testing the login itself.
 //!
 //! ```
 //! use actix_web::{App, test, web};
@@ -38,9 +38,8 @@
 //! Through the emulator:
 //!
 //! ```
-//! use actix_web::cookie::Key;
 //! use actix_web::{App, test, web};
-//! use kvixi_actix::{Kvixi, KvixiUser, MemoryStore};
+//! use kvixi_actix::{Kvixi, KvixiAppExt, KvixiUser};
 //!
 //! # #[actix_web::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,8 +54,7 @@
 //! let kvixi = Kvixi::new(config)?;
 //! let app = test::init_service(
 //!     App::new()
-//!         .wrap(kvixi_actix::session_middleware(kvixi.config(), MemoryStore::default(), Key::generate()))
-//!         .configure(kvixi_actix::configure(kvixi.clone()))
+//!         .with_kvixi(kvixi.clone())
 //!         .route("/hello", web::get().to(|user: KvixiUser| async move { format!("hi {}", user.id) })),
 //! )
 //! .await;
@@ -80,9 +78,8 @@ use kvixi_core::flow::LOGIN_COOKIE;
 use crate::{Error, SESSION_COOKIE};
 
 /// Logs `user` in on `app` (an `actix_web::test::init_service` service with
-/// [`with_kvixi`](crate::KvixiAppExt::with_kvixi), or
-/// [`session_middleware`](crate::session_middleware) and [`configure`](crate::configure))
-/// without Kvixi, and returns the logged-in session's cookie, for `TestRequest::cookie`.
+/// [`with_kvixi`](crate::KvixiAppExt::with_kvixi) or
+/// [`with_kvixi_store`](crate::KvixiAppExt::with_kvixi_store)) without Kvixi, and returns the logged-in session's cookie, for `TestRequest::cookie`.
 /// The session lands in the store the app's middleware uses.
 pub async fn log_in_as<S, B>(
     app: &S,

@@ -63,7 +63,8 @@ impl<S: Service<Request>> Service<Request> for KvixiService<S> {
 /// stays logged in, every read of the login (the extractors,
 /// [`require_login`](crate::require_login)) renews the session at most once per 1/24 of
 /// the idle timeout (once an hour by default, at every request below 48 s; see
-/// [`kvixi_core::flow::renewal_due`]) by stamping it under `kvixi.renewed`: a logged-in
+/// [`kvixi_core::flow::renewal_due`]) by stamping the auth record it reads anyway (as
+/// its member `kvixi.renewed`, so deciding costs no second session read): a logged-in
 /// session ends between 23/24 of the idle timeout and the whole of it after its last
 /// request. A session without a login, holding only the app's own data, is renewed when
 /// the app changes it.

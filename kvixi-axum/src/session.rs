@@ -7,11 +7,33 @@ use kvixi_core::{Config, Error, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
 use tower_sessions::Session;
 
-/// Session key of when a logged-in session was last renewed (Unix seconds).
-/// tower-sessions pushes a session's expiry back, in the store and in the cookie, only
-/// when it saves it, and it saves only a changed session: this stamp is the change that
-/// renews a session that is only read.
-const RENEWED_KEY: &str = "kvixi.renewed";
+/// The head of a stored auth record that carries its renewal stamp: when the session was
+/// last renewed (Unix seconds), as the record's first member. tower-sessions pushes a
+/// session's expiry back, in the store and in the cookie, only when it saves it, and it
+/// saves only a changed session: the stamp is the change that renews a session that is
+/// only read. Inside the record, which every read of the login loads anyway, it costs no
+/// second session read; the core ignores a member it does not know.
+const STAMP: &str = "{\"kvixi.renewed\":";
+
+/// The renewal stamp of a stored auth record (`None` when it has none), and the record's
+/// members after it.
+fn split_stamp(json: &str) -> (Option<UnixTime>, &str) {
+    let stamp = json.strip_prefix(STAMP).and_then(|rest| {
+        let (seconds, members) = rest.split_once(',')?;
+        Some((UnixTime(seconds.parse().ok()?), members))
+    });
+    match stamp {
+        Some((stamp, members)) => (Some(stamp), members),
+        None => (None, json.strip_prefix('{').unwrap_or(json)),
+    }
+}
+
+/// The auth record `json` (a JSON object) stamped as renewed at `now`.
+fn stamped(json: &str, now: UnixTime) -> String {
+    let (_, members) = split_stamp(json);
+    let comma = if members.starts_with('}') { "" } else { "," };
+    format!("{STAMP}{}{comma}{members}", now.0)
+}
 
 /// A `tower_sessions::Session` seen through the core's [`SessionStorage`], borrowed
 /// from the request (no reference count to bump on every read). Reading the auth record
@@ -36,32 +58,11 @@ impl<'s> TowerSession<'s> {
         self.session
     }
 
-    /// Stamps a logged-in session as renewed when it is due: the change makes
-    /// tower-sessions save it with a fresh expiry and send the cookie again. Costs one
-    /// read of the session already loaded. A failure is logged and the read it follows
-    /// stands: the next read tries again.
-    async fn renew_if_due(&self) {
-        let renewed = match self.session.get_value(RENEWED_KEY).await {
-            // Anything but a number is no stamp: renewed, and so overwritten.
-            Ok(value) => value.as_ref().and_then(Value::as_u64).map(UnixTime),
-            Err(error) => {
-                tracing::warn!(%error, "kvixi session renewal not read");
-                return;
-            }
-        };
-        let now = UnixTime::now();
-        if flow::renewal_due(renewed, now, self.idle_timeout) {
-            if let Err(error) = self.mark_renewed(now).await {
-                tracing::warn!(%error, "kvixi session renewal not written");
-            }
-        }
-    }
-
-    /// Records that the session is renewed (saved with a fresh expiry) at `now`.
-    async fn mark_renewed(&self, now: UnixTime) -> Result<(), tower_sessions::session::Error> {
-        self.session
-            .insert_value(RENEWED_KEY, Value::from(now.0))
-            .await?;
+    /// Writes the auth record `json` stamped as renewed now: tower-sessions saves the
+    /// session with a fresh expiry and sends the cookie again.
+    async fn write_record(&self, json: &str) -> Result<(), tower_sessions::session::Error> {
+        let record = Value::String(stamped(json, UnixTime::now()));
+        self.session.insert_value(AUTH_RECORD_KEY, record).await?;
         // A stamp equal to the stored one (two renewals in a second, as a 1 s idle
         // timeout needs) is no change to tower-sessions: setting the session's own
         // expiry again marks it changed, so that it is saved all the same.
@@ -83,38 +84,37 @@ fn store_error(error: tower_sessions::session::Error) -> Error {
 impl SessionStorage for TowerSession<'_> {
     async fn get(&self, key: &str) -> Result<Option<String>, Error> {
         let value = self.session.get_value(key).await.map_err(store_error)?;
-        // Every read of a login passes here; an anonymous session is left alone.
-        if key == AUTH_RECORD_KEY && value.is_some() {
-            self.renew_if_due().await;
-        }
-        Ok(value.map(|value| match value {
+        let json = value.map(|value| match value {
             Value::String(json) => json,
             // Written by something else than the flow: the core decides what it is worth.
             other => other.to_string(),
-        }))
+        });
+        // Every read of a login passes here; an anonymous session is left alone. A
+        // failed renewal is logged and the read stands: the next read tries again.
+        if let (AUTH_RECORD_KEY, Some(json)) = (key, &json) {
+            let (renewed, _) = split_stamp(json);
+            if flow::renewal_due(renewed, UnixTime::now(), self.idle_timeout) {
+                if let Err(error) = self.write_record(json).await {
+                    tracing::warn!(%error, "kvixi session renewal not written");
+                }
+            }
+        }
+        Ok(json)
     }
     async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
-        self.session
-            .insert_value(key, Value::String(json))
-            .await
-            .map_err(store_error)?;
-        if key == AUTH_RECORD_KEY {
+        let written = match key {
             // Writing the record saves the session: a renewal already.
-            self.mark_renewed(UnixTime::now())
+            AUTH_RECORD_KEY => self.write_record(&json).await,
+            _ => self
+                .session
+                .insert_value(key, Value::String(json))
                 .await
-                .map_err(store_error)?;
-        }
-        Ok(())
+                .map(drop),
+        };
+        written.map_err(store_error)
     }
     async fn remove(&self, key: &str) -> Result<(), Error> {
         self.session.remove_value(key).await.map_err(store_error)?;
-        if key == AUTH_RECORD_KEY {
-            // Logged out: nothing of the login stays behind (an emptied session ends).
-            self.session
-                .remove_value(RENEWED_KEY)
-                .await
-                .map_err(store_error)?;
-        }
         Ok(())
     }
     async fn rotate_id(&self) -> Result<(), Error> {
@@ -137,6 +137,26 @@ mod tests {
     use tower::ServiceExt;
     use tower_sessions::session::{Id, Record};
     use tower_sessions::{SessionStore, session_store};
+
+    #[test]
+    fn the_renewal_stamp_rides_in_the_auth_record_and_is_replaced_not_repeated() {
+        use kvixi_core::UnixTime;
+        let record = r#"{"user":{"id":"1"},"obtained_at":5}"#;
+        assert_eq!(super::split_stamp(record), (None, &record[1..]));
+        let once = super::stamped(record, UnixTime(100));
+        assert_eq!(
+            once,
+            r#"{"kvixi.renewed":100,"user":{"id":"1"},"obtained_at":5}"#
+        );
+        let twice = super::stamped(&once, UnixTime(200));
+        assert_eq!(
+            super::split_stamp(&twice),
+            (Some(UnixTime(200)), &record[1..])
+        );
+        let value: serde_json::Value = serde_json::from_str(&twice).expect("still JSON");
+        assert_eq!(value["user"]["id"], "1");
+        assert_eq!(super::stamped("{}", UnixTime(1)), r#"{"kvixi.renewed":1}"#);
+    }
 
     use super::*;
     use crate::{KvixiRouterExt, KvixiUser};

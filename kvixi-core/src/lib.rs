@@ -70,6 +70,8 @@
 mod app_data;
 mod client;
 mod config;
+#[cfg(feature = "tower-sessions-store")]
+mod cookie_session;
 mod driver;
 mod error;
 mod events;
@@ -100,6 +102,8 @@ pub use config::{
     Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS,
     DEFAULT_PROVIDER_QUEUE_WAIT, Opened,
 };
+#[cfg(feature = "tower-sessions-store")]
+pub use cookie_session::{CookieSessions, RequestSession, SessionCookie};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };

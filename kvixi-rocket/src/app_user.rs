@@ -49,7 +49,7 @@ impl<'r, T: DeserializeOwned + Send + 'static> FromRequest<'r> for AppUser<T> {
         let Some(attached) = Attached::of(request) else {
             return not_attached();
         };
-        let session = attached.sessions.of(request);
+        let session = crate::session::of(&attached.sessions, request);
         match session.current_app_user::<T>(&attached.kvixi).await {
             Ok(Some(found)) => Outcome::Success(AppUser {
                 user: found.user,

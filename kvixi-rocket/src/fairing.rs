@@ -2,14 +2,13 @@
 
 use std::sync::Arc;
 
-use kvixi_core::{Kvixi, MemoryStore, StoreTimeout};
+use kvixi_core::{CookieSessions, Kvixi, MemoryStore};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Request, Response, Rocket};
 use tower_sessions_core::SessionStore;
 
 use crate::response::{KvixiResponse, catcher};
 use crate::routes::routes;
-use crate::session::Sessions;
 
 /// Kvixi login for a Rocket app: attach it once.
 ///
@@ -42,7 +41,7 @@ use crate::session::Sessions;
 /// ```
 pub struct KvixiFairing {
     kvixi: Kvixi,
-    store: Arc<dyn SessionStore>,
+    sessions: Arc<CookieSessions>,
     /// Why this setup must not start (a shared store with per-process revocations).
     misconfigured: Option<kvixi_core::Error>,
 }
@@ -56,10 +55,9 @@ impl KvixiFairing {
         #[cfg(feature = "redis")]
         if let Some(pool) = kvixi.redis() {
             let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
-            let store = StoreTimeout::from_config(store, kvixi.config());
             return KvixiFairing {
+                sessions: Arc::new(CookieSessions::new(store, kvixi.config())),
                 kvixi,
-                store: Arc::new(store),
                 misconfigured: None,
             };
         }
@@ -78,8 +76,8 @@ impl KvixiFairing {
         let misconfigured = None;
         let store = MemoryStore::from_config(kvixi.config());
         KvixiFairing {
+            sessions: Arc::new(CookieSessions::new(store, kvixi.config())),
             kvixi,
-            store: Arc::new(store),
             misconfigured,
         }
     }
@@ -87,7 +85,7 @@ impl KvixiFairing {
     /// Keeps sessions in `store` instead (Redis for several instances). Each call to
     /// `store` gets at most
     /// [`Config::session_store_timeout`](kvixi_core::Config::session_store_timeout)
-    /// ([`StoreTimeout`]): a store that fails or does not answer in time makes the
+    /// ([`StoreTimeout`](kvixi_core::StoreTimeout)): a store that fails or does not answer in time makes the
     /// requests that need the session answer 503, and leaves the others alone.
     ///
     /// A store other than [`MemoryStore`] may be shared by several instances: then the
@@ -100,7 +98,7 @@ impl KvixiFairing {
             .kvixi
             .check_own_store(std::any::type_name::<St>(), per_process)
             .err();
-        self.store = Arc::new(StoreTimeout::from_config(store, self.kvixi.config()));
+        self.sessions = Arc::new(CookieSessions::new(store, self.kvixi.config()));
         self
     }
 }
@@ -108,7 +106,7 @@ impl KvixiFairing {
 /// What the routes and guards find in the rocket's state.
 pub(crate) struct Attached {
     pub(crate) kvixi: Kvixi,
-    pub(crate) sessions: Sessions,
+    pub(crate) sessions: Arc<CookieSessions>,
 }
 
 impl Attached {
@@ -164,7 +162,7 @@ impl Fairing for KvixiFairing {
             .register("/", vec![catcher()])
             .manage(Attached {
                 kvixi: self.kvixi.clone(),
-                sessions: Sessions::new(self.store.clone(), config),
+                sessions: Arc::clone(&self.sessions),
             });
         if rocket.state::<Kvixi>().is_none() {
             rocket = rocket.manage(self.kvixi.clone());

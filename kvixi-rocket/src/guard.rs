@@ -73,7 +73,7 @@ impl<'r> FromRequest<'r> for KvixiUser {
         let Some(attached) = Attached::of(request) else {
             return not_attached();
         };
-        let session = attached.sessions.of(request);
+        let session = crate::session::of(&attached.sessions, request);
         match session.current_user(&attached.kvixi).await {
             Ok(Some(user)) => Outcome::Success(KvixiUser(user)),
             Ok(None) => anonymous(request, attached),
@@ -90,8 +90,8 @@ impl<'r> FromRequest<'r> for KvixiToken {
         let Some(attached) = Attached::of(request) else {
             return not_attached();
         };
-        let session = attached.sessions.of(request);
-        match attached.kvixi.current_token(&session).await {
+        let session = crate::session::of(&attached.sessions, request);
+        match attached.kvixi.current_token(&*session).await {
             Ok(Some(token)) => Outcome::Success(KvixiToken(token)),
             Ok(None) => anonymous(request, attached),
             Err(error) => failed(request, attached, error),

@@ -7,13 +7,13 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use kvixi_core::Reply;
 use rocket::Request;
 
-use crate::session::Loaded;
+use kvixi_core::RequestSession;
 
 /// One request's Kvixi state.
 #[derive(Default)]
 pub(crate) struct Local {
     /// The session record, read from the store at most once.
-    pub(crate) session: futures_util::lock::Mutex<Loaded>,
+    pub(crate) session: OnceLock<RequestSession>,
     /// The reply of the first Kvixi guard that refused the request, for the catcher.
     pub(crate) refusal: OnceLock<Reply>,
     /// The user a group guard admitted, for the `KvixiUser` guard.

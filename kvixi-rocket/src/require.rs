@@ -158,7 +158,10 @@ impl RequireLogin {
         let user = if local.passed_on().is_some() {
             local.passed_on().take()
         } else {
-            match attached.sessions.of(request).current_user(kvixi).await {
+            match crate::session::of(&attached.sessions, request)
+                .current_user(kvixi)
+                .await
+            {
                 Ok(user) => user,
                 Err(error) => return Some(kvixi.failure(&error, json())),
             }

@@ -78,7 +78,7 @@ impl Handler for Flow {
             return Outcome::Error(Status::InternalServerError);
         };
         let kvixi = &attached.kvixi;
-        let session = attached.sessions.of(request);
+        let session = crate::session::of(&attached.sessions, request);
         let query = request.uri().query().map(|query| query.as_str());
         let mut reply = match self {
             // The pending login travels in its own cookie: no session is touched here.
@@ -87,7 +87,7 @@ impl Handler for Flow {
                 // Only an in-process test request fills this cache (`testing::log_in_as`).
                 #[cfg(feature = "testing")]
                 if let Some(user) = crate::testing::requested_login(request) {
-                    let reply = kvixi.handle_test_login(&session, user).await;
+                    let reply = kvixi.handle_test_login(&*session, user).await;
                     return Outcome::from(request, KvixiResponse(reply));
                 }
                 // The core's rule on the raw `Cookie` headers (a login cookie sent twice,
@@ -99,13 +99,13 @@ impl Handler for Flow {
                     None => request.cookies().get(LOGIN_COOKIE).map(Cookie::value),
                 };
                 kvixi
-                    .handle_callback(&session, query, login_cookie, wants_json(request))
+                    .handle_callback(&*session, query, login_cookie, wants_json(request))
                     .await
             }
-            Flow::Logout => kvixi.handle_logout(&session, wants_json(request)).await,
+            Flow::Logout => kvixi.handle_logout(&*session, wants_json(request)).await,
             Flow::LogoutEverywhere => {
                 let json = wants_json(request);
-                kvixi.handle_logout_everywhere(&session, json).await
+                kvixi.handle_logout_everywhere(&*session, json).await
             }
         };
         // Through Rocket's jar, which writes the header (and which local clients track).

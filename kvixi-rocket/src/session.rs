@@ -1,298 +1,52 @@
-//! Sessions for Rocket: a session id in a cookie sealed with the app's cookie key (the
-//! same `KVIXI_COOKIE_KEY` that seals the login cookie, so instances share one secret),
-//! the data in a tower-sessions store, written through at every change.
+//! Sessions for Rocket: kvixi-core's cookie-session engine ([`CookieSessions`]), its
+//! session cookie read from Rocket's jar and written back to it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures_util::lock::{Mutex, MutexGuard};
-use kvixi_core::flow::{self, AUTH_RECORD_KEY};
-use kvixi_core::{
-    Config, CookieKey, Error, Kvixi, SESSION_COOKIE, SessionStorage, UnixTime, async_trait,
-};
+use kvixi_core::{CookieSessions, RequestSession, SESSION_COOKIE};
 use rocket::Request;
-use rocket::http::{Cookie, CookieJar, SameSite};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-use time::{Duration, OffsetDateTime};
-use tower_sessions_core::SessionStore;
-use tower_sessions_core::session::{Id, Record};
-use tower_sessions_core::session_store;
+use rocket::http::CookieJar;
 
 use crate::local::Local;
 
-/// The store and the cookie settings, shared by every request.
-pub(crate) struct Sessions {
-    store: Arc<dyn SessionStore>,
-    secure: bool,
-    key: CookieKey,
-    /// Earlier cookie keys: they still open a session cookie, which is then sealed again
-    /// with `key` ([`Config::previous_cookie_keys`]).
-    previous_keys: Vec<CookieKey>,
-    /// A session ends after this long without a request ([`Config::idle_timeout`]).
-    inactivity: Duration,
-}
-
-impl Sessions {
-    pub(crate) fn new(store: Arc<dyn SessionStore>, config: &Config) -> Self {
-        Sessions {
-            store,
-            secure: config.cookie_secure(),
-            key: config.cookie_key().clone(),
-            previous_keys: config.previous_cookie_keys().to_vec(),
-            inactivity: idle_timeout(config),
-        }
-    }
-
-    fn fresh_expiry(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.inactivity
-    }
-
-    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back
-    /// (a store write), as [`flow::renewal_due`] decides: at most once per 1/24 of the
-    /// idle timeout, rounded towards renewing. The session was last saved an idle timeout
-    /// before its expiry; whole seconds from the core's clock (no precise clock read, no
-    /// calendar date on every request).
-    fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
-        let saved = expiry.unix_timestamp() - self.inactivity.whole_seconds();
-        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
-        flow::renewal_due(Some(saved), UnixTime::now(), self.inactivity.unsigned_abs())
-    }
-
-    /// The session of `request`; its record is read at most once per request.
-    pub(crate) fn of<'r>(&'r self, request: &'r Request<'_>) -> RequestSession<'r> {
-        RequestSession {
-            sessions: self,
-            cookies: request.cookies(),
-            slot: &Local::of(request).session,
-        }
-    }
-}
-
-/// What this request knows of its record.
-#[derive(Default)]
-pub(crate) struct Loaded {
-    read: bool,
-    record: Option<Record>,
-}
-
-/// One request's session, seen through the core's [`SessionStorage`].
-pub(crate) struct RequestSession<'r> {
-    sessions: &'r Sessions,
+/// One request's session, as the core's engine keeps it. Once the guard or route that
+/// holds it is done, the session cookie the flow decided on (a new id, a cookie sealed
+/// again after a key rotation, a logout's removal) goes to Rocket's jar, which writes
+/// the header (and which local clients track).
+pub(crate) struct Session<'r> {
+    session: &'r RequestSession,
     cookies: &'r CookieJar<'r>,
-    slot: &'r Mutex<Loaded>,
 }
 
-/// A store that failed or timed out is unavailable (503: nobody is told logged out); a
-/// record that does not encode or decode is a server error (500).
-fn store_error(error: session_store::Error) -> Error {
-    Error::from(error)
-}
-
-/// The configured idle timeout as `time` takes it.
-fn idle_timeout(config: &Config) -> Duration {
-    Duration::seconds(i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX))
-}
-
-impl RequestSession<'_> {
-    /// The record, read from the store at the first call of the request.
-    async fn loaded(&self) -> Result<MutexGuard<'_, Loaded>, Error> {
-        let mut loaded = self.slot.lock().await;
-        if !loaded.read {
-            loaded.record = self.read().await?;
-            loaded.read = true;
-        }
-        Ok(loaded)
-    }
-
-    /// The logged-in user: decided by the core on the loaded record itself (nothing
-    /// copied out of it) when it can tell at once, else by its full read, which also
-    /// removes a record whose session is over.
-    pub(crate) async fn current_user(
-        &self,
-        kvixi: &Kvixi,
-    ) -> Result<Option<kvixi_core::KvixiUser>, Error> {
-        match self.at_once(|json| kvixi.current_user_now(json)).await? {
-            Some(user) => Ok(user),
-            // Boxed: the full read is rare, and its state would otherwise make every
-            // guard's future (moved and allocated on each request) the bigger.
-            None => Box::pin(kvixi.current_user(self)).await,
-        }
-    }
-
-    /// [`current_user`](RequestSession::current_user) with the app's data, typed.
-    pub(crate) async fn current_app_user<T: DeserializeOwned>(
-        &self,
-        kvixi: &Kvixi,
-    ) -> Result<Option<kvixi_core::AppUser<T>>, Error> {
-        match self
-            .at_once(|json| kvixi.current_app_user_now(json))
-            .await?
-        {
-            Some(found) => Ok(found),
-            None => Box::pin(kvixi.current_app_user(self)).await,
-        }
-    }
-
-    /// What `decide` makes of the auth record's JSON as loaded (`None`: no record), or
-    /// `None` when it cannot tell at once.
-    async fn at_once<R>(
-        &self,
-        decide: impl FnOnce(Option<&str>) -> Option<R>,
-    ) -> Result<Option<R>, Error> {
-        let loaded = self.loaded().await?;
-        Ok(
-            match loaded
-                .record
-                .as_ref()
-                .map(|record| record.data.get(AUTH_RECORD_KEY))
-            {
-                None | Some(None) => decide(None),
-                Some(Some(Value::String(json))) => decide(Some(json)),
-                // Written by something else than the flow: the core's full read decides.
-                Some(Some(_)) => None,
-            },
+/// The session of `request`, built at its first use: its record is read at most once
+/// per request.
+pub(crate) fn of<'r>(sessions: &Arc<CookieSessions>, request: &'r Request<'_>) -> Session<'r> {
+    let cookies = request.cookies();
+    let session = Local::of(request).session.get_or_init(|| {
+        sessions.request(
+            cookies
+                .get(SESSION_COOKIE)
+                .map(|cookie| cookie.value().to_owned()),
         )
-    }
+    });
+    Session { session, cookies }
+}
 
-    async fn read(&self) -> Result<Option<Record>, Error> {
-        // A cookie that does not decrypt or parse is someone else's: anonymous.
-        let sessions = self.sessions;
-        let Some(cookie) = self.cookies.get(SESSION_COOKIE) else {
-            return Ok(None);
-        };
-        let mut reseal = false;
-        let opened = sessions
-            .key
-            .open(SESSION_COOKIE, cookie.value())
-            .or_else(|| {
-                // Sealed before a key rotation: still this app's, sealed again below.
-                reseal = true;
-                sessions
-                    .previous_keys
-                    .iter()
-                    .find_map(|key| key.open(SESSION_COOKIE, cookie.value()))
-            });
-        let Some(id) = opened.and_then(|id| id.parse::<Id>().ok()) else {
-            return Ok(None);
-        };
-        let store = &self.sessions.store;
-        let Some(mut record) = store.load(&id).await.map_err(store_error)? else {
-            return Ok(None);
-        };
-        if self.sessions.due_for_touch(record.expiry_date) {
-            record.expiry_date = self.sessions.fresh_expiry();
-            store.save(&record).await.map_err(store_error)?;
-        }
-        if reseal {
-            self.set_cookie(&record.id);
-        }
-        Ok(Some(record))
-    }
-
-    async fn save(&self, record: &mut Record) -> Result<(), Error> {
-        record.expiry_date = self.sessions.fresh_expiry();
-        self.sessions.store.save(record).await.map_err(store_error)
-    }
-
-    /// Stores `record` under a new id and points the cookie at it.
-    async fn create(&self, record: &mut Record) -> Result<(), Error> {
-        record.id = Id::default();
-        record.expiry_date = self.sessions.fresh_expiry();
-        self.sessions
-            .store
-            .create(record)
-            .await
-            .map_err(store_error)?;
-        self.set_cookie(&record.id);
-        Ok(())
-    }
-
-    /// Points the session cookie at `id`, sealed with the current cookie key.
-    fn set_cookie(&self, id: &Id) {
-        let sealed = self.sessions.key.seal(SESSION_COOKIE, &id.to_string());
-        let cookie = Cookie::build((SESSION_COOKIE, sealed))
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.sessions.secure)
-            .path("/")
-            .expires(None::<OffsetDateTime>); // ends with the browser; the store decides
-        self.cookies.add(cookie);
+impl std::ops::Deref for Session<'_> {
+    type Target = RequestSession;
+    fn deref(&self) -> &RequestSession {
+        self.session
     }
 }
 
-#[async_trait]
-impl SessionStorage for RequestSession<'_> {
-    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
-        let loaded = self.loaded().await?;
-        Ok(loaded
-            .record
-            .as_ref()
-            .and_then(|record| record.data.get(key))
-            .map(|value| match value {
-                Value::String(json) => json.clone(),
-                // Written by something else than the flow: the core decides what it is worth.
-                other => other.to_string(),
-            }))
-    }
-
-    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
-        let value = Value::String(json);
-        let mut loaded = self.loaded().await?;
-        match &mut loaded.record {
-            Some(record) => {
-                record.data.insert(key.to_owned(), value);
-                self.save(record).await
-            }
-            None => {
-                let mut record = Record {
-                    id: Id::default(),
-                    data: HashMap::from([(key.to_owned(), value)]),
-                    expiry_date: self.sessions.fresh_expiry(),
-                };
-                self.create(&mut record).await?;
-                loaded.record = Some(record);
-                Ok(())
-            }
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        match self.session.take_set_cookie() {
+            // A logout's removal: Rocket's `remove` sends it when the browser has the cookie.
+            Some(cookie) if cookie.value().is_empty() => self.cookies.remove(cookie),
+            Some(cookie) => self.cookies.add(cookie),
+            None => {}
         }
-    }
-
-    async fn remove(&self, key: &str) -> Result<(), Error> {
-        let mut loaded = self.loaded().await?;
-        match &mut loaded.record {
-            Some(record) => match record.data.remove(key) {
-                Some(_) => self.save(record).await,
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
-    }
-
-    async fn rotate_id(&self) -> Result<(), Error> {
-        let mut loaded = self.loaded().await?;
-        if let Some(record) = &mut loaded.record {
-            let old = record.id;
-            self.create(record).await?;
-            self.sessions
-                .store
-                .delete(&old)
-                .await
-                .map_err(store_error)?;
-        }
-        Ok(())
-    }
-
-    async fn destroy(&self) -> Result<(), Error> {
-        let mut loaded = self.loaded().await?;
-        if let Some(record) = loaded.record.take() {
-            self.sessions
-                .store
-                .delete(&record.id)
-                .await
-                .map_err(store_error)?;
-        }
-        self.cookies.remove(Cookie::build(SESSION_COOKIE).path("/"));
-        Ok(())
     }
 }
 
@@ -309,30 +63,6 @@ mod tests {
     use crate::fairing::Attached;
     use crate::test_app::{bare, client, client_with};
 
-    /// Sessions whose idle timeout is `seconds`.
-    fn sessions(seconds: u64) -> super::Sessions {
-        let config = kvixi_core::Config::builder("app", "secret", "http://localhost/cb")
-            .idle_timeout(std::time::Duration::from_secs(seconds))
-            .build()
-            .expect("valid config");
-        super::Sessions::new(std::sync::Arc::new(MemoryStore::default()), &config)
-    }
-
-    #[test]
-    fn a_session_in_use_is_touched_in_time_and_a_fresh_one_is_left_alone() {
-        let now = time::OffsetDateTime::now_utc();
-        let millis = time::Duration::milliseconds;
-        // A 5 s idle timeout: a session last touched 0.3 s ago or more is due (with
-        // whole seconds rounded the wrong way it would idle out while in use).
-        let short = sessions(5);
-        for left in [4_700, 4_500, 1_000, 100] {
-            assert!(short.due_for_touch(now + millis(left)), "{left} ms left");
-        }
-        // The default 24 h: touched at most about once an hour, not at every request.
-        let day = sessions(24 * 3600);
-        assert!(!day.due_for_touch(now + time::Duration::hours(24) - time::Duration::minutes(10)));
-        assert!(day.due_for_touch(now + time::Duration::hours(22)));
-    }
     use crate::testing::log_in;
 
     /// The `Set-Cookie` header of the session cookie in `response`.

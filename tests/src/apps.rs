@@ -11,7 +11,7 @@ use tower_sessions_redis_store::RedisStore;
 
 use crate::Stop;
 
-/// The cookie key every actix and Rocket instance of a test shares.
+/// The secret key every Rocket instance of a test shares.
 const SHARED_KEY: [u8; 64] = [7; 64];
 
 /// A fred pool set up as the library sets up its own for `KVIXI_REDIS_URL` (it
@@ -61,8 +61,8 @@ pub fn actix(kvixi: Kvixi, listener: std::net::TcpListener) {
     actix_on(kvixi, listener, None).detach();
 }
 
-/// The actix example with `kvixi_actix::RedisStore` on a pool of its own, under the
-/// cookie key every instance of the test shares.
+/// The actix example on Redis: the one-line setup when the flow's config names the Redis
+/// (`KVIXI_REDIS_URL`), else tower-sessions' Redis store passed by the app.
 pub fn actix_redis(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: String) -> Stop {
     actix_on(kvixi, listener, Some(redis_url))
 }
@@ -73,23 +73,18 @@ fn actix_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<Str
         actix_web::rt::System::new().block_on(async move {
             // One worker, and no signal handling: the test stops the server.
             let server = match redis_url {
-                Some(url) => {
+                Some(url) if kvixi.redis().is_none() => {
                     // The pool's connections run on this thread's runtime, as the server does.
-                    let store = kvixi_actix::RedisStore::new(fred_pool(&url, &kvixi).await);
-                    let key = actix_web::cookie::Key::from(&SHARED_KEY);
+                    let store = RedisStore::new(fred_pool(&url, &kvixi).await);
                     actix_web::HttpServer::new(move || {
-                        kvixi_examples::actix_app::app_with_store(
-                            kvixi.clone(),
-                            store.clone(),
-                            key.clone(),
-                        )
+                        kvixi_examples::actix_app::app_with_store(kvixi.clone(), store.clone())
                     })
                     .workers(1)
                     .disable_signals()
                     .listen(listener)?
                     .run()
                 }
-                None => actix_web::HttpServer::new(move || {
+                _ => actix_web::HttpServer::new(move || {
                     kvixi_examples::actix_app::app(kvixi.clone())
                 })
                 .workers(1)

@@ -1,20 +1,23 @@
-//! actix-web 4: `KvixiUser` against a hand-written handler on the same actix-session
-//! middleware, store and key (in memory, and on Redis).
+//! actix-web 4: `KvixiUser` against a hand-written handler that opens the same sealed
+//! session cookie and reads the same tower-sessions store (in memory, and on Redis).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use actix_session::Session;
-use actix_web::cookie::{Cookie, Key};
+use actix_web::cookie::Cookie;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Either, HttpMessage, HttpRequest, HttpResponse, web};
 use criterion::Criterion;
-use kvixi_actix::{KvixiAppExt, KvixiUser, MemoryStore, RedisStore, RequireLogin};
+use kvixi_actix::{KvixiAppExt, KvixiUser, MemoryStore, RequireLogin, SESSION_COOKIE};
 use kvixi_bench::redis_server::Redis;
-use kvixi_core::flow::AUTH_RECORD_KEY;
+use kvixi_core::CookieKey;
+use kvixi_core::flow::{self, AUTH_RECORD_KEY};
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
+use tower_sessions_core::SessionStore;
+use tower_sessions_core::session::Id;
+use tower_sessions_redis_store::RedisStore;
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
@@ -40,13 +43,30 @@ async fn guarded_me(request: HttpRequest) -> Either<String, HttpResponse> {
     }
 }
 
-/// The floor: the auth record read from the session by hand.
-async fn floor_me(request: HttpRequest, session: Session) -> Either<String, HttpResponse> {
-    let entries = session.entries();
-    let record = entries
-        .get(AUTH_RECORD_KEY)
-        .and_then(|text| floor::auth_record_from_text(text));
-    match record {
+/// What the floor reads: the store kvixi's sessions are in, and the app's cookie key.
+struct Floor<St> {
+    store: St,
+    key: CookieKey,
+}
+
+/// The floor: the session cookie opened with the app's cookie key, the record loaded
+/// from the store and the auth record read from it, by hand.
+async fn floor_me<St: SessionStore>(
+    request: HttpRequest,
+    floor: web::Data<Floor<St>>,
+) -> Either<String, HttpResponse> {
+    let cookies = request.headers().get_all(header::COOKIE);
+    let id = flow::cookie_value(cookies.filter_map(|v| v.to_str().ok()), SESSION_COOKIE)
+        .and_then(|sealed| floor.key.open(SESSION_COOKIE, sealed))
+        .and_then(|id| id.parse::<Id>().ok());
+    let record = match id {
+        Some(id) => floor.store.load(&id).await.ok().flatten(),
+        None => None,
+    };
+    let user = record
+        .and_then(|mut record| record.data.remove(AUTH_RECORD_KEY))
+        .and_then(floor::auth_record);
+    match user {
         Some(record) => Either::Left(record.user.id),
         None => Either::Right(floor_anonymous(&request)),
     }
@@ -120,29 +140,29 @@ where
 pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     let system = actix_web::rt::System::new();
     let kvixi = provider.kvixi();
-    let (store, key) = (MemoryStore::default(), Key::generate());
-    let middleware = || kvixi_actix::session_middleware(kvixi.config(), store.clone(), key.clone());
-
+    let store = MemoryStore::default();
     let kvixi_app = system.block_on(test::init_service(
         App::new()
-            .wrap(middleware())
-            .configure(kvixi_actix::configure(kvixi.clone()))
+            .with_kvixi_store(kvixi.clone(), store.clone())
             .route("/me", web::get().to(kvixi_me)),
     ));
     let guarded_app = system.block_on(test::init_service(
         App::new()
-            .wrap(middleware())
-            .configure(kvixi_actix::configure(kvixi.clone()))
+            .with_kvixi_store(kvixi.clone(), store.clone())
             .service(
                 web::scope("/me")
                     .wrap(RequireLogin::new())
                     .route("", web::get().to(guarded_me)),
             ),
     ));
+    let floor = web::Data::new(Floor {
+        store: store.clone(),
+        key: kvixi.config().cookie_key().clone(),
+    });
     let floor_app = system.block_on(test::init_service(
         App::new()
-            .wrap(middleware())
-            .route("/me", web::get().to(floor_me)),
+            .app_data(floor)
+            .route("/me", web::get().to(floor_me::<MemoryStore>)),
     ));
     let cookie = system
         .block_on(kvixi_actix::testing::log_in(
@@ -190,8 +210,7 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     // Issue 14: the app's own data, typed, from the same record.
     let app_data_app = system.block_on(test::init_service(
         App::new()
-            .wrap(middleware())
-            .configure(kvixi_actix::configure(kvixi.clone()))
+            .with_kvixi_store(kvixi.clone(), store.clone())
             .route("/me", web::get().to(kvixi_app_me)),
     ));
     system.block_on(expect(&app_data_app, cookie, JSON, 200));
@@ -218,8 +237,8 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
 }
 
 /// The Redis rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL`
-/// (`App::with_kvixi`: kvixi-actix's fred `RedisStore` on the flow's pool) against the
-/// floor behind the same session middleware on a `RedisStore` on that same pool.
+/// (`App::with_kvixi`: tower-sessions' `RedisStore` on the flow's pool) against the
+/// floor reading a `RedisStore` on that same pool.
 pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
     let system = actix_web::rt::System::new();
     let kvixi = system.block_on(provider.kvixi_on_redis(&redis.url()));
@@ -229,15 +248,14 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
             .with_kvixi(kvixi.clone())
             .route("/me", web::get().to(kvixi_me)),
     ));
-    let floor_app = system.block_on(test::init_service(
-        App::new()
-            .wrap(kvixi_actix::session_middleware(
-                kvixi.config(),
-                RedisStore::new(pool),
-                kvixi_actix::session_key(kvixi.config()),
-            ))
-            .route("/me", web::get().to(floor_me)),
-    ));
+    let floor = web::Data::new(Floor {
+        store: RedisStore::new(pool),
+        key: kvixi.config().cookie_key().clone(),
+    });
+    let floor_app = system.block_on(test::init_service(App::new().app_data(floor).route(
+        "/me",
+        web::get().to(floor_me::<RedisStore<tower_sessions_redis_store::fred::clients::Pool>>),
+    )));
     let log_in = |user: &str| {
         system
             .block_on(kvixi_actix::testing::log_in(

@@ -41,13 +41,3 @@ pub fn auth_record(value: Value) -> Option<AuthRecord> {
         other => serde_json::from_value(other).ok(),
     }
 }
-
-/// The auth record from the JSON text a string-based store (actix-session) holds.
-pub fn auth_record_from_text(text: &str) -> Option<AuthRecord> {
-    if text.starts_with('"') {
-        let inner: String = serde_json::from_str(text).ok()?;
-        serde_json::from_str(&inner).ok()
-    } else {
-        serde_json::from_str(text).ok()
-    }
-}

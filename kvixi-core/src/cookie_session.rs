@@ -1,0 +1,443 @@
+//! The cookie-session engine of the adapters that keep the session themselves (actix-web,
+//! Rocket; axum uses tower-sessions' own layer): a session id in a cookie sealed with the
+//! app's cookie key, the data in any tower-sessions store, written through at every
+//! change. Framework-free: the input is the request's session cookie, the output the
+//! `Set-Cookie` to send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::lock::{Mutex, MutexGuard};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use tower_sessions_core::SessionStore;
+use tower_sessions_core::session::{Id, Record};
+
+use crate::flow::{self, AUTH_RECORD_KEY};
+use crate::{
+    AppUser, Config, CookieKey, Error, Kvixi, KvixiUser, SESSION_COOKIE, SessionStorage,
+    StoreTimeout, UnixTime,
+};
+
+/// The `Set-Cookie` an answer carries for the session cookie (the `cookie` crate's type,
+/// which Rocket uses as is; its `Display` is the header value).
+pub type SessionCookie = cookie::Cookie<'static>;
+
+/// Server-side sessions behind a sealed session-id cookie ([`SESSION_COOKIE`]), shared by
+/// every request of an app.
+///
+/// - The cookie holds only the session id, sealed with [`Config::cookie_key`]
+///   (`KVIXI_COOKIE_KEY`); one sealed with a [previous key](Config::previous_cookie_keys)
+///   still opens its session and is sealed again with the current key on that answer.
+///   A cookie that opens with no key, or names no stored session, is anonymous.
+/// - The record is read at most once per request, written through at every change, and
+///   stored under a new id at login ([`SessionStorage::rotate_id`]).
+/// - It expires after [`Config::idle_timeout`] without a request: a read pushes the
+///   expiry back (a store write) when [`flow::renewal_due`] says so.
+/// - Every store call gets at most [`Config::session_store_timeout`] ([`StoreTimeout`]):
+///   a store that fails or is too slow is [`Error::SessionStoreUnavailable`] (503),
+///   nobody is logged out and no cookie is sent.
+///
+/// ```
+/// use kvixi_core::{Config, CookieSessions, MemoryStore, SessionStorage};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), kvixi_core::Error> {
+/// let config = Config::builder("app", "secret", "https://app.example/auth/kvixi/callback").build()?;
+/// let sessions = std::sync::Arc::new(CookieSessions::new(MemoryStore::from_config(&config), &config));
+///
+/// // A request without a session cookie writes a value: a new session, and its cookie.
+/// let request = sessions.request(None);
+/// request.insert("greeting", "\"hello\"".into()).await?;
+/// let cookie = request.take_set_cookie().expect("a new session's cookie");
+///
+/// // The browser's next request carries it: the same session.
+/// let next = sessions.request(Some(cookie.value().to_owned()));
+/// assert_eq!(next.get("greeting").await?.as_deref(), Some("\"hello\""));
+/// assert!(next.take_set_cookie().is_none(), "nothing to tell the browser");
+/// # Ok(())
+/// # }
+/// ```
+pub struct CookieSessions {
+    store: Arc<dyn SessionStore>,
+    secure: bool,
+    key: CookieKey,
+    /// Earlier cookie keys: they still open a session cookie, which is then sealed again.
+    previous_keys: Vec<CookieKey>,
+    /// A session ends after this long without a request ([`Config::idle_timeout`]).
+    inactivity: Duration,
+}
+
+impl std::fmt::Debug for CookieSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieSessions")
+            .field("secure", &self.secure)
+            .field("inactivity", &self.inactivity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CookieSessions {
+    /// Sessions in `store`, each call under [`Config::session_store_timeout`], with the
+    /// cookie keys, `Secure` flag and idle timeout of `config`.
+    pub fn new<S: SessionStore>(store: S, config: &Config) -> Self {
+        CookieSessions {
+            store: Arc::new(StoreTimeout::from_config(store, config)),
+            secure: config.cookie_secure(),
+            key: config.cookie_key().clone(),
+            previous_keys: config.previous_cookie_keys().to_vec(),
+            inactivity: Duration::seconds(
+                i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX),
+            ),
+        }
+    }
+
+    /// The session of one request, given the value of its [`SESSION_COOKIE`] (see
+    /// [`flow::cookie_value`] to find it in the `Cookie` headers). Nothing is read
+    /// before the first use.
+    pub fn request(self: &Arc<Self>, cookie: Option<String>) -> RequestSession {
+        RequestSession {
+            sessions: Arc::clone(self),
+            cookie,
+            loaded: Mutex::new(Loaded::default()),
+        }
+    }
+
+    fn fresh_expiry(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.inactivity
+    }
+
+    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back,
+    /// as [`flow::renewal_due`] decides: it was last saved an idle timeout before its
+    /// expiry. Whole seconds from the core's clock (no calendar date on every request).
+    fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
+        let saved = expiry.unix_timestamp() - self.inactivity.whole_seconds();
+        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
+        flow::renewal_due(Some(saved), UnixTime::now(), self.inactivity.unsigned_abs())
+    }
+
+    /// The session cookie pointing at `id`, sealed with the current key.
+    fn cookie_for(&self, id: &Id) -> SessionCookie {
+        let sealed = self.key.seal(SESSION_COOKIE, &id.to_string());
+        cookie::Cookie::build((SESSION_COOKIE, sealed))
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure)
+            .path("/")
+            .expires(cookie::Expiration::Session) // ends with the browser; the store decides
+            .build()
+    }
+
+    /// The session id a cookie value names, and whether it needs sealing again.
+    fn open(&self, sealed: &str) -> Option<(Id, bool)> {
+        let (id, reseal) = match self.key.open(SESSION_COOKIE, sealed) {
+            Some(id) => (id, false),
+            // Sealed before a key rotation: still this app's, sealed again on the answer.
+            None => (
+                self.previous_keys
+                    .iter()
+                    .find_map(|key| key.open(SESSION_COOKIE, sealed))?,
+                true,
+            ),
+        };
+        Some((id.parse().ok()?, reseal))
+    }
+}
+
+/// What one request knows of its session.
+#[derive(Default)]
+struct Loaded {
+    read: bool,
+    record: Option<Record>,
+    /// The `Set-Cookie` the answer must carry.
+    set_cookie: Option<SessionCookie>,
+    /// What the store said when it failed during this request.
+    unavailable: Option<String>,
+}
+
+/// One request's session, seen through the core's [`SessionStorage`]; built by
+/// [`CookieSessions::request`]. After the flow, [`take_set_cookie`](Self::take_set_cookie)
+/// gives what the answer must tell the browser.
+pub struct RequestSession {
+    sessions: Arc<CookieSessions>,
+    cookie: Option<String>,
+    loaded: Mutex<Loaded>,
+}
+
+impl std::fmt::Debug for RequestSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cookie is a bearer credential: never printed.
+        f.debug_struct("RequestSession").finish_non_exhaustive()
+    }
+}
+
+impl RequestSession {
+    /// The session cookie the answer must set (a new or resealed id) or clear (a
+    /// removal cookie), if any; taken once.
+    pub fn take_set_cookie(&self) -> Option<SessionCookie> {
+        self.loaded.try_lock()?.set_cookie.take()
+    }
+
+    /// What the store said if it failed or timed out during this request: the request
+    /// needed its session and must be answered 503, whatever a handler made of it.
+    pub fn store_unavailable(&self) -> Option<Error> {
+        let loaded = self.loaded.try_lock()?;
+        let problem = loaded.unavailable.clone()?;
+        Some(Error::SessionStoreUnavailable { problem })
+    }
+
+    /// The logged-in user: decided on the loaded record itself when the core can tell
+    /// at once ([`Kvixi::current_user_now`]), else by its full read, which also removes
+    /// a record whose session is over.
+    pub async fn current_user(&self, kvixi: &Kvixi) -> Result<Option<KvixiUser>, Error> {
+        match self.at_once(|json| kvixi.current_user_now(json)).await? {
+            Some(user) => Ok(user),
+            // Boxed: the full read is rare, and its state would otherwise make every
+            // caller's future the bigger.
+            None => Box::pin(kvixi.current_user(self)).await,
+        }
+    }
+
+    /// [`current_user`](Self::current_user) with the app's data, typed.
+    pub async fn current_app_user<T: DeserializeOwned>(
+        &self,
+        kvixi: &Kvixi,
+    ) -> Result<Option<AppUser<T>>, Error> {
+        match self
+            .at_once(|json| kvixi.current_app_user_now(json))
+            .await?
+        {
+            Some(found) => Ok(found),
+            None => Box::pin(kvixi.current_app_user(self)).await,
+        }
+    }
+
+    /// What `decide` makes of the auth record's JSON as loaded (`None`: no record), or
+    /// `None` when it cannot tell at once.
+    async fn at_once<R>(
+        &self,
+        decide: impl FnOnce(Option<&str>) -> Option<R>,
+    ) -> Result<Option<R>, Error> {
+        let loaded = self.loaded().await?;
+        let value = loaded
+            .record
+            .as_ref()
+            .and_then(|record| record.data.get(AUTH_RECORD_KEY));
+        Ok(match value {
+            None => decide(None),
+            Some(Value::String(json)) => decide(Some(json)),
+            // Written by something else than the flow: the core's full read decides.
+            Some(_) => None,
+        })
+    }
+
+    /// The record, read from the store at the first call of the request.
+    async fn loaded(&self) -> Result<MutexGuard<'_, Loaded>, Error> {
+        let mut loaded = self.loaded.lock().await;
+        if !loaded.read {
+            let record = self.read(&mut loaded).await;
+            loaded.record = self.store_call(&mut loaded, record)?;
+            loaded.read = true;
+        }
+        Ok(loaded)
+    }
+
+    /// `result` of a store call, a failure remembered for [`Self::store_unavailable`].
+    fn store_call<T>(
+        &self,
+        loaded: &mut Loaded,
+        result: Result<T, tower_sessions_core::session_store::Error>,
+    ) -> Result<T, Error> {
+        result.map_err(|error| {
+            let error = Error::from(error);
+            if let Error::SessionStoreUnavailable { problem } = &error {
+                loaded.unavailable = Some(problem.clone());
+            }
+            error
+        })
+    }
+
+    async fn read(
+        &self,
+        loaded: &mut Loaded,
+    ) -> Result<Option<Record>, tower_sessions_core::session_store::Error> {
+        let sessions = &self.sessions;
+        // A cookie that does not open or parse is someone else's: anonymous.
+        let Some((id, reseal)) = self.cookie.as_deref().and_then(|c| sessions.open(c)) else {
+            return Ok(None);
+        };
+        let Some(mut record) = sessions.store.load(&id).await? else {
+            return Ok(None);
+        };
+        if sessions.due_for_touch(record.expiry_date) {
+            record.expiry_date = sessions.fresh_expiry();
+            sessions.store.save(&record).await?;
+        }
+        if reseal {
+            loaded.set_cookie = Some(sessions.cookie_for(&record.id));
+        }
+        Ok(Some(record))
+    }
+
+    /// Writes `record` through with a fresh expiry.
+    async fn save(&self, loaded: &mut Loaded) -> Result<(), Error> {
+        let sessions = &self.sessions;
+        let saved = match &mut loaded.record {
+            Some(record) => {
+                record.expiry_date = sessions.fresh_expiry();
+                sessions.store.save(record).await
+            }
+            None => Ok(()),
+        };
+        self.store_call(loaded, saved)
+    }
+
+    /// Stores `record` under a new id and points the cookie at it.
+    async fn create(&self, loaded: &mut Loaded, mut record: Record) -> Result<(), Error> {
+        let sessions = &self.sessions;
+        record.id = Id::default();
+        record.expiry_date = sessions.fresh_expiry();
+        let created = sessions.store.create(&mut record).await;
+        self.store_call(loaded, created)?;
+        loaded.set_cookie = Some(sessions.cookie_for(&record.id));
+        loaded.record = Some(record);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStorage for RequestSession {
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        let loaded = self.loaded().await?;
+        Ok(loaded
+            .record
+            .as_ref()
+            .and_then(|record| record.data.get(key))
+            .map(|value| match value {
+                Value::String(json) => json.clone(),
+                // Written by something else than the flow: the core decides its worth.
+                other => other.to_string(),
+            }))
+    }
+
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
+        let value = Value::String(json);
+        let mut loaded = self.loaded().await?;
+        match &mut loaded.record {
+            Some(record) => {
+                record.data.insert(key.to_owned(), value);
+                self.save(&mut loaded).await
+            }
+            None => {
+                let record = Record {
+                    id: Id::default(),
+                    data: HashMap::from([(key.to_owned(), value)]),
+                    expiry_date: self.sessions.fresh_expiry(),
+                };
+                self.create(&mut loaded, record).await
+            }
+        }
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        let removed = loaded
+            .record
+            .as_mut()
+            .and_then(|record| record.data.remove(key));
+        match removed {
+            Some(_) => self.save(&mut loaded).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn rotate_id(&self) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        if let Some(record) = loaded.record.take() {
+            let old = record.id;
+            let kept = record.clone();
+            if let Err(error) = self.create(&mut loaded, record).await {
+                loaded.record = Some(kept);
+                return Err(error);
+            }
+            let deleted = self.sessions.store.delete(&old).await;
+            self.store_call(&mut loaded, deleted)?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self) -> Result<(), Error> {
+        let mut loaded = self.loaded().await?;
+        if let Some(record) = loaded.record.take() {
+            let deleted = self.sessions.store.delete(&record.id).await;
+            if let Err(error) = self.store_call(&mut loaded, deleted) {
+                loaded.record = Some(record);
+                return Err(error);
+            }
+        }
+        let removal = cookie::Cookie::build(SESSION_COOKIE).path("/").removal();
+        loaded.set_cookie = Some(removal.build());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    /// Sessions whose idle timeout is `seconds`.
+    fn sessions(seconds: u64) -> CookieSessions {
+        let config = Config::builder("app", "secret", "http://localhost/cb")
+            .idle_timeout(std::time::Duration::from_secs(seconds))
+            .build()
+            .expect("valid config");
+        CookieSessions::new(MemoryStore::default(), &config)
+    }
+
+    #[test]
+    fn a_session_in_use_is_touched_in_time_and_a_fresh_one_is_left_alone() {
+        let now = OffsetDateTime::now_utc();
+        let millis = Duration::milliseconds;
+        // A 5 s idle timeout: a session last touched 0.3 s ago or more is due (with
+        // whole seconds rounded the wrong way it would idle out while in use).
+        let short = sessions(5);
+        for left in [4_700, 4_500, 1_000, 100] {
+            assert!(short.due_for_touch(now + millis(left)), "{left} ms left");
+        }
+        // The default 24 h: touched at most about once an hour, not at every request.
+        let day = sessions(24 * 3600);
+        assert!(!day.due_for_touch(now + Duration::hours(24) - Duration::minutes(10)));
+        assert!(day.due_for_touch(now + Duration::hours(22)));
+    }
+
+    #[tokio::test]
+    async fn a_rotated_key_opens_the_session_and_seals_its_cookie_again() {
+        const OLD: &str = "the-old-cookie-key-of-at-least-32-bytes!!";
+        const NEW: &str = "the-new-cookie-key-of-at-least-32-bytes!!";
+        let store = MemoryStore::default();
+        let keyed = |key: &str, previous: &[&str]| {
+            let config = Config::builder("app", "secret", "http://localhost/cb")
+                .cookie_key(key)
+                .previous_cookie_keys(previous.iter().copied())
+                .build()
+                .expect("valid config");
+            Arc::new(CookieSessions::new(store.clone(), &config))
+        };
+        let before = keyed(OLD, &[]).request(None);
+        before.insert("k", "1".into()).await.expect("stored");
+        let old = before.take_set_cookie().expect("a cookie");
+
+        let after = keyed(NEW, &[OLD]).request(Some(old.value().to_owned()));
+        assert_eq!(after.get("k").await.expect("read").as_deref(), Some("1"));
+        let resealed = after.take_set_cookie().expect("sealed again");
+        assert_ne!(resealed.value(), old.value());
+
+        let later = keyed(NEW, &[]);
+        let with_new = later.request(Some(resealed.value().to_owned()));
+        assert_eq!(with_new.get("k").await.expect("read").as_deref(), Some("1"));
+        let with_old = later.request(Some(old.value().to_owned()));
+        assert_eq!(with_old.get("k").await.expect("read"), None, "key dropped");
+    }
+}
