@@ -49,6 +49,8 @@ struct Figures {
     framework: &'static str,
     bound: String,
     peak_calls: usize,
+    /// Exchanges Kvixi received from the first bot's callback to the last answer.
+    exchanges: u64,
     fds: (usize, usize),
     rss: (u64, u64),
     answers: BTreeMap<u16, (usize, Duration, Duration)>,
@@ -98,6 +100,7 @@ async fn measure(plan: &Plan) -> Result<Figures, String> {
         cookies.push(cookie);
     }
 
+    let exchanges_before = emulator.request_count(Endpoint::Authorize);
     emulator.inject_fault(Endpoint::Authorize, Fault::Delay(plan.hold));
     let done = Arc::new(AtomicBool::new(false));
     let monitor = tokio::spawn(monitor(pid, kvixi_port, done.clone()));
@@ -138,6 +141,7 @@ async fn measure(plan: &Plan) -> Result<Figures, String> {
     let elapsed = started.elapsed();
     done.store(true, Ordering::SeqCst);
     let (peak_calls, peak_fds, peak_rss) = monitor.await.map_err(|e| e.to_string())?;
+    let exchanges = emulator.request_count(Endpoint::Authorize) - exchanges_before;
     let (me, me_failures) = reader.await.map_err(|e| e.to_string())?;
     emulator.clear_faults();
     let _ = child.kill();
@@ -147,6 +151,7 @@ async fn measure(plan: &Plan) -> Result<Figures, String> {
         bound: std::env::var("KVIXI_MAX_PROVIDER_CALLS")
             .unwrap_or_else(|_| format!("{} (default)", kvixi_core::DEFAULT_MAX_PROVIDER_CALLS)),
         peak_calls,
+        exchanges,
         fds: (before.0, peak_fds),
         rss: (before.1, peak_rss),
         answers,
@@ -372,7 +377,12 @@ fn print(figures: &Figures) {
     println!();
     println!("| | {} |", figures.framework);
     println!("| --- | --- |");
-    println!("| calls Kvixi had open at once | {} |", figures.peak_calls);
+    // Sockets, not calls: the app's HTTP pool may open a spare connection while another
+    // is being set up, so the exchanges Kvixi received are the exact figure.
+    println!(
+        "| app's connections to Kvixi at once (calls in all) | {} ({}) |",
+        figures.peak_calls, figures.exchanges
+    );
     println!(
         "| app's open file descriptors | {} → {} |",
         figures.fds.0, figures.fds.1
