@@ -617,7 +617,7 @@ mod tests {
         // Or it stalled since the average was taken: nothing changed hands for four
         // average holds (at least STALL_FLOOR) with every slot taken.
         let fast = queue(3 * MS, now, 0);
-        assert!(fast.admits(0, now + 50 * MS));
+        assert!(fast.admits(0, now + STALL_FLOOR / 2));
         let later = now + STALL_FLOOR + MS;
         assert!(fast.stalled(0, later));
         assert_eq!(fast.expected_wait(0, later), None);
@@ -635,7 +635,10 @@ mod tests {
         let now = Instant::now();
         let line = queue(3 * MS, now, 10);
         let joined = now;
-        assert!(!line.gives_up(joined, 0, now + 50 * MS), "still moving");
+        assert!(
+            !line.gives_up(joined, 0, now + STALL_FLOOR / 2),
+            "still moving"
+        );
         // Nothing changed hands since: Kvixi stalled, the line is answered busy.
         assert!(line.gives_up(joined, 0, now + STALL_FLOOR + MS));
         // Slots change hands, but too slowly for this waiter's budget.

@@ -226,6 +226,9 @@ impl Fleet {
             .env_remove("ROCKET_PROFILE")
             .env_remove("ROCKET_ADDRESS")
             .env_remove("ROCKET_PORT")
+            // A deployment's default: library errors capture a backtrace when
+            // RUST_BACKTRACE says so (an explicit `env` may still set it).
+            .env_remove("RUST_LIB_BACKTRACE")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
