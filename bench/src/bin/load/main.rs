@@ -234,6 +234,29 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Runs `plan` against the app at `url` and says how it went, under `label`.
+fn run_phase(
+    runtime: &tokio::runtime::Runtime,
+    label: &str,
+    url: &url::Url,
+    plan: Plan,
+) -> phase::Outcome {
+    let outcome = runtime.block_on(phase::run(plan, url, ALICE, ALICE_USER_ID));
+    eprintln!(
+        "load: {label} {:?} x{}: {} ok, {} failed, {} not started in {:.1?}",
+        plan.work,
+        plan.browsers,
+        outcome.latencies.len(),
+        outcome.failures,
+        outcome.not_started,
+        outcome.elapsed
+    );
+    for example in &outcome.examples {
+        eprintln!("load:   {example}");
+    }
+    outcome
+}
+
 /// Every phase against a fresh process of `framework`'s example.
 fn measure(
     runtime: &tokio::runtime::Runtime,
@@ -243,22 +266,7 @@ fn measure(
     let burst = measure_burst(runtime, framework, kvixi_delay)?;
     let app = App::start(framework, Sessions::Memory)?;
     let url = app.url.clone();
-    let run = |plan: Plan| {
-        let outcome = runtime.block_on(phase::run(plan, &url, ALICE, ALICE_USER_ID));
-        eprintln!(
-            "load: {framework} {:?} x{}: {} ok, {} failed, {} not started in {:.1?}",
-            plan.work,
-            plan.browsers,
-            outcome.latencies.len(),
-            outcome.failures,
-            outcome.not_started,
-            outcome.elapsed
-        );
-        for example in &outcome.examples {
-            eprintln!("load:   {example}");
-        }
-        outcome
-    };
+    let run = |plan: Plan| run_phase(runtime, framework, &url, plan);
     let cpu = || (app.cpu_time(), cpu_time_of("self"));
 
     // Connections, buffers and lazily built state settle in; the store ends empty.
@@ -359,22 +367,8 @@ fn measure_burst(
             emulator: &emulator,
         }),
     )?;
-    let run = |plan: Plan| {
-        let outcome = runtime.block_on(phase::run(plan, &app.url, ALICE, ALICE_USER_ID));
-        eprintln!(
-            "load: {framework} Kvixi {delay:?} {:?} x{}: {} ok, {} failed, {} not started in {:.1?}",
-            plan.work,
-            plan.browsers,
-            outcome.latencies.len(),
-            outcome.failures,
-            outcome.not_started,
-            outcome.elapsed
-        );
-        for example in &outcome.examples {
-            eprintln!("load:   {example}");
-        }
-        outcome
-    };
+    let label = format!("{framework} Kvixi {delay:?}");
+    let run = |plan: Plan| run_phase(runtime, &label, &app.url, plan);
     run(Plan {
         work: Work::LoginLogout,
         browsers: 16,
