@@ -11,9 +11,10 @@
 //!   milliseconds and waits; a queue behind a Kvixi that holds its calls never drains
 //!   and is refused.
 //! - A stalled Kvixi is seen before any call times out: when no slot has changed hands
-//!   for four average holds (at least [`STALL_FLOOR`]) while all are taken, the queue is
-//!   stalled ([`SlotQueue::stalled`]); its waiters are answered `provider_busy` and new
-//!   callbacks are refused at once until a slot is given back. A waiter is also answered
+//!   for four average holds while all are taken, and either a whole round of callbacks
+//!   joined the line meanwhile (a flood) or [`STALL_FLOOR`] passed, the queue is stalled
+//!   ([`SlotQueue::stalled`]); its waiters are answered `provider_busy` and new callbacks
+//!   are refused at once until a slot is given back. A waiter is also answered
 //!   `provider_busy` when its wait reaches the budget.
 //! - The breaker ([`Config::provider_breaker`]): a run of timeouts, transport errors or
 //!   5xx answers within a window opens it; while open, callbacks are answered 503
@@ -59,6 +60,8 @@ pub struct SlotQueue {
     moved_at: Option<Instant>,
     /// Callbacks waiting for a slot.
     waiting: usize,
+    /// Callbacks that joined the line since a slot last changed hands.
+    joined_since_move: usize,
 }
 
 impl SlotQueue {
@@ -70,6 +73,7 @@ impl SlotQueue {
             mean_hold: None,
             moved_at: None,
             waiting: 0,
+            joined_since_move: 0,
         }
     }
 
@@ -97,13 +101,19 @@ impl SlotQueue {
     }
 
     /// Whether every slot is taken (`free` is 0) and none changed hands for
-    /// [`stall_after`](Self::stall_after): Kvixi holds its calls far longer than it
-    /// used to, and nothing in the queue can expect a slot soon.
+    /// [`stall_after`](Self::stall_after), or for four average holds while a whole
+    /// round of callbacks joined the line: Kvixi holds its calls far longer than it used
+    /// to, and nothing in the queue can expect a slot soon.
     pub fn stalled(&self, free: usize, now: Instant) -> bool {
-        free == 0
-            && self
-                .moved_at
-                .is_some_and(|at| now.saturating_duration_since(at) > self.stall_after())
+        let Some(moved_at) = self.moved_at else {
+            return false;
+        };
+        let still = now.saturating_duration_since(moved_at);
+        // A whole round of callbacks joined while nothing moved for four average holds:
+        // a flood, seen before the floor (an app that pauses takes no callbacks either).
+        let flooded = self.joined_since_move >= self.slots
+            && still > self.mean_hold().saturating_mul(STALL_HOLDS);
+        free == 0 && (still > self.stall_after() || flooded)
     }
 
     /// The wait of a callback that asks for a slot at `now`, when `free` slots are free,
@@ -138,6 +148,7 @@ impl SlotQueue {
     /// A callback joined the queue.
     pub fn join(&mut self) {
         self.waiting += 1;
+        self.joined_since_move += 1;
     }
 
     /// A waiting callback left the queue (with a slot or without).
@@ -148,6 +159,7 @@ impl SlotQueue {
     /// A slot was taken at `now`.
     pub fn took(&mut self, now: Instant) {
         self.moved_at = Some(now);
+        self.joined_since_move = 0;
     }
 
     /// A slot was given back at `now`, after `held` if its callback called Kvixi (a
@@ -155,6 +167,7 @@ impl SlotQueue {
     /// Kvixi's speed).
     pub fn gave_back(&mut self, held: Option<Duration>, now: Instant) {
         self.moved_at = Some(now);
+        self.joined_since_move = 0;
         if let Some(held) = held {
             self.mean_hold = Some(match self.mean_hold {
                 None => held,
@@ -628,6 +641,30 @@ mod tests {
         assert!(real.stalled(0, now + 801 * MS));
         // Free slots are never stalled.
         assert!(!fast.stalled(1, later));
+    }
+
+    #[test]
+    fn a_round_of_callbacks_joining_while_nothing_moves_is_a_stall_before_the_floor() {
+        let now = Instant::now();
+        // Kvixi answered in 3 ms; nothing has moved for 13 ms (over four holds).
+        let mut line = queue(3 * MS, now, SLOTS - 1);
+        let still = now + 13 * MS;
+        assert!(
+            !line.stalled(0, still),
+            "fewer than a round joined: the floor decides"
+        );
+        line.join();
+        assert!(
+            line.stalled(0, still),
+            "a whole round joined and nothing moved"
+        );
+        assert!(!line.stalled(0, now + 11 * MS), "not yet four holds");
+        // A slot changing hands starts the count again.
+        line.took(still);
+        assert!(!line.stalled(0, still + 13 * MS));
+        // A burst against a Kvixi at 200 ms a login: a thousand join within a hold.
+        let burst = queue(200 * MS, now, 1000);
+        assert!(!burst.stalled(0, now + 500 * MS));
     }
 
     #[test]
