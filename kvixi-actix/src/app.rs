@@ -1,13 +1,12 @@
 //! `App::with_kvixi`: the session middleware and the routes in one line, the store and
 //! the cookie key following from the flow's `Config`.
 
-use std::any::TypeId;
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
-use kvixi_core::{CookieSessions, Kvixi, MemoryStore};
+use kvixi_core::{CookieSessions, Kvixi};
 use tower_sessions_core::SessionStore;
 
 use crate::routes::routes;
@@ -41,9 +40,11 @@ pub trait KvixiAppExt {
     /// Mounts the login, callback and logout routes, puts the flow in the app data
     /// (`web::Data<Kvixi>`, for your handlers too) and wraps the app in the session
     /// middleware the Kvixi routes and extractors need. The sessions go where the flow's
-    /// [`Config`](kvixi_core::Config) says: with a Redis URL (`KVIXI_REDIS_URL`),
-    /// tower-sessions' Redis store on the flow's own connection pool ([`Kvixi::redis`]);
-    /// without, one [`MemoryStore`] (bounded by
+    /// [`Config`](kvixi_core::Config) says ([`Kvixi::session_store`]): with a database
+    /// URL (`KVIXI_DATABASE_URL`), the app's SQLite or Postgres through the flow's own
+    /// pool; with a Redis URL (`KVIXI_REDIS_URL`), tower-sessions' Redis store on the
+    /// flow's own connection pool; without either, one
+    /// [`MemoryStore`](kvixi_core::MemoryStore) (bounded by
     /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions)) shared
     /// by every worker serving this flow. The session cookie holds only the session id,
     /// sealed with the app's cookie key (see the [crate docs](crate#sessions)).
@@ -65,7 +66,7 @@ pub trait KvixiAppExt {
     >;
 
     /// Like [`with_kvixi`](KvixiAppExt::with_kvixi), with the sessions in `store`: any
-    /// tower-sessions [`SessionStore`] (kvixi-core's [`MemoryStore`], tower-sessions'
+    /// tower-sessions [`SessionStore`] (kvixi-core's [`MemoryStore`](kvixi_core::MemoryStore), tower-sessions'
     /// Redis store, a database store, one of your own). Create it once, outside
     /// `HttpServer::new`'s closure, and clone it into each worker. Each call to `store`
     /// gets at most
@@ -73,7 +74,7 @@ pub trait KvixiAppExt {
     /// store that fails or does not answer in time makes the requests that need the
     /// session answer 503 (nobody is logged out), and leaves the others alone.
     ///
-    /// A store other than [`MemoryStore`] may be shared by several instances, and then
+    /// A store other than [`MemoryStore`](kvixi_core::MemoryStore) may be shared by several instances, and then
     /// the flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
     /// `Kvixi::builder(..).revocations(..)`): otherwise the app fails to start (every
     /// worker's init fails, so `HttpServer` and `test::init_service` do), with an error
@@ -133,22 +134,9 @@ where
         >,
     > {
         // Once per flow, so that every worker shares the store.
-        let sessions = kvixi.adapter_state(|| Arc::new(flow_sessions(&kvixi)));
-        // Never per-process sessions when the config names a shared Redis: the app
-        // refuses to start, naming the feature.
-        #[cfg(not(feature = "redis"))]
-        let refusal = kvixi
-            .config()
-            .redis_url()
-            .map(|_| kvixi_core::Error::Config {
-                setting: "redis_url",
-                problem: "is set but kvixi-actix was built without its `redis` feature (on by \
-                      default): enable it"
-                    .into(),
-            });
-        #[cfg(feature = "redis")]
-        let refusal = None;
-        let middleware = KvixiSessions::new(&kvixi, refusal);
+        let store = kvixi.session_store();
+        let sessions = kvixi.adapter_state(|| Arc::new(CookieSessions::new(store, kvixi.config())));
+        let middleware = KvixiSessions::new(&kvixi, None);
         self.app_data(web::Data::from(sessions))
             .wrap(middleware)
             .configure(routes(kvixi))
@@ -167,10 +155,7 @@ where
             InitError = (),
         >,
     > {
-        let per_process = TypeId::of::<S>() == TypeId::of::<MemoryStore>();
-        let refusal = kvixi
-            .check_own_store(std::any::type_name::<S>(), per_process)
-            .err();
+        let refusal = kvixi.check_store::<S>().err();
         let sessions = Arc::new(CookieSessions::new(store, kvixi.config()));
         let middleware = KvixiSessions::new(&kvixi, refusal);
         self.app_data(web::Data::from(sessions))
@@ -179,20 +164,10 @@ where
     }
 }
 
-/// The sessions the flow's config calls for: its Redis, else this process's memory.
-fn flow_sessions(kvixi: &Kvixi) -> CookieSessions {
-    #[cfg(feature = "redis")]
-    if let Some(pool) = kvixi.redis() {
-        let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
-        return CookieSessions::new(store, kvixi.config());
-    }
-    CookieSessions::new(MemoryStore::from_config(kvixi.config()), kvixi.config())
-}
-
 #[cfg(test)]
 mod tests {
     use actix_web::test;
-    use kvixi_core::{Config, MemoryRevocations};
+    use kvixi_core::{Config, MemoryRevocations, MemoryStore};
     use tower_sessions_core::session::{Id, Record};
     use tower_sessions_core::session_store;
 

@@ -125,9 +125,11 @@ pub enum Error {
 /// One-line mounting of Kvixi login on an axum [`Router`].
 pub trait KvixiRouterExt {
     /// Mounts the three routes and wraps the router (routes added so far) in the
-    /// [`KvixiLayer`] and the session store the config names: the shared Redis of
-    /// [`Config::redis_url`] (`KVIXI_REDIS_URL`, feature `redis`, on by default), or a
-    /// [`MemoryStore`] sized by [`Config::max_memory_sessions`]. Call it after your routes.
+    /// [`KvixiLayer`] and the session store the config names
+    /// ([`Kvixi::session_store`]): the app's database of [`Config::database_url`]
+    /// (`KVIXI_DATABASE_URL`), the shared Redis of [`Config::redis_url`]
+    /// (`KVIXI_REDIS_URL`), or a [`MemoryStore`] sized by [`Config::max_memory_sessions`].
+    /// Call it after your routes.
     fn with_kvixi(self, kvixi: Kvixi) -> Self;
 
     /// Like [`with_kvixi`](KvixiRouterExt::with_kvixi), with sessions in `store`
@@ -146,27 +148,13 @@ pub trait KvixiRouterExt {
 
 impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
     fn with_kvixi(self, kvixi: Kvixi) -> Self {
-        #[cfg(feature = "redis")]
-        if let Some(pool) = kvixi.redis() {
-            let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
-            return self.with_kvixi_store(kvixi, store);
-        }
-        // Never per-process sessions when the config names a shared Redis.
-        #[cfg(not(feature = "redis"))]
-        if kvixi.config().redis_url().is_some() {
-            panic!(
-                "kvixi: KVIXI_REDIS_URL is set but kvixi-axum was built without its `redis` \
-                 feature (on by default): enable it"
-            );
-        }
-        let store = MemoryStore::from_config(kvixi.config());
+        let store = kvixi.session_store();
         self.with_kvixi_store(kvixi, store)
     }
 
     fn with_kvixi_store<St: SessionStore + Clone>(self, kvixi: Kvixi, store: St) -> Self {
         // A misconfigured fleet fails at startup, as axum's own router checks do.
-        if let Err(error) = kvixi.check_own_store(std::any::type_name::<St>(), per_process::<St>())
-        {
+        if let Err(error) = kvixi.check_store::<St>() {
             panic!("kvixi: {error}");
         }
         let store = kvixi_core::StoreTimeout::from_config(store, kvixi.config());
@@ -175,10 +163,4 @@ impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
             .layer(KvixiLayer::new(kvixi))
             .layer(sessions)
     }
-}
-
-/// Whether sessions in `St` surely live in this process only: kvixi's memory store (the
-/// same rule as Rocket's fairing; any other store may be shared).
-fn per_process<St: 'static>() -> bool {
-    std::any::TypeId::of::<St>() == std::any::TypeId::of::<MemoryStore>()
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
+use crate::database::DatabaseUrl;
 use crate::error::Error;
 use crate::redis::RedisUrl;
 use crate::return_to::ReturnTo;
@@ -34,6 +35,7 @@ pub struct Config {
     cookie_key: CookieKey,
     previous_cookie_keys: Vec<CookieKey>,
     redis_url: Option<RedisUrl>,
+    database_url: Option<DatabaseUrl>,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
@@ -78,6 +80,7 @@ impl Config {
             cookie_key: None,
             previous_cookie_keys: Vec::new(),
             redis_url: None,
+            database_url: None,
             session_store_timeout: Duration::from_secs(2),
             max_memory_sessions: 100_000,
             logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
@@ -93,13 +96,15 @@ impl Config {
     }
 
     /// Reads `KVIXI_APP_ID`, `KVIXI_APP_SECRET`, `KVIXI_REDIRECT_URL`, `KVIXI_COOKIE_KEY`
-    /// and, optionally, `KVIXI_BASE_URL`, `KVIXI_REDIS_URL` and
+    /// and, optionally, `KVIXI_BASE_URL`, `KVIXI_REDIS_URL`, `KVIXI_DATABASE_URL` and
     /// `KVIXI_PREVIOUS_COOKIE_KEYS` from the environment.
     ///
     /// `KVIXI_COOKIE_KEY` (at least 32 random characters, the same on every instance)
     /// encrypts the cookie that carries a started login; it is required here because a
     /// deployment read from the environment may run several instances.
-    /// `KVIXI_REDIS_URL` makes a fleet: see [`ConfigBuilder::redis_url`].
+    /// `KVIXI_REDIS_URL` makes a fleet: see [`ConfigBuilder::redis_url`];
+    /// `KVIXI_DATABASE_URL` keeps the same state in SQLite or Postgres: see
+    /// [`ConfigBuilder::database_url`].
     /// `KVIXI_PREVIOUS_COOKIE_KEYS` (comma-separated) rotates the key: see
     /// [`ConfigBuilder::previous_cookie_keys`].
     pub fn from_env() -> Result<Config, Error> {
@@ -138,6 +143,9 @@ impl Config {
         }
         if let Some(url) = optional("KVIXI_REDIS_URL") {
             builder = builder.redis_url(url);
+        }
+        if let Some(url) = optional("KVIXI_DATABASE_URL") {
+            builder = builder.database_url(url);
         }
         if let Some(calls) = optional("KVIXI_MAX_PROVIDER_CALLS") {
             let calls = calls.trim().parse::<usize>().map_err(|_| Error::Config {
@@ -260,6 +268,10 @@ impl Config {
     pub fn redis_url(&self) -> Option<&RedisUrl> {
         self.redis_url.as_ref()
     }
+    /// The app's database that keeps the sessions (`KVIXI_DATABASE_URL`), if any.
+    pub fn database_url(&self) -> Option<&DatabaseUrl> {
+        self.database_url.as_ref()
+    }
     /// How long a request waits for the session store before answering 503.
     pub fn session_store_timeout(&self) -> Duration {
         self.session_store_timeout
@@ -306,6 +318,7 @@ pub struct ConfigBuilder {
     cookie_key: Option<Vec<u8>>,
     previous_cookie_keys: Vec<Vec<u8>>,
     redis_url: Option<String>,
+    database_url: Option<String>,
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
@@ -329,6 +342,10 @@ impl std::fmt::Debug for ConfigBuilder {
             )
             .field("previous_cookie_keys", &self.previous_cookie_keys.len())
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +378,7 @@ struct Setting {
     cookie_key: &'static str,
     previous_cookie_keys: &'static str,
     redis_url: &'static str,
+    database_url: &'static str,
 }
 
 impl Setting {
@@ -373,6 +391,7 @@ impl Setting {
             cookie_key: "cookie_key",
             previous_cookie_keys: "previous_cookie_keys",
             redis_url: "redis_url",
+            database_url: "database_url",
         }
     }
     fn env() -> Self {
@@ -384,6 +403,7 @@ impl Setting {
             cookie_key: "KVIXI_COOKIE_KEY",
             previous_cookie_keys: "KVIXI_PREVIOUS_COOKIE_KEYS",
             redis_url: "KVIXI_REDIS_URL",
+            database_url: "KVIXI_DATABASE_URL",
         }
     }
 }
@@ -459,6 +479,17 @@ impl ConfigBuilder {
     /// Needs the `redis` feature (the adapters enable it by default).
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
+        self
+    }
+    /// The app's own database (`sqlite://PATH`, the file created if missing, or
+    /// `postgres://…` / `postgresql://…`): with it the adapters' one-line setup keeps
+    /// sessions, revocation stamps and spent pending logins there, through one sqlx pool
+    /// per process ([`Kvixi::database`](crate::Kvixi::database), which the app's own
+    /// queries may share), so that a restart logs nobody out and several instances on
+    /// one Postgres serve any request. Exclusive with [`redis_url`](Self::redis_url).
+    /// Needs the `database` feature (the adapters enable it by default).
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
         self
     }
     /// Most calls to Kvixi in flight at once in this process (default 64,
@@ -713,6 +744,20 @@ impl ConfigBuilder {
             .as_deref()
             .map(|url| RedisUrl::parse(url, names.redis_url))
             .transpose()?;
+        let database_url = self
+            .database_url
+            .as_deref()
+            .map(|url| DatabaseUrl::parse(url, names.database_url))
+            .transpose()?;
+        if redis_url.is_some() && database_url.is_some() {
+            return Err(invalid(
+                names.database_url,
+                format!(
+                    "and {} are both set; keep the sessions in one of them: unset one",
+                    names.redis_url
+                ),
+            ));
+        }
         Ok(Config {
             app_id: self.app_id.trim().to_owned(),
             app_secret: self.app_secret,
@@ -728,6 +773,7 @@ impl ConfigBuilder {
             cookie_key,
             previous_cookie_keys,
             redis_url,
+            database_url,
             session_store_timeout: self.session_store_timeout,
             max_memory_sessions: self.max_memory_sessions,
             logout_everywhere_path: self.logout_everywhere_path,

@@ -85,6 +85,8 @@ struct Inner {
     revocations_per_process: bool,
     #[cfg(feature = "redis")]
     redis: Option<crate::redis::Shared>,
+    #[cfg(feature = "database")]
+    database: Option<crate::database::Shared>,
     adapter_state: std::sync::Mutex<AdapterState>,
 }
 
@@ -196,6 +198,14 @@ impl KvixiBuilder {
         });
         #[cfg(not(feature = "redis"))]
         let shared_stamps: Option<Arc<dyn Revocations>> = None;
+        #[cfg(feature = "database")]
+        let database = crate::database::Shared::connect(&self.config)?;
+        #[cfg(feature = "database")]
+        let shared_stamps = shared_stamps.or_else(|| {
+            database
+                .as_ref()
+                .map(|shared| Arc::new(shared.revocations()) as Arc<dyn Revocations>)
+        });
         let revocations_per_process = self.revocations.is_none() && shared_stamps.is_none();
         let revocations = self
             .revocations
@@ -215,6 +225,8 @@ impl KvixiBuilder {
                 revocations_per_process,
                 #[cfg(feature = "redis")]
                 redis,
+                #[cfg(feature = "database")]
+                database,
                 adapter_state: std::sync::Mutex::default(),
             }),
         })
@@ -244,6 +256,60 @@ impl Kvixi {
     #[cfg(feature = "redis")]
     pub fn redis(&self) -> Option<&fred::clients::Pool> {
         self.inner.redis.as_ref().map(|shared| &shared.pool)
+    }
+
+    /// The process's pool on the app's database (`KVIXI_DATABASE_URL`), where the
+    /// sessions, revocation stamps and spent logins are: the app's own queries may share
+    /// it. `None` when the config names no database.
+    #[cfg(feature = "database")]
+    pub fn database(&self) -> Option<&crate::Database> {
+        self.inner.database.as_ref().map(|shared| &shared.database)
+    }
+
+    /// Waits at most `limit` until the app's database answers and kvixi's tables exist:
+    /// a startup check, like [`Kvixi::redis_ready`]. `Ok` at once without a database URL.
+    pub async fn database_ready(&self, limit: std::time::Duration) -> Result<(), Error> {
+        #[cfg(feature = "database")]
+        if let Some(shared) = &self.inner.database {
+            return shared.ready(limit).await;
+        }
+        let _ = limit;
+        Ok(())
+    }
+
+    /// The session store the config names (the database, the shared Redis, or this
+    /// process's memory store sized by [`Config::max_memory_sessions`]): the one the
+    /// adapters' one-line setups use. Every call gives the same store.
+    #[cfg(feature = "tower-sessions-store")]
+    pub fn session_store(&self) -> crate::ConfiguredStore {
+        use crate::configured_store::{Backend, ConfiguredStore};
+        self.adapter_state(|| {
+            #[cfg(feature = "database")]
+            if let Some(shared) = &self.inner.database {
+                return ConfiguredStore(Backend::Database(shared.store()));
+            }
+            #[cfg(feature = "redis")]
+            if let Some(shared) = &self.inner.redis {
+                return ConfiguredStore(Backend::Redis(
+                    tower_sessions_redis_store::RedisStore::new(shared.pool.clone()),
+                ));
+            }
+            ConfiguredStore(Backend::Memory(crate::MemoryStore::from_config(
+                self.config(),
+            )))
+        })
+    }
+
+    /// [`check_own_store`](Kvixi::check_own_store) for a store of type `St`: kvixi's
+    /// [`MemoryStore`](crate::MemoryStore) is per process, and so is a
+    /// [`ConfiguredStore`](crate::ConfiguredStore) as far as this check goes (its
+    /// revocations follow the same config); any other store may be shared.
+    #[cfg(feature = "tower-sessions-store")]
+    pub fn check_store<St: 'static>(&self) -> Result<(), Error> {
+        use std::any::TypeId;
+        let per_process = TypeId::of::<St>() == TypeId::of::<crate::MemoryStore>()
+            || TypeId::of::<St>() == TypeId::of::<crate::ConfiguredStore>();
+        self.check_own_store(std::any::type_name::<St>(), per_process)
     }
 
     /// Waits at most `limit` until the shared Redis answers: a startup check for apps
@@ -572,6 +638,17 @@ impl Kvixi {
     /// Marks `pending` used; `false` when it was already. With Redis the whole fleet
     /// shares the record, so a replayed cookie costs no call to Kvixi on any instance.
     async fn consume(&self, pending: &PendingLogin, now: UnixTime) -> Result<bool, Error> {
+        #[cfg(feature = "database")]
+        if let Some(shared) = &self.inner.database {
+            let expires = pending
+                .created_at
+                .plus(self.config().pending_login_lifetime());
+            if expires < now {
+                // Expired: refused by `accept_callback` without a call to Kvixi anyway.
+                return Ok(true);
+            }
+            return shared.spend_login(&pending.id, expires).await;
+        }
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.inner.redis {
             let expires = pending

@@ -71,7 +71,10 @@ mod app_data;
 mod client;
 mod config;
 #[cfg(feature = "tower-sessions-store")]
+mod configured_store;
+#[cfg(feature = "tower-sessions-store")]
 mod cookie_session;
+mod database;
 mod driver;
 mod error;
 mod events;
@@ -103,7 +106,12 @@ pub use config::{
     DEFAULT_PROVIDER_QUEUE_WAIT, Opened,
 };
 #[cfg(feature = "tower-sessions-store")]
+pub use configured_store::ConfiguredStore;
+#[cfg(feature = "tower-sessions-store")]
 pub use cookie_session::{CookieSessions, RequestSession, SessionCookie};
+#[cfg(feature = "database")]
+pub use database::{Database, DatabaseRevocations, DatabaseStore};
+pub use database::{DatabaseKind, DatabaseUrl};
 pub use driver::{
     AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
 };
@@ -118,10 +126,12 @@ pub use redis::RedisUrl;
 #[cfg(feature = "redis")]
 pub use redis::redis_pool;
 #[cfg(feature = "redis")]
-pub use redis_revocations::{DEFAULT_REVOCATION_CACHE, RedisRevocations};
+pub use redis_revocations::RedisRevocations;
 pub use reply::Reply;
 pub use return_to::{MAX_RETURN_TO_LEN, NotSameSitePath, ReturnTo};
-pub use revocation::{DEFAULT_MEMORY_REVOCATIONS, MemoryRevocations, Revocations};
+pub use revocation::{
+    DEFAULT_MEMORY_REVOCATIONS, DEFAULT_REVOCATION_CACHE, MemoryRevocations, Revocations,
+};
 pub use secret::{AccessToken, AppSecret, AuthKey, CookieKey};
 pub use session::{MemorySession, SessionStorage};
 #[cfg(feature = "tower-sessions-store")]

@@ -1,10 +1,8 @@
 //! `RedisRevocations`: revocation stamps shared by every instance through Redis
 //! (feature `redis`), with a short per-process cache in front.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::prelude::{KeysInterface, Pool};
@@ -12,20 +10,14 @@ use fred::types::Expiration;
 
 use crate::error::Error;
 use crate::flow::UnixTime;
-use crate::revocation::Revocations;
-
-/// How long an instance trusts a stamp it read, by default.
-pub const DEFAULT_REVOCATION_CACHE: Duration = Duration::from_secs(1);
-
-/// Most users whose stamps one instance caches; past it the cache starts again empty.
-const MAX_CACHED_USERS: usize = 65_536;
+use crate::revocation::{Revocations, StampCache};
 
 /// Revocation stamps in Redis (one key per revoked user, `kvixi:revoked:{user_id}`,
 /// expiring after the absolute session lifetime), for several instances behind a load
 /// balancer. It works with any session store, in any adapter: give every instance's
 /// [`Kvixi`](crate::Kvixi) one, on the same Redis.
 ///
-/// Each instance caches what it read for [`DEFAULT_REVOCATION_CACHE`] (1 s; see
+/// Each instance caches what it read for [`DEFAULT_REVOCATION_CACHE`](crate::DEFAULT_REVOCATION_CACHE) (1 s; see
 /// [`cache_for`](RedisRevocations::cache_for)), so that a logged-in request costs no
 /// Redis round trip most of the time. A revocation therefore ends the user's sessions
 /// at once on the instance that made it, and within the cache time on the others.
@@ -48,16 +40,15 @@ const MAX_CACHED_USERS: usize = 65_536;
 pub struct RedisRevocations {
     pool: Pool,
     prefix: String,
-    cache_for: Duration,
     timeout: Duration,
-    cache: Mutex<HashMap<String, (Option<UnixTime>, Instant)>>,
+    cache: StampCache,
 }
 
 impl fmt::Debug for RedisRevocations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRevocations")
             .field("prefix", &self.prefix)
-            .field("cache_for", &self.cache_for)
+            .field("cache_for", &self.cache.cache_for)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -69,9 +60,8 @@ impl RedisRevocations {
         RedisRevocations {
             pool,
             prefix: "kvixi:revoked:".to_owned(),
-            cache_for: DEFAULT_REVOCATION_CACHE,
             timeout: Duration::from_secs(2),
-            cache: Mutex::new(HashMap::new()),
+            cache: StampCache::default(),
         }
     }
 
@@ -80,7 +70,7 @@ impl RedisRevocations {
     /// Redis at every logged-in request.
     #[must_use]
     pub fn cache_for(mut self, cache_for: Duration) -> Self {
-        self.cache_for = cache_for;
+        self.cache.cache_for = cache_for;
         self
     }
 
@@ -101,20 +91,6 @@ impl RedisRevocations {
 
     fn key(&self, user_id: &str) -> String {
         format!("{}{user_id}", self.prefix)
-    }
-
-    fn cached(&self, user_id: &str) -> Option<Option<UnixTime>> {
-        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let (stamp, read_at) = cache.get(user_id)?;
-        (read_at.elapsed() < self.cache_for).then_some(*stamp)
-    }
-
-    fn remember(&self, user_id: &str, stamp: Option<UnixTime>) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= MAX_CACHED_USERS && !cache.contains_key(user_id) {
-            cache.clear();
-        }
-        cache.insert(user_id.to_owned(), (stamp, Instant::now()));
     }
 
     async fn call<T>(
@@ -139,20 +115,20 @@ impl RedisRevocations {
 #[async_trait]
 impl Revocations for RedisRevocations {
     async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-        if let Some(stamp) = self.cached(user_id) {
+        if let Some(stamp) = self.cache.get(user_id) {
             return Ok(stamp);
         }
         self.latest_revocation(user_id).await
     }
 
     fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
-        self.cached(user_id)
+        self.cache.get(user_id)
     }
 
     async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
         let stamp: Option<u64> = self.call(self.pool.get(self.key(user_id))).await?;
         let stamp = stamp.map(UnixTime);
-        self.remember(user_id, stamp);
+        self.cache.put(user_id, stamp);
         Ok(stamp)
     }
 
@@ -166,7 +142,7 @@ impl Revocations for RedisRevocations {
         self.call(self.pool.set::<(), _, _>(key, value, expire, None, false))
             .await?;
         // This instance knows at once; the others within their cache time.
-        self.remember(user_id, Some(UnixTime(stamp)));
+        self.cache.put(user_id, Some(UnixTime(stamp)));
         Ok(())
     }
 }

@@ -84,6 +84,51 @@ struct MemoryState {
     floor: Option<UnixTime>,
 }
 
+/// How long an instance trusts a stamp it read from a shared store (Redis, the
+/// database), by default: the longest a revocation made on another instance takes to
+/// reach this one.
+pub const DEFAULT_REVOCATION_CACHE: Duration = Duration::from_secs(1);
+
+/// Most users whose stamps one instance caches; past it the cache starts again empty.
+const MAX_CACHED_USERS: usize = 65_536;
+
+/// The short per-process cache in front of a shared stamp store: what was read, and
+/// when, per user.
+#[derive(Debug)]
+#[cfg_attr(not(any(feature = "redis", feature = "database")), allow(dead_code))]
+pub(crate) struct StampCache {
+    pub(crate) cache_for: Duration,
+    stamps: std::sync::Mutex<HashMap<String, (Option<UnixTime>, std::time::Instant)>>,
+}
+
+impl Default for StampCache {
+    fn default() -> Self {
+        StampCache {
+            cache_for: DEFAULT_REVOCATION_CACHE,
+            stamps: std::sync::Mutex::default(),
+        }
+    }
+}
+
+#[cfg_attr(not(any(feature = "redis", feature = "database")), allow(dead_code))]
+impl StampCache {
+    /// The stamp read less than `cache_for` ago, if any.
+    pub(crate) fn get(&self, user_id: &str) -> Option<Option<UnixTime>> {
+        let stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        let (stamp, read_at) = stamps.get(user_id)?;
+        (read_at.elapsed() < self.cache_for).then_some(*stamp)
+    }
+
+    /// Remembers `stamp` as read now.
+    pub(crate) fn put(&self, user_id: &str, stamp: Option<UnixTime>) {
+        let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        if stamps.len() >= MAX_CACHED_USERS && !stamps.contains_key(user_id) {
+            stamps.clear();
+        }
+        stamps.insert(user_id.to_owned(), (stamp, std::time::Instant::now()));
+    }
+}
+
 /// How many users' stamps [`MemoryRevocations::default`] holds.
 pub const DEFAULT_MEMORY_REVOCATIONS: usize = 65_536;
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kvixi_core::{CookieSessions, Kvixi, MemoryStore};
+use kvixi_core::{CookieSessions, Kvixi};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Request, Response, Rocket};
 use tower_sessions_core::SessionStore;
@@ -47,38 +47,18 @@ pub struct KvixiFairing {
 }
 
 impl KvixiFairing {
-    /// Serves `kvixi`, with sessions in the store its config names: the shared Redis of
-    /// [`Config::redis_url`](kvixi_core::Config::redis_url) (`KVIXI_REDIS_URL`, feature
-    /// `redis`, on by default), or a [`MemoryStore`] sized by
+    /// Serves `kvixi`, with sessions in the store its config names
+    /// ([`Kvixi::session_store`]): the app's database of
+    /// [`Config::database_url`](kvixi_core::Config::database_url) (`KVIXI_DATABASE_URL`),
+    /// the shared Redis of [`Config::redis_url`](kvixi_core::Config::redis_url)
+    /// (`KVIXI_REDIS_URL`), or a [`MemoryStore`](kvixi_core::MemoryStore) sized by
     /// [`Config::max_memory_sessions`](kvixi_core::Config::max_memory_sessions).
     pub fn new(kvixi: Kvixi) -> Self {
-        #[cfg(feature = "redis")]
-        if let Some(pool) = kvixi.redis() {
-            let store = tower_sessions_redis_store::RedisStore::new(pool.clone());
-            return KvixiFairing {
-                sessions: Arc::new(CookieSessions::new(store, kvixi.config())),
-                kvixi,
-                misconfigured: None,
-            };
-        }
-        // Never per-process sessions when the config names a shared Redis.
-        #[cfg(not(feature = "redis"))]
-        let misconfigured = kvixi
-            .config()
-            .redis_url()
-            .map(|_| kvixi_core::Error::Config {
-                setting: "redis_url",
-                problem: "is set but kvixi-rocket was built without its `redis` feature (on by \
-                      default): enable it"
-                    .into(),
-            });
-        #[cfg(feature = "redis")]
-        let misconfigured = None;
-        let store = MemoryStore::from_config(kvixi.config());
+        let store = kvixi.session_store();
         KvixiFairing {
             sessions: Arc::new(CookieSessions::new(store, kvixi.config())),
             kvixi,
-            misconfigured,
+            misconfigured: None,
         }
     }
 
@@ -88,16 +68,12 @@ impl KvixiFairing {
     /// ([`StoreTimeout`](kvixi_core::StoreTimeout)): a store that fails or does not answer in time makes the
     /// requests that need the session answer 503, and leaves the others alone.
     ///
-    /// A store other than [`MemoryStore`] may be shared by several instances: then the
+    /// A store other than [`MemoryStore`](kvixi_core::MemoryStore) may be shared by several instances: then the
     /// flow's revocation stamps must be shared too (`KVIXI_REDIS_URL`, or
     /// `Kvixi::builder(..).revocations(..)`), or the rocket fails to ignite with an error
     /// that names the fix ([`Kvixi::check_own_store`]).
     pub fn store<St: SessionStore>(mut self, store: St) -> Self {
-        let per_process = std::any::TypeId::of::<St>() == std::any::TypeId::of::<MemoryStore>();
-        self.misconfigured = self
-            .kvixi
-            .check_own_store(std::any::type_name::<St>(), per_process)
-            .err();
+        self.misconfigured = self.kvixi.check_store::<St>().err();
         self.sessions = Arc::new(CookieSessions::new(store, self.kvixi.config()));
         self
     }

@@ -15,6 +15,7 @@ pub use scenarios::*;
 pub mod apps;
 pub mod fleet;
 pub mod guard_scenarios;
+pub mod postgres;
 pub mod provider_scenarios;
 pub mod redis_scenarios;
 pub mod scenarios;
@@ -22,8 +23,8 @@ pub mod service;
 pub mod session_scenarios;
 pub mod topology;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kvixi_core::{Config, Kvixi, LoginRefused, SESSION_COOKIE, UnixTime};
@@ -47,6 +48,53 @@ pub type StartApp = fn(Kvixi, std::net::TcpListener);
 /// Starts a framework's example app with its sessions in the Redis at `redis_url`;
 /// the returned [`Stop`] ends that instance.
 pub type StartRedisApp = fn(Kvixi, std::net::TcpListener, String) -> Stop;
+
+/// Where the suite's apps keep their sessions, revocations and spent logins: the
+/// configured store of every [`TestApp`] this test process starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuiteStore {
+    /// The flow's memory store (no database URL): the default.
+    Memory,
+    /// A SQLite file of the app's own, in a temporary directory.
+    Sqlite,
+    /// A database of the app's own on the process's throwaway Postgres server.
+    Postgres,
+}
+
+static SUITE_STORE: OnceLock<SuiteStore> = OnceLock::new();
+
+/// Makes every [`TestApp`] of this test process keep its state in `store` (called by
+/// the test binaries that run the scenario lists on a database; one store a process).
+pub fn use_store(store: SuiteStore) {
+    let chosen = *SUITE_STORE.get_or_init(|| store);
+    assert_eq!(chosen, store, "one suite store per test process");
+}
+
+/// The store [`use_store`] chose, [`SuiteStore::Memory`] by default.
+pub fn suite_store() -> SuiteStore {
+    SUITE_STORE.get().copied().unwrap_or(SuiteStore::Memory)
+}
+
+/// A database of its own for one app instance of the suite's store, and what keeps it
+/// alive; `None` for the memory store (or, outside CI, when Postgres is missing: then
+/// the test runs on memory and says so).
+pub async fn suite_database() -> Option<(String, Option<topology::TempDir>)> {
+    match suite_store() {
+        SuiteStore::Memory => None,
+        SuiteStore::Sqlite => {
+            let dir = topology::TempDir::new("kvixi-sqlite");
+            let url = format!("sqlite://{}", dir.path().join("kvixi.db").display());
+            Some((url, Some(dir)))
+        }
+        SuiteStore::Postgres => {
+            let Some(server) = postgres::Postgres::shared() else {
+                eprintln!("SKIPPED the database: Postgres is missing; this test runs on memory");
+                return None;
+            };
+            Some((server.new_database().await, None))
+        }
+    }
+}
 
 /// Ends a running app instance (as a process exit would).
 pub struct Stop(Option<Box<dyn FnOnce() + Send>>);
@@ -98,6 +146,8 @@ pub struct TestApp {
     /// The app's flow (its config names the routes).
     pub kvixi: Kvixi,
     clock: Arc<AtomicU64>,
+    /// The app's SQLite file, when the suite's store is SQLite.
+    _database_dir: Option<topology::TempDir>,
 }
 
 impl TestApp {
@@ -139,13 +189,18 @@ impl TestApp {
             redirect_url.as_str(),
         ));
         let clock = Arc::new(AtomicU64::new(UnixTime::now().0));
-        let config = configure(
-            Config::builder(APP_ID, APP_SECRET, redirect_url.as_str())
-                .base_url(emulator.base_url())
-                .http_timeout(HTTP_TIMEOUT),
-        )
-        .build()
-        .expect("valid config");
+        let mut builder = Config::builder(APP_ID, APP_SECRET, redirect_url.as_str())
+            .base_url(emulator.base_url())
+            .http_timeout(HTTP_TIMEOUT);
+        let database = suite_database().await;
+        let database_dir = match database {
+            Some((url, dir)) => {
+                builder = builder.database_url(url);
+                dir
+            }
+            None => None,
+        };
+        let config = configure(builder).build().expect("valid config");
         let app_clock = clock.clone();
         let kvixi = customize(
             Kvixi::builder(config)
@@ -162,12 +217,20 @@ impl TestApp {
         )
         .build()
         .expect("flow builds");
+        if kvixi.config().database_url().is_some() {
+            assert_eq!(
+                kvixi.session_store().kind(),
+                "database",
+                "the suite's store"
+            );
+        }
         start(kvixi.clone(), listener);
         TestApp {
             base,
             emulator,
             kvixi,
             clock,
+            _database_dir: database_dir,
         }
     }
 
@@ -404,6 +467,69 @@ macro_rules! redis_scenarios {
             redis_sessions_outlive_a_stopped_server_in_the_same_process,
             redis_outage_answers_503_and_logs_no_one_out,
         );
+    };
+}
+
+/// Expands the scenario lists that a session store decides (the main list and the
+/// session list: revocation, lifetime, app data) for every framework, one module each,
+/// with every app keeping its state in `store` (a [`SuiteStore`]).
+#[macro_export]
+macro_rules! store_scenarios {
+    ($store:expr) => {
+        mod axum {
+            $crate::store_scenarios!(@framework $store, $crate::apps::axum);
+        }
+        mod actix {
+            $crate::store_scenarios!(@framework $store, $crate::apps::actix);
+        }
+        mod rocket {
+            $crate::store_scenarios!(@framework $store, $crate::apps::rocket);
+        }
+    };
+    (@framework $store:expr, $start:path) => {
+        $crate::store_scenarios!(@main $store, $start;
+            full_login_returns_to_the_requested_page,
+            me_is_the_user_as_json,
+            anonymous_json_request_gets_401,
+            replayed_auth_key_logs_no_one_in,
+            callback_without_pending_login_is_refused,
+            callback_after_pending_login_expired_is_refused,
+            on_login_refusal_is_403_and_stores_nothing,
+            session_id_rotates_at_login,
+            logout_needs_post_and_ends_the_session,
+            expired_token_asks_for_login_but_keeps_the_user,
+            forged_session_cookie_is_anonymous,
+            concurrent_logins_never_mix_users,
+            racing_callbacks_with_one_auth_key_log_in_at_most_one,
+            failed_login_leaves_the_session_as_it_was,
+            flow_answers_are_private_and_the_cookie_locked_down,
+            replayed_login_cookie_buys_no_second_exchange,
+            racing_callbacks_with_one_login_cookie_make_one_exchange,
+        );
+        $crate::store_scenarios!(@sessions $store, $start;
+            revoke_user_logs_the_user_out_of_every_session,
+            log_out_everywhere_ends_every_browser_of_the_user,
+            absolute_lifetime_reached_asks_for_login,
+            app_data_round_trips_typed,
+        );
+    };
+    (@main $store:expr, $start:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::use_store($store);
+                $crate::$name($start).await
+            }
+        )*
+    };
+    (@sessions $store:expr, $start:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::use_store($store);
+                $crate::session_scenarios::$name($start).await
+            }
+        )*
     };
 }
 

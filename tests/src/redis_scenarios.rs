@@ -10,7 +10,7 @@ use kvixi_core::SESSION_COOKIE;
 use reqwest::{Response, StatusCode, header};
 use serde_json::Value;
 
-use crate::{Browser, REFUSED_USER, StartRedisApp, TestApp, loopback_listener, service};
+use crate::{Browser, REFUSED_USER, StartApp, StartRedisApp, TestApp, loopback_listener, service};
 
 /// Login through instance A, `/me` through instance B; logout through B, A refuses.
 pub async fn two_instances_share_one_redis_session_store(start: StartRedisApp) {
@@ -259,6 +259,67 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
         |builder| builder,
     )
     .await;
+    store_outage_answers_503_and_logs_no_one_out(&app, &mut redis).await;
+    drop(instance);
+}
+
+/// [`redis_outage_answers_503_and_logs_no_one_out`] on Postgres (`KVIXI_DATABASE_URL`):
+/// the server stops at once (as a crash or a killed container), then starts again on
+/// the same data.
+pub async fn database_outage_answers_503_and_logs_no_one_out(start: StartApp) {
+    let Some(mut postgres) = crate::postgres::Postgres::start() else {
+        return;
+    };
+    let url = postgres.new_database().await;
+    let app = TestApp::start_configured(
+        start,
+        |config| {
+            config
+                .database_url(&url)
+                .session_store_timeout(STORE_TIMEOUT)
+        },
+        |builder| builder,
+    )
+    .await;
+    store_outage_answers_503_and_logs_no_one_out(&app, &mut postgres).await;
+}
+
+/// A shared store's server that a scenario stops and starts again on the same data.
+pub trait Restartable {
+    /// What it is, for messages.
+    fn name(&self) -> &'static str;
+    /// Stops the server.
+    fn stop(&mut self);
+    /// Starts it again on the same data and port.
+    fn start_again(&mut self);
+}
+
+impl Restartable for PersistentRedis {
+    fn name(&self) -> &'static str {
+        "Redis"
+    }
+    fn stop(&mut self) {
+        PersistentRedis::stop(self);
+    }
+    fn start_again(&mut self) {
+        PersistentRedis::start_again(self);
+    }
+}
+
+impl Restartable for crate::postgres::Postgres {
+    fn name(&self) -> &'static str {
+        "Postgres"
+    }
+    fn stop(&mut self) {
+        crate::postgres::Postgres::stop(self);
+    }
+    fn start_again(&mut self) {
+        crate::postgres::Postgres::start_again(self);
+    }
+}
+
+/// The outage scenario on `app`, whose sessions are in `server`'s store.
+async fn store_outage_answers_503_and_logs_no_one_out(app: &TestApp, redis: &mut dyn Restartable) {
     // A second user the suite's on_login admits (it refuses bob).
     app.emulator
         .add_user(kvixi_mock::User::new("1003", "carol", "carol-password"));
@@ -368,7 +429,10 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
             "the browser kept its cookie"
         );
     }
-    eprintln!("slowest answer while Redis was down: {slowest:?} (store timeout {STORE_TIMEOUT:?})");
+    eprintln!(
+        "slowest answer while {} was down: {slowest:?} (store timeout {STORE_TIMEOUT:?})",
+        redis.name()
+    );
 
     redis.start_again();
     let back = Instant::now();
@@ -389,8 +453,9 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!(
-        "sessions readable again {:?} after Redis restarted",
-        back.elapsed()
+        "sessions readable again {:?} after {} restarted",
+        back.elapsed(),
+        redis.name()
     );
     for (browser, user) in [(&alice, &users[0]), (&carol, &users[1])] {
         assert_eq!(
@@ -412,7 +477,6 @@ pub async fn redis_outage_answers_503_and_logs_no_one_out(start: StartRedisApp) 
             "{user} past the lifetime on the suite's clock"
         );
     }
-    drop(instance);
 }
 
 /// What `/me/app` says of the browser's user: the data the suite's `on_login` returned.
