@@ -1122,6 +1122,77 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "database")]
+    #[test]
+    fn a_database_url_is_sqlite_or_postgres_and_never_repeated() {
+        use crate::DatabaseKind;
+        let kind = |url: &str| {
+            Config::builder("id", "s", CALLBACK)
+                .database_url(url)
+                .build()
+                .map(|config| config.database_url().map(DatabaseUrl::kind))
+        };
+        assert_eq!(
+            kind("sqlite://kvixi.db").expect("valid"),
+            Some(DatabaseKind::Sqlite)
+        );
+        assert_eq!(
+            kind("postgres://app:pw@db:5432/app").expect("valid"),
+            Some(DatabaseKind::Postgres)
+        );
+        assert_eq!(
+            kind("postgresql://db/app").expect("valid"),
+            Some(DatabaseKind::Postgres)
+        );
+        for url in [
+            "mysql://app:hunter2@db/app",
+            "sqlite::memory:",
+            "hunter2",
+            "postgres://app:hunter2@db:notaport/app",
+        ] {
+            let (setting, problem) = config_error(
+                Config::builder("id", "s", CALLBACK)
+                    .database_url(url)
+                    .build(),
+            );
+            assert_eq!(setting, "database_url", "{url}");
+            assert!(!problem.contains("hunter2"), "{url}: {problem}");
+            assert!(problem.contains("sqlite://"), "names the forms: {problem}");
+        }
+        let debug = format!(
+            "{:?}",
+            Config::builder("id", "s", CALLBACK)
+                .database_url("postgres://app:hunter2@db/app")
+                .build()
+                .expect("valid")
+        );
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
+
+    #[cfg(all(feature = "database", feature = "redis"))]
+    #[test]
+    fn a_redis_url_and_a_database_url_together_are_refused_by_name() {
+        let (setting, problem) = config_error(
+            Config::builder("id", "s", CALLBACK)
+                .redis_url("redis://:hunter2@cache:6379")
+                .database_url("postgres://app:hunter2@db/app")
+                .build(),
+        );
+        assert_eq!(setting, "database_url");
+        assert!(problem.contains("redis_url"), "{problem}");
+        assert!(!problem.contains("hunter2"), "{problem}");
+        let (setting, problem) = config_error(Config::from_lookup(env(&[
+            ("KVIXI_APP_ID", "id"),
+            ("KVIXI_APP_SECRET", "s"),
+            ("KVIXI_REDIRECT_URL", CALLBACK),
+            ("KVIXI_COOKIE_KEY", NEW_KEY),
+            ("KVIXI_REDIS_URL", "redis://cache:6379"),
+            ("KVIXI_DATABASE_URL", "sqlite://kvixi.db"),
+        ])));
+        assert_eq!(setting, "KVIXI_DATABASE_URL");
+        assert!(problem.contains("KVIXI_REDIS_URL"), "{problem}");
+    }
+
     #[test]
     fn an_idle_timeout_under_a_second_is_refused() {
         let (setting, _) = config_error(
