@@ -2,6 +2,7 @@
 //! embedded emulator when no real Kvixi app is configured, build the flow.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -25,7 +26,17 @@ pub struct Example {
     pub emulator: Option<Emulator>,
     /// The process's Prometheus recorder, which `/metrics` renders (see [`metrics`]).
     pub metrics: PrometheusHandle,
+    /// The SQLite file the example keeps everything in by default, when it does.
+    pub sqlite_file: Option<PathBuf>,
 }
+
+/// The SQLite file of the example's default store, in `KVIXI_EXAMPLE_DIR` (default: the
+/// working directory).
+pub const SQLITE_FILE: &str = "kvixi-example.db";
+
+/// The cookie key the example makes once and keeps beside its SQLite file when
+/// `KVIXI_COOKIE_KEY` is not set.
+pub const KEY_FILE: &str = "kvixi-example.key";
 
 /// What `KVIXI_COOKIE_KEY` must be, for the error that asks for it.
 const COOKIE_KEY_HELP: &str = "at least 32 random characters, the same on every instance \
@@ -55,26 +66,53 @@ pub async fn from_env_with(
         .trim_end_matches('/')
         .to_owned();
 
-    let cookie_key = var("KVIXI_COOKIE_KEY");
-    // Instances sharing sessions must also share the key of the cookies that carry a
-    // started login and the session id, or a login started on one fails on another.
-    if var("KVIXI_REDIS_URL").is_some() && cookie_key.is_none() {
-        return Err(format!(
-            "KVIXI_COOKIE_KEY is not set: with KVIXI_REDIS_URL, set it to {COOKIE_KEY_HELP}"
-        )
-        .into());
-    }
+    // Without KVIXI_REDIS_URL or KVIXI_DATABASE_URL: a SQLite file in the example's
+    // directory, so that a restart logs nobody out. `KVIXI_EXAMPLE_STORE=memory` keeps
+    // the sessions in the process instead (the load tool's memory rows).
+    let dir = PathBuf::from(var("KVIXI_EXAMPLE_DIR").unwrap_or_else(|| ".".into()));
+    let redis = var("KVIXI_REDIS_URL").is_some();
+    let in_memory = var("KVIXI_EXAMPLE_STORE").is_some_and(|store| store == "memory");
+    let database_url = var("KVIXI_DATABASE_URL").or_else(|| {
+        (!redis && !in_memory).then(|| format!("sqlite://{}", dir.join(SQLITE_FILE).display()))
+    });
+    let sqlite_file = database_url
+        .as_deref()
+        .and_then(|url| url.strip_prefix("sqlite://"))
+        .map(|path| PathBuf::from(path.split('?').next().unwrap_or(path)));
+    let cookie_key = match (var("KVIXI_COOKIE_KEY"), &sqlite_file) {
+        (Some(key), _) => Some(key),
+        // One machine: the key is made once and kept beside the file, so that a restart
+        // with no settings at all keeps everyone logged in.
+        (None, Some(file)) => Some(key_beside(file)?),
+        // In memory, a key for this run: a restart logs everyone out anyway.
+        (None, None) if in_memory && !redis && database_url.is_none() => Some(random_hex(32)),
+        // Instances sharing sessions must also share the key of the cookies that carry
+        // a started login and the session id, or a login started on one fails on another.
+        (None, None) => {
+            return Err(format!(
+                "KVIXI_COOKIE_KEY is not set: with KVIXI_REDIS_URL or a Postgres KVIXI_DATABASE_URL, set it to {COOKIE_KEY_HELP}"
+            )
+            .into());
+        }
+    };
+    // The environment as the library reads it, with the example's defaults.
+    let settings = move |name: &str| match name {
+        "KVIXI_COOKIE_KEY" => cookie_key.clone(),
+        "KVIXI_DATABASE_URL" => database_url.clone(),
+        other => var(other),
+    };
 
     if var("KVIXI_APP_ID").is_some() {
-        // Reads KVIXI_COOKIE_KEY, KVIXI_PREVIOUS_COOKIE_KEYS and KVIXI_REDIS_URL too, and
-        // names whichever is wrong.
-        let kvixi = flow(Config::from_env()?, customize).await?;
+        // Reads KVIXI_COOKIE_KEY, KVIXI_PREVIOUS_COOKIE_KEYS, KVIXI_REDIS_URL and
+        // KVIXI_DATABASE_URL too, and names whichever is wrong.
+        let kvixi = flow(Config::from_lookup(settings)?, customize).await?;
         return Ok(Example {
             kvixi,
             addr,
             public_url,
             emulator: None,
             metrics,
+            sqlite_file,
         });
     }
 
@@ -93,17 +131,14 @@ pub async fn from_env_with(
             )
         })?;
     // The emulator's app, and everything else from the environment as a real app reads
-    // it. Without KVIXI_COOKIE_KEY a key is made for this run: a restart then logs
-    // everyone out, as the memory store would anyway.
+    // it.
     let base_url = emulator.base_url();
-    let run_key = random_hex(32);
     let config = Config::from_lookup(|name| match name {
         "KVIXI_APP_ID" => Some(DEMO_APP_ID.to_owned()),
         "KVIXI_APP_SECRET" => Some(secret.clone()),
         "KVIXI_REDIRECT_URL" => Some(redirect_url.clone()),
         "KVIXI_BASE_URL" => Some(base_url.clone()),
-        "KVIXI_COOKIE_KEY" => cookie_key.clone().or_else(|| Some(run_key.clone())),
-        other => var(other),
+        other => settings(other),
     })?;
     Ok(Example {
         kvixi: flow(config, customize).await?,
@@ -111,7 +146,36 @@ pub async fn from_env_with(
         public_url,
         emulator: Some(emulator),
         metrics,
+        sqlite_file,
     })
+}
+
+/// The cookie key kept in [`KEY_FILE`] beside `sqlite_file`, made (64 random hex
+/// characters, the file readable by its owner only) when missing.
+fn key_beside(sqlite_file: &Path) -> Result<String, Box<dyn std::error::Error>> {
+    let path = sqlite_file
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(key) if !key.trim().is_empty() => return Ok(key.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display()).into()),
+    }
+    let key = random_hex(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
+    std::io::Write::write_all(&mut file, key.as_bytes())
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    tracing::info!(path = %path.display(), "kvixi example: made a cookie key and kept it beside the SQLite file");
+    Ok(key)
 }
 
 /// The content type of the Prometheus text format, which `/metrics` answers.
@@ -176,22 +240,40 @@ fn random_hex(bytes: usize) -> String {
     random.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// How long the first connection to Redis may take before the example gives up.
-const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the first connection to Redis or the database may take before the example
+/// gives up.
+const STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The example's flow, with its `on_login`. With `KVIXI_REDIS_URL` the library keeps
-/// sessions, revocation stamps and spent logins in that Redis by itself; the example only
-/// refuses to start while that Redis does not answer, so that a wrong URL shows at once.
+/// The example's flow, with its `on_login`. With `KVIXI_REDIS_URL` or
+/// `KVIXI_DATABASE_URL` the library keeps sessions, revocation stamps and spent logins
+/// there by itself; the example refuses to start while that store does not answer, so
+/// that a wrong URL shows at once, and with a database it runs its own migrations (the
+/// `members` table) on the flow's pool.
 async fn flow(
     config: Config,
     customize: impl FnOnce(KvixiBuilder) -> KvixiBuilder,
 ) -> Result<Kvixi, Box<dyn std::error::Error>> {
-    let builder = Kvixi::builder(config).on_login(crate::member::admit);
+    let members = crate::member::Members::default();
+    let admit = members.clone();
+    let builder = Kvixi::builder(config).on_login(move |user, token| {
+        let members = admit.clone();
+        async move { members.admit(user, token).await }
+    });
     let kvixi = customize(builder).build()?;
     kvixi
-        .redis_ready(REDIS_CONNECT_TIMEOUT)
+        .redis_ready(STORE_CONNECT_TIMEOUT)
         .await
         .map_err(|error| format!("cannot connect to the Redis of KVIXI_REDIS_URL: {error}"))?;
+    kvixi
+        .database_ready(STORE_CONNECT_TIMEOUT)
+        .await
+        .map_err(|error| format!("cannot use the database of KVIXI_DATABASE_URL: {error}"))?;
+    if let Some(database) = kvixi.database() {
+        members
+            .open(database)
+            .await
+            .map_err(|error| format!("cannot migrate the members table: {error}"))?;
+    }
     Ok(kvixi)
 }
 
@@ -218,14 +300,22 @@ impl Example {
             }
             None => println!("Using Kvixi at {}", self.kvixi.config().base_url()),
         }
-        match self.kvixi.config().redis_url() {
-            Some(url) => println!(
+        let config = self.kvixi.config();
+        match (config.redis_url(), config.database_url(), &self.sqlite_file) {
+            (Some(url), _, _) => println!(
                 "Sessions in Redis ({}, KVIXI_REDIS_URL), shared by every instance with the same KVIXI_COOKIE_KEY",
                 url.topology()
             ),
-            None => {
-                println!("Sessions in this process's memory (set KVIXI_REDIS_URL to share them)")
-            }
+            (None, Some(_), Some(file)) => println!(
+                "Sessions and members in the SQLite file {} (kept across restarts; KVIXI_DATABASE_URL or KVIXI_REDIS_URL switch the store)",
+                std::path::absolute(file)
+                    .unwrap_or_else(|_| file.clone())
+                    .display()
+            ),
+            (None, Some(_), None) => println!(
+                "Sessions and members in Postgres (KVIXI_DATABASE_URL), shared by every instance with the same KVIXI_COOKIE_KEY"
+            ),
+            (None, None, _) => println!("Sessions in this process's memory"),
         }
     }
 }

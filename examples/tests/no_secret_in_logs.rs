@@ -127,8 +127,14 @@ async fn check_example(binary: &str) {
     let (app_port, mock_port) = (free_port(), free_port());
     let out = std::env::temp_dir().join(format!("kvixi-log-{}-{app_port}.txt", std::process::id()));
     let file = File::create(&out).expect("log file");
+    // The example's SQLite file and key, out of the checkout.
+    let dir = std::env::temp_dir().join(format!("kvixi-log-{}-{app_port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the example");
     let mut child = Command::new(binary)
         .env_remove("KVIXI_APP_ID")
+        .env_remove("KVIXI_REDIS_URL")
+        .env_remove("KVIXI_DATABASE_URL")
+        .env("KVIXI_EXAMPLE_DIR", &dir)
         .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
         .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
         .env("KVIXI_MOCK_ADDR", format!("127.0.0.1:{mock_port}"))
@@ -151,6 +157,7 @@ async fn check_example(binary: &str) {
 
     let printed = std::fs::read_to_string(&out).expect("captured output");
     let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_dir_all(&dir);
     let name = Path::new(binary)
         .file_name()
         .unwrap_or_default()

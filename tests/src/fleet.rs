@@ -44,6 +44,21 @@ const REVOCATION_BOUND: Duration = Duration::from_millis(1500);
 /// answer.
 const FAILOVER_BOUND: Duration = Duration::from_secs(30);
 
+/// The environment variable that gives instances `url`: `KVIXI_DATABASE_URL` for a
+/// Postgres URL, `KVIXI_REDIS_URL` otherwise.
+fn store_setting(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "KVIXI_DATABASE_URL"
+    } else {
+        "KVIXI_REDIS_URL"
+    }
+}
+
+/// The store URL that leaves each instance on the example's defaults (a SQLite file and
+/// a cookie key of its own making in the fleet's directory): give it with a [`Keys`]
+/// whose current key is empty.
+pub const EXAMPLE_DEFAULTS: &str = "";
+
 /// The example program the fleet runs: the `kvixi-instance` binary and its framework.
 #[derive(Clone, Debug)]
 pub struct Example {
@@ -216,7 +231,9 @@ impl Fleet {
             .env("KVIXI_REDIRECT_URL", &self.redirect_url)
             .env("KVIXI_BASE_URL", self.emulator.base_url())
             .env("KVIXI_COOKIE_KEY", &keys.current)
-            .env("KVIXI_REDIS_URL", &self.redis_url)
+            .env(store_setting(&self.redis_url), &self.redis_url)
+            .env("KVIXI_EXAMPLE_DIR", self.dir.path())
+            .env_remove("KVIXI_EXAMPLE_STORE")
             .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{port}"))
             .env(
                 "KVIXI_PUBLIC_URL",
@@ -234,6 +251,14 @@ impl Fleet {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             );
         command.envs(self.env.iter().map(|(name, value)| (name, value)));
+        if self.redis_url.is_empty() {
+            command
+                .env_remove("KVIXI_REDIS_URL")
+                .env_remove("KVIXI_DATABASE_URL");
+        }
+        if keys.current.is_empty() {
+            command.env_remove("KVIXI_COOKIE_KEY");
+        }
         if keys.previous.is_empty() {
             command.env_remove("KVIXI_PREVIOUS_COOKIE_KEYS");
         } else {
@@ -348,6 +373,11 @@ impl Fleet {
             .chain(current)
             .map(|process| process.log.clone())
             .collect()
+    }
+
+    /// The fleet's directory (each instance's `KVIXI_EXAMPLE_DIR`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The keys instance `index` runs with.
@@ -725,6 +755,118 @@ pub async fn three_instances_one_redis(example: Example) {
         return;
     };
     let mut fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
+    login_across_three_instances(&fleet).await;
+    assert!(
+        !redis_is_empty(redis.port),
+        "the sessions are in the fleet's Redis"
+    );
+    revocation_reaches_every_instance(&fleet).await;
+    spent_login_cookie_buys_nothing_anywhere(&fleet).await;
+    sessions_survive_a_restart_of_every_instance(&mut fleet).await;
+}
+
+/// [`three_instances_one_redis`] on one Postgres (`KVIXI_DATABASE_URL`): the same login
+/// across instances, revocation within 1.5 s with bob unaffected, spent login cookies
+/// buying nothing anywhere, sessions across a restart of every instance.
+pub async fn three_instances_one_postgres(example: Example) {
+    let Some(postgres) = crate::postgres::Postgres::start() else {
+        return;
+    };
+    let url = postgres.new_database().await;
+    let mut fleet = Fleet::start(&example, &url, 3, Keys::only(KEY_1)).await;
+    login_across_three_instances(&fleet).await;
+    let sessions = count_rows(&url, "kvixi_sessions").await;
+    assert!(sessions > 0, "the sessions are in the fleet's Postgres");
+    revocation_reaches_every_instance(&fleet).await;
+    assert!(
+        count_rows(&url, "kvixi_revocations").await > 0,
+        "the revocation stamp is in the fleet's Postgres"
+    );
+    spent_login_cookie_buys_nothing_anywhere(&fleet).await;
+    sessions_survive_a_restart_of_every_instance(&mut fleet).await;
+    drop(fleet);
+    drop(postgres);
+}
+
+/// [`rolling_key_rotation`] on one Postgres.
+pub async fn rolling_key_rotation_on_postgres(example: Example) {
+    let Some(postgres) = crate::postgres::Postgres::start() else {
+        return;
+    };
+    let url = postgres.new_database().await;
+    rolling_key_rotation_on(&example, &url).await;
+    drop(postgres);
+}
+
+/// One instance on the example's defaults (no store URL, no cookie key): it keeps its
+/// sessions in a SQLite file and makes its cookie key once, beside it, readable by its
+/// owner only. alice logs in; the process is SIGKILLed and started again with the same
+/// (empty) settings: the same cookie is still alice, and her member row counts on.
+pub async fn sqlite_sessions_survive_a_kill_and_restart(example: Example) {
+    let mut fleet = Fleet::start(&example, EXAMPLE_DEFAULTS, 1, Keys::only("")).await;
+    let alice = fleet.browser("alice");
+    fleet.log_in(&alice, "alice").await;
+    let base = fleet.bases()[0].clone();
+    let member = app_data(&alice, &base).await;
+    assert_eq!(member["logins"], 1, "{member}");
+    let file = fleet.dir().join(kvixi_examples::setup::SQLITE_FILE);
+    let key = fleet.dir().join(kvixi_examples::setup::KEY_FILE);
+    assert!(file.exists(), "the SQLite file {} exists", file.display());
+    let mode = std::fs::metadata(&key)
+        .map(|meta| std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777)
+        .unwrap_or_else(|error| panic!("the key file {}: {error}", key.display()));
+    assert_eq!(mode, 0o600, "the key file is its owner's only");
+
+    // A login approved on Kvixi before the kill, its login cookie sealed with the key.
+    let bob = fleet.browser("bob");
+    let callback = bob.approve_login(&base, "bob", Some("/private")).await;
+
+    fleet.restart(0, Keys::only("")).await;
+    let done = bob.visit(&rewrite(&callback, &base)).await;
+    assert_eq!(
+        (done.status(), location_path(&done)),
+        (StatusCode::SEE_OTHER, "/private".to_owned()),
+        "a login started before the restart finishes after it (the same cookie key)"
+    );
+    let (status, name) = alice.me(&base).await;
+    assert_eq!(
+        (status, name.as_deref()),
+        (StatusCode::OK, Some("alice")),
+        "the same cookie after a SIGKILL and a restart"
+    );
+    assert_eq!(app_data(&alice, &base).await, member, "her member data too");
+    fleet.log_in(&alice, "alice").await;
+    let again = app_data(&alice, &base).await;
+    assert_eq!(again["logins"], 2, "the members row counts on: {again}");
+    assert_eq!(again["local_id"], member["local_id"], "the same local user");
+}
+
+/// `/me/app` of `browser` on `base`: the member data the example's `on_login` stored.
+async fn app_data(browser: &FleetBrowser, base: &Url) -> Value {
+    let answer = browser.get_json(base, "/me/app").await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "{}'s /me/app",
+        browser.name
+    );
+    answer.json().await.expect("member data as JSON")
+}
+
+/// How many rows `table` of the Postgres database at `url` holds.
+async fn count_rows(url: &str, table: &str) -> i64 {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url)
+        .await
+        .expect("the test connects to the fleet's Postgres");
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(&mut connection)
+        .await
+        .expect("count")
+}
+
+/// alice's login started on instance 0, finished on 1 and read on 2.
+async fn login_across_three_instances(fleet: &Fleet) {
     let bases = fleet.bases();
 
     // Started on 0, finished on 1, read on 2.
@@ -737,14 +879,6 @@ pub async fn three_instances_one_redis(example: Example) {
     assert_eq!(location_path(&done), "/private");
     let (status, name) = browser.me(&bases[2]).await;
     assert_eq!((status, name.as_deref()), (StatusCode::OK, Some("alice")));
-    assert!(
-        !redis_is_empty(redis.port),
-        "the sessions are in the fleet's Redis"
-    );
-
-    revocation_reaches_every_instance(&fleet).await;
-    spent_login_cookie_buys_nothing_anywhere(&fleet).await;
-    sessions_survive_a_restart_of_every_instance(&mut fleet).await;
 }
 
 /// alice and bob log in; then each instance in turn is SIGKILLed, its port seen closed,
@@ -924,7 +1058,11 @@ pub async fn rolling_key_rotation(example: Example) {
     let Some(redis) = Standalone::start() else {
         return;
     };
-    let mut fleet = Fleet::start(&example, &redis.url(), 3, Keys::only(KEY_1)).await;
+    rolling_key_rotation_on(&example, &redis.url()).await;
+}
+
+async fn rolling_key_rotation_on(example: &Example, store_url: &str) {
+    let mut fleet = Fleet::start(example, store_url, 3, Keys::only(KEY_1)).await;
     let mut deploy = Deploy::default();
     for (name, user) in [("alice", "alice"), ("bob", "bob")] {
         let browser = fleet.browser(name);

@@ -27,6 +27,9 @@ macro_rules! all_fleet_scenarios {
             sentinel_failover,
             cluster,
             tls_redis,
+            three_instances_one_postgres,
+            rolling_key_rotation_on_postgres,
+            sqlite_sessions_survive_a_kill_and_restart,
         );
     };
 }

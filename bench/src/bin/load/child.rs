@@ -62,6 +62,8 @@ impl App {
         match sessions {
             Sessions::Memory => command
                 .env_remove("KVIXI_REDIS_URL")
+                .env_remove("KVIXI_DATABASE_URL")
+                .env("KVIXI_EXAMPLE_STORE", "memory")
                 .env_remove("KVIXI_COOKIE_KEY"),
             Sessions::Redis(url) => command
                 .env("KVIXI_REDIS_URL", url)

@@ -178,6 +178,8 @@ fn spawn_app(framework: &str, port: u16, kvixi: &str, redirect: &str) -> Result<
         .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .env("RUST_LOG", "error,rocket=off")
         .env_remove("KVIXI_REDIS_URL")
+        .env_remove("KVIXI_DATABASE_URL")
+        .env("KVIXI_EXAMPLE_STORE", "memory")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
