@@ -841,6 +841,75 @@ pub async fn sqlite_sessions_survive_a_kill_and_restart(example: Example) {
     assert_eq!(again["local_id"], member["local_id"], "the same local user");
 }
 
+/// 32 browsers at once on one example on its defaults (sessions and the members table
+/// in one SQLite file, which writes one at a time): each logs in (a session insert, a
+/// spent-login insert and the members upsert), reads `/me` and `/me/app`, logs out, and
+/// is anonymous again, three rounds over. No answer is a 5xx (no `database is locked`),
+/// no session is lost or mixed up.
+pub async fn sqlite_serves_32_browsers_at_once(example: Example) {
+    const BROWSERS: usize = 32;
+    const ROUNDS: usize = 3;
+    let fleet = Arc::new(Fleet::start(&example, EXAMPLE_DEFAULTS, 1, Keys::only("")).await);
+    for n in 0..BROWSERS {
+        fleet.emulator.add_user(kvixi_mock::User::new(
+            &format!("{}", 7000 + n),
+            &format!("crowd{n}"),
+            "pw",
+        ));
+    }
+    let base = fleet.bases()[0].clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..BROWSERS {
+        let fleet = fleet.clone();
+        let base = base.clone();
+        tasks.spawn(async move {
+            let user = format!("crowd{n}");
+            let browser = fleet.browser(&user);
+            let mut problems = Vec::new();
+            for round in 1..=ROUNDS {
+                let callback = browser.approve_login(&base, &user, Some("/private")).await;
+                let done = browser.visit(&rewrite(&callback, &base)).await;
+                if done.status() != StatusCode::SEE_OTHER {
+                    let status = done.status();
+                    let body = done.text().await.unwrap_or_default();
+                    problems.push(format!("round {round}: callback {status} {body:.200}"));
+                    continue;
+                }
+                let (status, name) = browser.me(&base).await;
+                if (status, name.as_deref()) != (StatusCode::OK, Some(user.as_str())) {
+                    problems.push(format!("round {round}: /me {status} {name:?}"));
+                }
+                let member = browser.get_json(&base, "/me/app").await;
+                let status = member.status();
+                let member: Value = member.json().await.unwrap_or_default();
+                if status != StatusCode::OK || member["logins"] != round {
+                    problems.push(format!("round {round}: /me/app {status} {member}"));
+                }
+                let out = browser.post(&base, "/auth/kvixi/logout").await;
+                if out.status() != StatusCode::SEE_OTHER {
+                    problems.push(format!("round {round}: logout {}", out.status()));
+                }
+                let (status, _) = browser.me(&base).await;
+                if status != StatusCode::UNAUTHORIZED {
+                    problems.push(format!("round {round}: /me after logout {status}"));
+                }
+            }
+            (user, problems)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (user, problems) = done.expect("a browser task panicked");
+        failures.extend(problems.into_iter().map(|p| format!("{user}: {p}")));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} problems among {BROWSERS} browsers × {ROUNDS} rounds:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+}
+
 /// `/me/app` of `browser` on `base`: the member data the example's `on_login` stored.
 async fn app_data(browser: &FleetBrowser, base: &Url) -> Value {
     let answer = browser.get_json(base, "/me/app").await;

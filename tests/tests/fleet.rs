@@ -30,6 +30,7 @@ macro_rules! all_fleet_scenarios {
             three_instances_one_postgres,
             rolling_key_rotation_on_postgres,
             sqlite_sessions_survive_a_kill_and_restart,
+            sqlite_serves_32_browsers_at_once,
         );
     };
 }
