@@ -852,8 +852,8 @@ pub async fn sqlite_serves_32_browsers_at_once(example: Example) {
     let fleet = Arc::new(Fleet::start(&example, EXAMPLE_DEFAULTS, 1, Keys::only("")).await);
     for n in 0..BROWSERS {
         fleet.emulator.add_user(kvixi_mock::User::new(
-            &format!("{}", 7000 + n),
-            &format!("crowd{n}"),
+            format!("{}", 7000 + n),
+            format!("crowd{n}"),
             "pw",
         ));
     }
