@@ -89,6 +89,14 @@
 //! # }
 //! ```
 //!
+//! # The app's own database
+//!
+//! Without Redis, `KVIXI_DATABASE_URL` (`Config::builder(..).database_url(..)`:
+//! `sqlite://PATH`, or `postgres://…` for several instances) makes [`with_kvixi`](KvixiAppExt::with_kvixi) keep sessions,
+//! revocation stamps and spent pending logins in the app's SQLite or Postgres, through one
+//! sqlx pool per process that the app's own queries may share (`Kvixi::database`): a
+//! restart or a deploy logs nobody out. Feature `database`, on by default.
+//!
 //! # Several instances: Redis
 //!
 //! Behind a load balancer, give every instance the same `KVIXI_COOKIE_KEY` and the same

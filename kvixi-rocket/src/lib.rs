@@ -51,6 +51,14 @@
 //! the redirect URL is https, `Path=/`. A cookie that does not decrypt, or names no stored
 //! session, is anonymous.
 //!
+//! # The app's own database
+//!
+//! Without Redis, `KVIXI_DATABASE_URL` (`Config::builder(..).database_url(..)`:
+//! `sqlite://PATH`, or `postgres://…` for several instances) makes [`KvixiFairing::new`] keep sessions,
+//! revocation stamps and spent pending logins in the app's SQLite or Postgres, through one
+//! sqlx pool per process that the app's own queries may share (`Kvixi::database`): a
+//! restart or a deploy logs nobody out. Feature `database`, on by default.
+//!
 //! # Several instances: Redis
 //!
 //! The default memory store lives in one process. Behind a load balancer, give every

@@ -11,17 +11,16 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{App, Either, HttpMessage, HttpRequest, HttpResponse, web};
 use criterion::Criterion;
 use kvixi_actix::{KvixiAppExt, KvixiUser, MemoryStore, RequireLogin, SESSION_COOKIE};
-use kvixi_bench::redis_server::Redis;
 use kvixi_core::CookieKey;
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::Id;
-use tower_sessions_redis_store::RedisStore;
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
 use crate::record::{self, bench};
+use crate::shared::{Backend, FloorStore};
 use crate::{app_data, floor, table};
 
 async fn kvixi_app_me(user: kvixi_actix::AppUser<app_data::BenchMember>) -> String {
@@ -236,26 +235,26 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     ]);
 }
 
-/// The Redis rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL`
-/// (`App::with_kvixi`: tower-sessions' `RedisStore` on the flow's pool) against the
-/// floor reading a `RedisStore` on that same pool.
-pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+/// The shared-store rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL` or
+/// `KVIXI_DATABASE_URL` (`App::with_kvixi`: the store the config names, on the flow's
+/// pool) against the floor reading the same store crate on that pool.
+pub fn shared_benches(criterion: &mut Criterion, provider: &Provider, backend: &Backend) {
     let system = actix_web::rt::System::new();
-    let kvixi = system.block_on(provider.kvixi_on_redis(&redis.url()));
-    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi = system.block_on(backend.kvixi(provider, "actix"));
     let kvixi_app = system.block_on(test::init_service(
         App::new()
             .with_kvixi(kvixi.clone())
             .route("/me", web::get().to(kvixi_me)),
     ));
     let floor = web::Data::new(Floor {
-        store: RedisStore::new(pool),
+        store: backend.floor_store(&kvixi),
         key: kvixi.config().cookie_key().clone(),
     });
-    let floor_app = system.block_on(test::init_service(App::new().app_data(floor).route(
-        "/me",
-        web::get().to(floor_me::<RedisStore<tower_sessions_redis_store::fred::clients::Pool>>),
-    )));
+    let floor_app = system.block_on(test::init_service(
+        App::new()
+            .app_data(floor)
+            .route("/me", web::get().to(floor_me::<FloorStore>)),
+    ));
     let log_in = |user: &str| {
         system
             .block_on(kvixi_actix::testing::log_in(
@@ -273,9 +272,9 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
         expect(&kvixi_app, None, JSON, 401).await;
         expect(&floor_app, None, JSON, 401).await;
     });
-    crate::redis::keys_per_user(redis, "actix", |user| drop(log_in(user)));
+    backend.log_in_users("actix", |user| drop(log_in(user)));
 
-    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "actix", variant);
+    let id = |variant: &str| table::id(backend.path(), "actix", variant);
     let cookie = Some(&cookie);
     bench(criterion, &id(table::FLOOR), |n| {
         system.block_on(run(&floor_app, cookie, JSON, n))
@@ -292,6 +291,12 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
                 system.block_on(run(&kvixi_app, cookie, JSON, n))
             }),
         ],
-        crate::redis::ROUNDS,
+        crate::shared::ROUNDS,
     );
+    crate::shared::count_queries(&id(table::FLOOR), crate::shared::COUNTED_REQUESTS, |n| {
+        system.block_on(run(&floor_app, cookie, JSON, n));
+    });
+    crate::shared::count_queries(&id(table::KVIXI), crate::shared::COUNTED_REQUESTS, |n| {
+        system.block_on(run(&kvixi_app, cookie, JSON, n));
+    });
 }

@@ -17,16 +17,15 @@ use axum::routing::{get, post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
 use criterion::Criterion;
 use kvixi_axum::{KvixiRouterExt, KvixiUser, SESSION_COOKIE, require_login, session_layer};
-use kvixi_bench::redis_server::Redis;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
 use tower::ServiceExt;
 use tower_sessions::session::Id;
 use tower_sessions::{MemoryStore, Session, SessionStore};
-use tower_sessions_redis_store::RedisStore;
 
 use crate::provider::Provider;
 use crate::record::{self, bench};
+use crate::shared::Backend;
 use crate::{app_data, floor, table};
 
 async fn kvixi_me(user: KvixiUser) -> String {
@@ -383,16 +382,15 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
     auth_record_bytes
 }
 
-/// The Redis rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL`
-/// (`with_kvixi`: tower-sessions-redis-store's `RedisStore` on the flow's pool) against
-/// the floor on the same session layer and a `RedisStore` on that same pool.
-pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+/// The shared-store rows: `KvixiUser` behind the one-line setup on `KVIXI_REDIS_URL` or
+/// `KVIXI_DATABASE_URL` (`with_kvixi`: the store the config names, on the flow's pool)
+/// against the floor on the same session layer and the same store crate on that pool.
+pub fn shared_benches(criterion: &mut Criterion, provider: &Provider, backend: &Backend) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let kvixi = runtime.block_on(provider.kvixi_on_redis(&redis.url()));
-    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi = runtime.block_on(backend.kvixi(provider, "axum"));
     let kvixi_app = served(
         Router::new()
             .route("/me", get(kvixi_me))
@@ -401,7 +399,7 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
     let floor_app = served(
         Router::new()
             .route("/me", get(floor_me))
-            .layer(session_layer(kvixi.config(), RedisStore::new(pool))),
+            .layer(session_layer(kvixi.config(), backend.floor_store(&kvixi))),
     );
     let log_in = |user: &str| {
         runtime
@@ -421,9 +419,9 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
             expect(app, None, JSON, 401).await;
         }
     });
-    crate::redis::keys_per_user(redis, "axum", |user| drop(log_in(user)));
+    backend.log_in_users("axum", |user| drop(log_in(user)));
 
-    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "axum", variant);
+    let id = |variant: &str| table::id(backend.path(), "axum", variant);
     let me = |app: &Router, n: u64| runtime.block_on(run(app, Some(&cookie), JSON, n));
     bench(criterion, &id(table::FLOOR), |n| me(&floor_app, n));
     bench(criterion, &id(table::KVIXI), |n| me(&kvixi_app, n));
@@ -432,6 +430,12 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
             (id(table::FLOOR), &mut |n| me(&floor_app, n)),
             (id(table::KVIXI), &mut |n| me(&kvixi_app, n)),
         ],
-        crate::redis::ROUNDS,
+        crate::shared::ROUNDS,
     );
+    crate::shared::count_queries(&id(table::FLOOR), crate::shared::COUNTED_REQUESTS, |n| {
+        me(&floor_app, n);
+    });
+    crate::shared::count_queries(&id(table::KVIXI), crate::shared::COUNTED_REQUESTS, |n| {
+        me(&kvixi_app, n);
+    });
 }

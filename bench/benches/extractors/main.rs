@@ -12,7 +12,11 @@
 //! authenticated path with sessions on Redis (issue 22: the one-line setup on
 //! `KVIXI_REDIS_URL`, against the floor on the same Redis store, on a `redis-server` the
 //! run starts and stops itself; `cargo bench -p kvixi-bench -- authenticated-redis` runs
-//! only those rows), with the Redis keys each logged-in user leaves. Each
+//! only those rows), with the Redis keys each logged-in user leaves; and the same on the
+//! app's own database (issue 28: `KVIXI_DATABASE_URL` on a SQLite file and on a
+//! throwaway Postgres server, `-- authenticated-sqlite`, `-- authenticated-postgres`),
+//! against a floor that reads the same `kvixi_sessions` row with tower-sessions-sqlx-store.
+//! Each
 //! framework is driven in process the idiomatic way (axum: `oneshot` on the `Router`,
 //! finalized as `axum::serve` does; actix: `init_service` + `call_service`; Rocket: the
 //! local asynchronous `Client`), one
@@ -28,8 +32,8 @@ mod axum;
 mod floor;
 mod provider;
 mod record;
-mod redis;
 mod rocket;
+mod shared;
 mod table;
 
 use std::time::Duration;
@@ -53,10 +57,9 @@ fn main() {
         println!("metrics: the Prometheus recorder is installed");
     }
     let provider = provider::Provider::start();
-    let redis = redis::start();
-    if redis.is_some() {
-        redis::add_users(&provider);
-    }
+    shared::install_query_counter();
+    let backends = shared::Backend::all();
+    shared::add_users(&provider);
 
     // With KVIXI_BENCH_ONLY, only the framework of that benchmark is set up.
     let wanted = |framework: &str| {
@@ -72,15 +75,15 @@ fn main() {
     if wanted("rocket") {
         rocket::benches(&mut criterion, &provider);
     }
-    if let Some(redis) = &redis {
+    for backend in &backends {
         if wanted("axum") {
-            axum::redis_benches(&mut criterion, &provider, redis);
+            axum::shared_benches(&mut criterion, &provider, backend);
         }
         if wanted("actix") {
-            actix::redis_benches(&mut criterion, &provider, redis);
+            actix::shared_benches(&mut criterion, &provider, backend);
         }
         if wanted("rocket") {
-            rocket::redis_benches(&mut criterion, &provider, redis);
+            rocket::shared_benches(&mut criterion, &provider, backend);
         }
     }
 

@@ -77,6 +77,27 @@ impl Provider {
         kvixi
     }
 
+    /// A new flow whose config names the database at `url` (`KVIXI_DATABASE_URL`):
+    /// sessions, revocation stamps and spent logins there, through the flow's own pool.
+    pub async fn kvixi_on_database(&self, url: &str) -> Kvixi {
+        let config = self
+            .config()
+            .database_url(url)
+            .cookie_key([0x4b; 64])
+            .build()
+            .expect("a valid bench config with a database");
+        let kvixi = self.flow(Kvixi::builder(config));
+        kvixi
+            .database_ready(std::time::Duration::from_secs(10))
+            .await
+            .expect("the bench's database answers");
+        kvixi
+            .revoke_user(REVOKED_ELSEWHERE)
+            .await
+            .expect("a revocation stamp in the database");
+        kvixi
+    }
+
     /// Adds `user_name` (with a user id of its own) to the emulator's users.
     pub fn add_user(&self, user_id: &str, user_name: &str) {
         self.emulator

@@ -5,7 +5,6 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use kvixi_bench::redis_server::Redis;
 use kvixi_core::CookieKey;
 use kvixi_core::flow::AUTH_RECORD_KEY;
 use kvixi_mock::fixture::{ALICE, ALICE_USER_ID};
@@ -19,12 +18,11 @@ use rocket::{Build, Rocket, State};
 use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::Id;
 use tower_sessions_memory_store::MemoryStore;
-use tower_sessions_redis_store::RedisStore;
-use tower_sessions_redis_store::fred::clients::Pool;
 
 use crate::floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
 use crate::provider::Provider;
 use crate::record::{self, bench};
+use crate::shared::{Backend, FloorStore};
 use crate::{app_data, floor, table};
 
 #[rocket::get("/me")]
@@ -100,11 +98,11 @@ async fn floor_me(
     floor_user(cookies, store.inner(), key, visitor).await
 }
 
-/// The floor on the Redis store.
+/// The floor on a shared store (Redis, SQLite, Postgres).
 #[rocket::get("/me")]
-async fn floor_me_redis(
+async fn floor_me_shared(
     cookies: &CookieJar<'_>,
-    store: &State<RedisStore<Pool>>,
+    store: &State<FloorStore>,
     key: &State<CookieKey>,
     visitor: Visitor<'_>,
 ) -> Result<String, Refused> {
@@ -276,16 +274,15 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
     ]);
 }
 
-/// The Redis rows: the `KvixiUser` guard behind the one-line setup on `KVIXI_REDIS_URL`
-/// (`KvixiFairing::new`: tower-sessions-redis-store's `RedisStore` on the flow's pool)
-/// against the floor reading a `RedisStore` on that same pool.
-pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Redis) {
+/// The shared-store rows: the `KvixiUser` guard behind the one-line setup on
+/// `KVIXI_REDIS_URL` or `KVIXI_DATABASE_URL` (`KvixiFairing::new`: the store the config
+/// names, on the flow's pool) against the floor reading the same store crate on that pool.
+pub fn shared_benches(criterion: &mut Criterion, provider: &Provider, backend: &Backend) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let kvixi = runtime.block_on(provider.kvixi_on_redis(&redis.url()));
-    let pool = kvixi.redis().expect("the flow's Redis pool").clone();
+    let kvixi = runtime.block_on(backend.kvixi(provider, "rocket"));
     let kvixi_rocket = || {
         base()
             .mount("/", rocket::routes![kvixi_me])
@@ -311,8 +308,8 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
         let kvixi_client = Client::untracked(kvixi_rocket()).await.expect("ignites");
         let floor_client = Client::untracked(
             base()
-                .mount("/", rocket::routes![floor_me_redis])
-                .manage(RedisStore::new(pool))
+                .mount("/", rocket::routes![floor_me_shared])
+                .manage(backend.floor_store(&kvixi))
                 .manage(kvixi.config().cookie_key().clone()),
         )
         .await
@@ -323,9 +320,9 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
         }
         (kvixi_client, floor_client)
     });
-    crate::redis::keys_per_user(redis, "rocket", |user| drop(log_in(user)));
+    backend.log_in_users("rocket", |user| drop(log_in(user)));
 
-    let id = |variant: &str| table::id(table::AUTHENTICATED_REDIS, "rocket", variant);
+    let id = |variant: &str| table::id(backend.path(), "rocket", variant);
     let me = |client: &Client, n: u64| runtime.block_on(run(client, Some(&cookie), JSON, n));
     bench(criterion, &id(table::FLOOR), |n| me(&floor_client, n));
     bench(criterion, &id(table::KVIXI), |n| me(&kvixi_client, n));
@@ -334,6 +331,12 @@ pub fn redis_benches(criterion: &mut Criterion, provider: &Provider, redis: &Red
             (id(table::FLOOR), &mut |n| me(&floor_client, n)),
             (id(table::KVIXI), &mut |n| me(&kvixi_client, n)),
         ],
-        crate::redis::ROUNDS,
+        crate::shared::ROUNDS,
     );
+    crate::shared::count_queries(&id(table::FLOOR), crate::shared::COUNTED_REQUESTS, |n| {
+        me(&floor_client, n);
+    });
+    crate::shared::count_queries(&id(table::KVIXI), crate::shared::COUNTED_REQUESTS, |n| {
+        me(&kvixi_client, n);
+    });
 }

@@ -6,6 +6,10 @@ use crate::record::median_ns;
 pub const AUTHENTICATED: &str = "authenticated";
 /// A logged-in session reading the user, with sessions on Redis (issue 22).
 pub const AUTHENTICATED_REDIS: &str = "authenticated-redis";
+/// The same with sessions in a SQLite file (issue 28).
+pub const AUTHENTICATED_SQLITE: &str = "authenticated-sqlite";
+/// The same with sessions on a Postgres server (issue 28).
+pub const AUTHENTICATED_POSTGRES: &str = "authenticated-postgres";
 /// No session, a client that prefers JSON: 401.
 pub const ANONYMOUS_JSON: &str = "anonymous-json";
 /// No session, a browser navigation: 303 to the login route.
@@ -50,6 +54,8 @@ pub fn print(auth_record_bytes: Option<usize>) {
     for path in [
         AUTHENTICATED,
         AUTHENTICATED_REDIS,
+        AUTHENTICATED_SQLITE,
+        AUTHENTICATED_POSTGRES,
         ANONYMOUS_JSON,
         ANONYMOUS_BROWSER,
     ] {
@@ -118,55 +124,92 @@ pub fn print(auth_record_bytes: Option<usize>) {
             of(PEER),
         );
     }
-    print_redis();
+    print_shared();
     if let Some(bytes) = auth_record_bytes {
         println!(
             "auth record of alice (full-profile fixture) as stored in the session: {bytes} bytes of JSON"
         );
     }
     println!(
-        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework (criterion medians and interleaved), on Redis too; kvixi/axum-login < 1; auth record <= 1024 bytes; Redis keys per logged-in user <= 2"
+        "targets: authenticated kvixi/floor and guarded/floor <= 1.05 on every framework (criterion medians and interleaved), on Redis, SQLite and Postgres too; kvixi/axum-login < 1; auth record <= 1024 bytes; Redis keys per logged-in user <= 2"
     );
 }
 
-/// The Redis rows' interleaved ratios and the keys each logged-in user left in Redis.
-fn print_redis() {
-    let measured: Vec<&str> = FRAMEWORKS
-        .into_iter()
-        .filter(|framework| {
-            median_ns(&id(AUTHENTICATED_REDIS, framework, KVIXI)).is_some()
-                || crate::redis::keys_per_user_of(framework).is_some()
-        })
-        .collect();
-    if measured.is_empty() {
-        return;
-    }
-    println!();
-    println!(
-        "authenticated on Redis (the one-line setup on KVIXI_REDIS_URL): criterion medians, the interleaved ratio over {} rounds, and the keys {} users logged in through the flow left in Redis",
-        crate::redis::ROUNDS,
-        crate::redis::USERS
-    );
-    println!(
-        "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20}",
-        "server", "floor", "kvixi", "kvixi/floor", "interleaved k/floor", "Redis keys per user"
-    );
-    for framework in measured {
-        let floor = median_ns(&id(AUTHENTICATED_REDIS, framework, FLOOR));
-        let kvixi = median_ns(&id(AUTHENTICATED_REDIS, framework, KVIXI));
-        let interleaved =
-            crate::record::interleaved_ratio(&id(AUTHENTICATED_REDIS, framework, KVIXI))
-                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}"));
-        let keys = crate::redis::keys_per_user_of(framework)
-            .map_or_else(|| "-".to_owned(), |keys| format!("{keys:.2}"));
+/// The shared-store rows' interleaved ratios, and the keys each logged-in user left in
+/// Redis.
+fn print_shared() {
+    for (path, what) in [
+        (
+            AUTHENTICATED_REDIS,
+            "on Redis (the one-line setup on KVIXI_REDIS_URL)",
+        ),
+        (
+            AUTHENTICATED_SQLITE,
+            "on SQLite (the one-line setup on KVIXI_DATABASE_URL=sqlite://…)",
+        ),
+        (
+            AUTHENTICATED_POSTGRES,
+            "on Postgres (the one-line setup on KVIXI_DATABASE_URL=postgres://…)",
+        ),
+    ] {
+        let redis = path == AUTHENTICATED_REDIS;
+        let measured: Vec<&str> = FRAMEWORKS
+            .into_iter()
+            .filter(|framework| median_ns(&id(path, framework, KVIXI)).is_some())
+            .collect();
+        if measured.is_empty() {
+            continue;
+        }
+        println!();
         println!(
-            "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20}",
-            framework,
-            micros(floor),
-            micros(kvixi),
-            ratio(kvixi, floor),
-            interleaved,
-            keys,
+            "authenticated {what}: criterion medians, the interleaved ratio over {} rounds{}",
+            crate::shared::ROUNDS,
+            if redis {
+                format!(
+                    ", and the keys {} users logged in through the flow left in Redis",
+                    crate::shared::USERS
+                )
+            } else {
+                String::new()
+            }
         );
+        println!(
+            "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20} {:>16}",
+            "server",
+            "floor",
+            "kvixi",
+            "kvixi/floor",
+            "interleaved k/floor",
+            "Redis keys per user",
+            "SQL per request"
+        );
+        for framework in measured {
+            let floor = median_ns(&id(path, framework, FLOOR));
+            let kvixi = median_ns(&id(path, framework, KVIXI));
+            let interleaved = crate::record::interleaved_ratio(&id(path, framework, KVIXI))
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}"));
+            let keys = crate::shared::keys_per_user_of(framework)
+                .filter(|_| redis)
+                .map_or_else(|| "-".to_owned(), |keys| format!("{keys:.2}"));
+            let queries = |variant: &str| {
+                crate::shared::queries_per_request(&id(path, framework, variant))
+                    .map_or_else(|| "-".to_owned(), |q| format!("{q:.3}"))
+            };
+            let queries = if redis {
+                "-".to_owned()
+            } else {
+                format!("{} ({} floor)", queries(KVIXI), queries(FLOOR))
+            };
+            println!(
+                "{:<7} {:>11} {:>11} {:>12} {:>20} {:>20} {:>16}",
+                framework,
+                micros(floor),
+                micros(kvixi),
+                ratio(kvixi, floor),
+                interleaved,
+                keys,
+                queries
+            );
+        }
     }
 }
