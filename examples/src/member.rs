@@ -77,28 +77,18 @@ impl Members {
             return Ok(AppData(Member::for_user(&user)));
         };
         let now = i64::try_from(UnixTime::now().0).unwrap_or(i64::MAX);
+        // One statement for both kinds: `$n` placeholders, which SQLite reads too.
+        const UPSERT: &str = "insert into members (kvixi_id, first_seen, logins) values ($1, $2, 1)
+             on conflict (kvixi_id) do update set logins = members.logins + 1
+             returning local_id, first_seen, logins";
         let row: Result<(i64, i64, i64), sqlx::Error> = match database {
             Database::Sqlite(pool) => {
-                sqlx::query_as(
-                    "insert into members (kvixi_id, first_seen, logins) values (?, ?, 1)
-                     on conflict (kvixi_id) do update set logins = members.logins + 1
-                     returning local_id, first_seen, logins",
-                )
-                .bind(&user.id)
-                .bind(now)
-                .fetch_one(pool)
-                .await
+                let upsert = sqlx::query_as(UPSERT).bind(&user.id).bind(now);
+                upsert.fetch_one(pool).await
             }
             Database::Postgres(pool) => {
-                sqlx::query_as(
-                    "insert into members (kvixi_id, first_seen, logins) values ($1, $2, 1)
-                     on conflict (kvixi_id) do update set logins = members.logins + 1
-                     returning local_id, first_seen, logins",
-                )
-                .bind(&user.id)
-                .bind(now)
-                .fetch_one(pool)
-                .await
+                let upsert = sqlx::query_as(UPSERT).bind(&user.id).bind(now);
+                upsert.fetch_one(pool).await
             }
         };
         let (local_id, first_seen, logins) = row.map_err(|error| {

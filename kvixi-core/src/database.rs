@@ -63,11 +63,7 @@ impl DatabaseUrl {
             return Err(invalid(format!("names no SQLite file; use {URL_FORMS}")));
         }
         check_with_sqlx(url, kind).map_err(|problem| {
-            let password = url::Url::parse(url)
-                .ok()
-                .and_then(|parsed| parsed.password().map(str::to_owned))
-                .unwrap_or_default();
-            let problem = crate::secret::redact(&problem, &[url, &password]);
+            let problem = crate::secret::redact_url(&problem, url);
             invalid(format!(
                 "is not a valid {} URL ({problem}); use {URL_FORMS}",
                 kind.name()
@@ -145,6 +141,17 @@ mod connected {
     use crate::error::Error;
     use crate::flow::UnixTime;
     use crate::revocation::{Revocations, StampCache};
+
+    /// `body` with `pool` bound to the database's pool, whichever its kind: the SQL is
+    /// written once, with `$n` placeholders, which SQLite reads too.
+    macro_rules! on_pool {
+        ($database:expr, $pool:ident => $body:expr) => {
+            match $database {
+                Database::Sqlite($pool) => $body,
+                Database::Postgres($pool) => $body,
+            }
+        };
+    }
 
     /// The sessions' table (in Postgres, in the `public` schema).
     const SESSIONS_TABLE: &str = "kvixi_sessions";
@@ -311,32 +318,18 @@ mod connected {
         /// spent it already.
         pub(crate) async fn spend_login(&self, id: &str, expires: UnixTime) -> Result<bool, Error> {
             let expires = to_i64(expires.0);
-            let inserted = match &self.database {
-                Database::Sqlite(pool) => self
-                    .call(
-                        sqlx::query(
-                            "insert into kvixi_spent_logins (id, expires_at) values (?, ?) \
-                             on conflict (id) do nothing",
-                        )
-                        .bind(id)
-                        .bind(expires)
-                        .execute(pool),
+            let inserted = on_pool!(&self.database, pool => self
+                .call(
+                    sqlx::query(
+                        "insert into kvixi_spent_logins (id, expires_at) values ($1, $2) \
+                         on conflict (id) do nothing",
                     )
-                    .await?
-                    .rows_affected(),
-                Database::Postgres(pool) => self
-                    .call(
-                        sqlx::query(
-                            "insert into kvixi_spent_logins (id, expires_at) values ($1, $2) \
-                             on conflict (id) do nothing",
-                        )
-                        .bind(id)
-                        .bind(expires)
-                        .execute(pool),
-                    )
-                    .await?
-                    .rows_affected(),
-            };
+                    .bind(id)
+                    .bind(expires)
+                    .execute(pool),
+                )
+                .await?
+                .rows_affected());
             Ok(inserted == 1)
         }
     }
@@ -490,24 +483,16 @@ mod connected {
                     .delete_expired()
                     .await
                     .map_err(store_error)?;
-                for table in ["kvixi_revocations", "kvixi_spent_logins"] {
-                    sqlx::query(&format!("delete from {table} where expires_at < ?"))
-                        .bind(now)
-                        .execute(pool)
-                        .await?;
-                }
             }
             Database::Postgres(pool) => {
                 sqlx::query("delete from public.kvixi_sessions where expiry_date < now()")
                     .execute(pool)
                     .await?;
-                for table in ["kvixi_revocations", "kvixi_spent_logins"] {
-                    sqlx::query(&format!("delete from {table} where expires_at < $1"))
-                        .bind(now)
-                        .execute(pool)
-                        .await?;
-                }
             }
+        }
+        for table in ["kvixi_revocations", "kvixi_spent_logins"] {
+            let delete = format!("delete from {table} where expires_at < $1");
+            on_pool!(database, pool => sqlx::query(&delete).bind(now).execute(pool).await.map(drop))?;
         }
         Ok(())
     }
@@ -543,46 +528,72 @@ mod connected {
 
     use std::fmt;
 
+    /// The boxed future every tower-sessions store method returns.
+    type StoreFuture<'a, T> =
+        std::pin::Pin<Box<dyn Future<Output = session_store::Result<T>> + Send + 'a>>;
+
     impl DatabaseStore {
-        async fn ready(&self) -> session_store::Result<()> {
-            ensure_tables(&self.shared.database, &self.shared.tables)
-                .await
-                .map_err(|error| session_store::Error::Backend(format!("database: {error}")))
+        /// `call`'s own future once the tables exist (every request after the first),
+        /// else that future behind the wait for them.
+        fn when_ready<'f, T: Send + 'f>(&'f self, call: StoreFuture<'f, T>) -> StoreFuture<'f, T> {
+            if self.shared.tables.initialized() {
+                return call;
+            }
+            Box::pin(async move {
+                ensure_tables(&self.shared.database, &self.shared.tables)
+                    .await
+                    .map_err(|error| session_store::Error::Backend(format!("database: {error}")))?;
+                call.await
+            })
         }
     }
 
-    #[async_trait]
+    macro_rules! each_store {
+        ($sessions:expr, $store:ident => $call:expr) => {
+            match $sessions {
+                Sessions::Sqlite($store) => $call,
+                Sessions::Postgres($store) => $call,
+            }
+        };
+    }
+
+    // Written out rather than through `#[async_trait]`: once the tables exist, each
+    // method hands back the sqlx store's own boxed future (no second box per request).
     impl SessionStore for DatabaseStore {
-        async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-            self.ready().await?;
-            match &self.sessions {
-                Sessions::Sqlite(store) => store.create(record).await,
-                Sessions::Postgres(store) => store.create(record).await,
-            }
+        fn create<'s, 'r, 'f>(&'s self, record: &'r mut Record) -> StoreFuture<'f, ()>
+        where
+            's: 'f,
+            'r: 'f,
+            Self: 'f,
+        {
+            self.when_ready(each_store!(&self.sessions, store => store.create(record)))
         }
 
-        async fn save(&self, record: &Record) -> session_store::Result<()> {
-            self.ready().await?;
-            match &self.sessions {
-                Sessions::Sqlite(store) => store.save(record).await,
-                Sessions::Postgres(store) => store.save(record).await,
-            }
+        fn save<'s, 'r, 'f>(&'s self, record: &'r Record) -> StoreFuture<'f, ()>
+        where
+            's: 'f,
+            'r: 'f,
+            Self: 'f,
+        {
+            self.when_ready(each_store!(&self.sessions, store => store.save(record)))
         }
 
-        async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-            self.ready().await?;
-            match &self.sessions {
-                Sessions::Sqlite(store) => store.load(id).await,
-                Sessions::Postgres(store) => store.load(id).await,
-            }
+        fn load<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, Option<Record>>
+        where
+            's: 'f,
+            'i: 'f,
+            Self: 'f,
+        {
+            self.when_ready(each_store!(&self.sessions, store => store.load(id)))
         }
 
-        async fn delete(&self, id: &Id) -> session_store::Result<()> {
-            self.ready().await?;
-            match &self.sessions {
-                Sessions::Sqlite(store) => store.delete(id).await,
-                Sessions::Postgres(store) => store.delete(id).await,
-            }
+        fn delete<'s, 'i, 'f>(&'s self, id: &'i Id) -> StoreFuture<'f, ()>
+        where
+            's: 'f,
+            'i: 'f,
+            Self: 'f,
+        {
+            self.when_ready(each_store!(&self.sessions, store => store.delete(id)))
         }
     }
 
@@ -608,30 +619,14 @@ mod connected {
 
     impl DatabaseRevocations {
         async fn read(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-            let stamp: Option<i64> = match &self.shared.database {
-                Database::Sqlite(pool) => {
-                    self.shared
-                        .call(
-                            sqlx::query_scalar(
-                                "select revoked_at from kvixi_revocations where user_id = ?",
-                            )
-                            .bind(user_id)
-                            .fetch_optional(pool),
-                        )
-                        .await?
-                }
-                Database::Postgres(pool) => {
-                    self.shared
-                        .call(
-                            sqlx::query_scalar(
-                                "select revoked_at from kvixi_revocations where user_id = $1",
-                            )
-                            .bind(user_id)
-                            .fetch_optional(pool),
-                        )
-                        .await?
-                }
-            };
+            let stamp: Option<i64> = on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query_scalar("select revoked_at from kvixi_revocations where user_id = $1")
+                        .bind(user_id)
+                        .fetch_optional(pool),
+                )
+                .await?);
             Ok(stamp.map(|stamp| UnixTime(u64::try_from(stamp).unwrap_or(0))))
         }
     }
@@ -660,40 +655,24 @@ mod connected {
             let stamp = crate::flow::revocation_stamp(at, current);
             let expires = to_i64(at.0.saturating_add(keep.as_secs()));
             let value = to_i64(stamp.0);
-            match &self.shared.database {
-                Database::Sqlite(pool) => {
-                    self.shared
-                        .call(
-                            sqlx::query(
-                                "insert into kvixi_revocations (user_id, revoked_at, expires_at) \
-                                 values (?, ?, ?) on conflict (user_id) do update set \
-                                 revoked_at = max(kvixi_revocations.revoked_at, excluded.revoked_at), \
-                                 expires_at = excluded.expires_at",
-                            )
-                            .bind(user_id)
-                            .bind(value)
-                            .bind(expires)
-                            .execute(pool),
-                        )
-                        .await?;
-                }
-                Database::Postgres(pool) => {
-                    self.shared
-                        .call(
-                            sqlx::query(
-                                "insert into kvixi_revocations (user_id, revoked_at, expires_at) \
-                                 values ($1, $2, $3) on conflict (user_id) do update set \
-                                 revoked_at = greatest(kvixi_revocations.revoked_at, excluded.revoked_at), \
-                                 expires_at = excluded.expires_at",
-                            )
-                            .bind(user_id)
-                            .bind(value)
-                            .bind(expires)
-                            .execute(pool),
-                        )
-                        .await?;
-                }
-            }
+            // The later of the two stamps, should another instance revoke meanwhile.
+            on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query(
+                        "insert into kvixi_revocations (user_id, revoked_at, expires_at) \
+                         values ($1, $2, $3) on conflict (user_id) do update set \
+                         revoked_at = case when excluded.revoked_at > kvixi_revocations.revoked_at \
+                         then excluded.revoked_at else kvixi_revocations.revoked_at end, \
+                         expires_at = excluded.expires_at",
+                    )
+                    .bind(user_id)
+                    .bind(value)
+                    .bind(expires)
+                    .execute(pool),
+                )
+                .await
+                .map(drop))?;
             // This instance knows at once; the others within their cache time.
             self.cache.put(user_id, Some(stamp));
             Ok(())

@@ -42,11 +42,7 @@ impl RedisUrl {
             return Err(invalid(format!("is not a Redis URL; use {URL_FORMS}")));
         }
         check_with_fred(url).map_err(|problem| {
-            let password = url::Url::parse(url)
-                .ok()
-                .and_then(|parsed| parsed.password().map(str::to_owned))
-                .unwrap_or_default();
-            let problem = crate::secret::redact(&problem, &[url, &password]);
+            let problem = crate::secret::redact_url(&problem, url);
             invalid(format!(
                 "is not a valid Redis URL ({problem}); use {URL_FORMS}"
             ))

@@ -80,6 +80,16 @@ pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// `text` without `url` or the password `url` carries: for the errors of a Redis or
+/// database URL, which must never repeat a credential.
+pub(crate) fn redact_url(text: &str, url: &str) -> String {
+    let password = url::Url::parse(url)
+        .ok()
+        .and_then(|parsed| parsed.password().map(str::to_owned))
+        .unwrap_or_default();
+    redact(text, &[url, &password])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,16 +63,20 @@ fn as_postgres(program: &str) -> Command {
     }
 }
 
+/// Whether Postgres is installed; when it is not, fails under `CI=true` and otherwise
+/// prints why the test does nothing ([`service::available`]).
+pub fn installed() -> bool {
+    postgres_bin().is_some()
+        || service::available("/usr/lib/postgresql/15/bin/postgres", "postgresql")
+}
+
 impl Postgres {
     /// A new cluster in a temporary directory, serving on a free loopback port.
     pub fn start() -> Option<Postgres> {
-        let bin = match postgres_bin() {
-            Some(bin) => bin,
-            None => {
-                service::available("/usr/lib/postgresql/15/bin/postgres", "postgresql");
-                return None;
-            }
-        };
+        if !installed() {
+            return None;
+        }
+        let bin = postgres_bin()?;
         let dir = TempDir::new("kvixi-postgres");
         if running_as_root() {
             let owned = Command::new("chown")

@@ -161,11 +161,13 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
         "user_id": ALICE_ID,
         "local_id": 11001,
         "roles": ["member", "verified"],
+        "logins": 1,
     });
     let carol_data = serde_json::json!({
         "user_id": "1003",
         "local_id": 11003,
         "roles": ["member"],
+        "logins": 1,
     });
     for (browser, expected) in [
         (&alice, &alice_data),
@@ -174,7 +176,15 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
     ] {
         let answer = browser.get_json("/me/app").await;
         assert_eq!(answer.status(), StatusCode::OK);
-        let body: Value = answer.json().await.expect("JSON");
+        let mut body: Value = answer.json().await.expect("JSON");
+        // When the member was made: set by the app at login, a Unix time.
+        let first_seen = body
+            .as_object_mut()
+            .and_then(|member| member.remove("first_seen"));
+        assert!(
+            first_seen.as_ref().is_some_and(Value::is_u64),
+            "first_seen: {first_seen:?}"
+        );
         assert_eq!(&body, expected, "each user reads their own app data");
     }
 }

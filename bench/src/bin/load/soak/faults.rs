@@ -1,12 +1,14 @@
 //! The faults, on a schedule fixed at the start: a rolling key rotation, a Redis
-//! failover, the old primary back as a replica, one instance SIGKILLed and restarted,
-//! Kvixi slow and then failing. Each becomes a window of the run: from the fault's start
+//! failover and the old primary back as a replica (or, on Postgres, the server stopped
+//! at once and started again), one instance SIGKILLed and restarted, Kvixi slow and then
+//! failing. Each becomes a window of the run: from the fault's start
 //! to its end plus the time the configured timeouts let its effects last.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvixi_e2e::fleet::{Fleet, Keys};
+use kvixi_e2e::postgres::Postgres;
 use kvixi_e2e::topology::SentinelGroup;
 use kvixi_mock::{Endpoint, Fault};
 
@@ -33,6 +35,9 @@ pub enum Step {
     Failover,
     /// The killed primary started again, empty; Sentinel makes it a replica.
     OldPrimaryBack,
+    /// Postgres stopped at once (as a crash or a killed container) and started again on
+    /// its data.
+    PostgresRestart,
     /// This instance SIGKILLed and started again.
     KillInstance(usize),
     /// Kvixi's exchange and profile read held [`KVIXI_DELAY`] each.
@@ -47,6 +52,7 @@ impl Step {
             Step::Rotation => "rolling key rotation (6 restarts)".to_owned(),
             Step::Failover => "Redis primary killed (failover)".to_owned(),
             Step::OldPrimaryBack => "old primary back as a replica".to_owned(),
+            Step::PostgresRestart => "Postgres stopped at once and restarted".to_owned(),
             Step::KillInstance(n) => format!("instance {n} SIGKILLed, restarted"),
             Step::KvixiSlow => format!(
                 "Kvixi slow ({KVIXI_DELAY:?} a call) for {:.0} s",
@@ -75,20 +81,27 @@ impl Schedule {
     /// The faults of a run of `total`, at the same fractions of it for any length; with
     /// `failovers` 2, the Redis primary (the promoted replica) fails over again at 75 %
     /// and comes back at 83 % (to tell a high-water mark from a leak).
-    pub fn for_run(total: Duration, failovers: u8) -> Schedule {
+    /// On Postgres (`postgres`), a restart of the server takes the place of each
+    /// failover and there is no old primary to bring back.
+    pub fn for_run(total: Duration, failovers: u8, postgres: bool) -> Schedule {
         let t = total.as_secs_f64();
         let kvixi_for = Duration::from_secs_f64((t * 0.05).clamp(3.0, 30.0));
-        let mut steps = vec![
-            (t * 0.10, Step::Rotation),
-            (t * 0.25, Step::Failover),
-            (t * 0.33, Step::OldPrimaryBack),
+        let store_fault = |at: f64, back: f64| {
+            if postgres {
+                vec![(at, Step::PostgresRestart)]
+            } else {
+                vec![(at, Step::Failover), (back, Step::OldPrimaryBack)]
+            }
+        };
+        let mut steps = vec![(t * 0.10, Step::Rotation)];
+        steps.extend(store_fault(t * 0.25, t * 0.33));
+        steps.extend([
             (t * 0.42, Step::KillInstance(1)),
             (t * 0.55, Step::KvixiSlow),
             (t * 0.55, Step::KvixiFailing),
-        ];
+        ]);
         if failovers > 1 {
-            steps.push((t * 0.75, Step::Failover));
-            steps.push((t * 0.83, Step::OldPrimaryBack));
+            steps.extend(store_fault(t * 0.75, t * 0.83));
         }
         Schedule {
             steps,
@@ -126,12 +139,20 @@ impl Window {
     }
 }
 
+/// Where the instances keep their state.
+pub enum Store {
+    /// A Redis primary, its replica and three sentinels (`KVIXI_REDIS_URL`).
+    Sentinel(SentinelGroup),
+    /// One Postgres server (`KVIXI_DATABASE_URL`).
+    Postgres(Postgres),
+}
+
 /// What the faults act on.
 pub struct Targets {
     /// The instances.
     pub fleet: Fleet,
-    /// Their Redis.
-    pub redis: SentinelGroup,
+    /// Their store.
+    pub store: Store,
     /// The cookie key they start with, and the one the rotation brings in.
     pub keys: (String, String),
     /// The instances' process ids, for the sampler.
@@ -191,11 +212,14 @@ impl Targets {
                 (ledger.now(), GRACE)
             }
             Step::Failover => {
-                let before = self.redis.current_primary();
-                tokio::task::block_in_place(|| self.redis.kill_current_primary());
+                let Store::Sentinel(redis) = &mut self.store else {
+                    return (ledger.now(), 0.0);
+                };
+                let before = redis.current_primary();
+                tokio::task::block_in_place(|| redis.kill_current_primary());
                 let started = std::time::Instant::now();
                 while started.elapsed() < Duration::from_secs(60) {
-                    let now = tokio::task::block_in_place(|| self.redis.current_primary());
+                    let now = tokio::task::block_in_place(|| redis.current_primary());
                     if now.is_some() && now != before {
                         break;
                     }
@@ -204,7 +228,18 @@ impl Targets {
                 (ledger.now(), GRACE)
             }
             Step::OldPrimaryBack => {
-                tokio::task::block_in_place(|| self.redis.restart_old_primary());
+                if let Store::Sentinel(redis) = &mut self.store {
+                    tokio::task::block_in_place(|| redis.restart_old_primary());
+                }
+                (ledger.now(), GRACE)
+            }
+            Step::PostgresRestart => {
+                if let Store::Postgres(postgres) = &mut self.store {
+                    tokio::task::block_in_place(|| {
+                        postgres.stop();
+                        postgres.start_again();
+                    });
+                }
                 (ledger.now(), GRACE)
             }
             Step::KillInstance(index) => {

@@ -39,10 +39,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kvixi_e2e::fleet::{Example, Fleet, Framework, Keys};
+use kvixi_e2e::postgres::Postgres;
 use kvixi_e2e::topology::SentinelGroup;
 use kvixi_mock::User as MockUser;
 
-use self::faults::{Schedule, Targets};
+use self::faults::{Schedule, Store, Targets};
 use self::ledger::Ledger;
 use self::report::{Run, Sample};
 use self::traffic::{Browser, Shared, User};
@@ -67,6 +68,8 @@ struct Plan {
     duration: Duration,
     /// 1, or 2 for a second failover late in the run.
     failovers: u8,
+    /// `--store postgres`: the instances on one Postgres server instead of Sentinel.
+    postgres: bool,
     out: PathBuf,
 }
 
@@ -76,7 +79,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!(
-                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--failovers 1|2] [--out DIR]"
+                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--failovers 1|2] [--store sentinel|postgres] [--out DIR]"
             );
             return ExitCode::FAILURE;
         }
@@ -107,6 +110,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     let mut duration = Duration::from_secs(600);
     let mut out = PathBuf::from("target/soak");
     let mut failovers = 1;
+    let mut postgres = false;
     let mut args = args.iter().map(String::as_str);
     while let Some(arg) = args.next() {
         match arg {
@@ -120,6 +124,11 @@ fn parse(args: &[String]) -> Result<Plan, String> {
                 duration = Duration::from_secs_f64(n * unit);
             }
             "--out" => out = PathBuf::from(args.next().ok_or("--out takes a directory")?),
+            "--store" => match args.next() {
+                Some("postgres") => postgres = true,
+                Some("sentinel" | "redis") => postgres = false,
+                _ => return Err("--store takes sentinel or postgres".into()),
+            },
             "--failovers" => {
                 failovers = args
                     .next()
@@ -136,6 +145,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
         framework: framework.ok_or("which framework?")?,
         duration,
         failovers,
+        postgres,
         out,
     })
 }
@@ -150,19 +160,33 @@ fn cookie_key() -> String {
 async fn run(plan: &Plan) -> Result<bool, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let framework = plan.framework;
-    let schedule = Schedule::for_run(plan.duration, plan.failovers);
+    let schedule = Schedule::for_run(plan.duration, plan.failovers, plan.postgres);
     eprintln!(
-        "soak: {framework}, {:.0} s: 3 instances on Sentinel (primary, replica, 3 sentinels), \
+        "soak: {framework}, {:.0} s: 3 instances on {}, \
          {BROWSERS} browsers, {BOTS} bots, hostile requests every {HOSTILE_PACE:?}; faults:",
-        plan.duration.as_secs_f64()
+        plan.duration.as_secs_f64(),
+        if plan.postgres {
+            "one Postgres"
+        } else {
+            "Sentinel (primary, replica, 3 sentinels)"
+        }
     );
     for line in schedule.describe() {
         eprintln!("soak:   {line}");
     }
 
-    let redis = tokio::task::block_in_place(SentinelGroup::start).ok_or(
-        "the soak needs redis-server and redis-cli (apt-get install redis-server redis-tools)",
-    )?;
+    let (store, store_url) = if plan.postgres {
+        let postgres = tokio::task::block_in_place(Postgres::start)
+            .ok_or("the soak on Postgres needs postgresql (apt-get install postgresql)")?;
+        let url = postgres.new_database().await;
+        (Store::Postgres(postgres), url)
+    } else {
+        let redis = tokio::task::block_in_place(SentinelGroup::start).ok_or(
+            "the soak needs redis-server and redis-cli (apt-get install redis-server redis-tools)",
+        )?;
+        let url = redis.url();
+        (Store::Sentinel(redis), url)
+    };
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let example = Example::with_args(exe, &["serve"], framework);
     let keys = (cookie_key(), cookie_key());
@@ -176,7 +200,7 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         "RUST_LOG".to_owned(),
         std::env::var("KVIXI_SOAK_LOG").unwrap_or_else(|_| "warn".to_owned()),
     ));
-    let fleet = Fleet::start_with_env(&example, &redis.url(), 3, Keys::only(&keys.0), env).await;
+    let fleet = Fleet::start_with_env(&example, &store_url, 3, Keys::only(&keys.0), env).await;
     let users: Vec<Arc<User>> = (0..BROWSERS / 2).map(|n| Arc::new(User::new(n))).collect();
     for user in &users {
         fleet
@@ -189,7 +213,7 @@ async fn run(plan: &Plan) -> Result<bool, String> {
     let pids = Arc::new(Mutex::new(fleet.pids()));
     let mut targets = Targets {
         fleet,
-        redis,
+        store,
         keys,
         pids: pids.clone(),
     };
@@ -234,7 +258,11 @@ async fn run(plan: &Plan) -> Result<bool, String> {
     let panics = panics(&logs);
     keep_logs(
         &logs,
-        &plan.out.join(format!("soak-{}-logs", framework.name())),
+        &plan.out.join(format!(
+            "soak-{}{}-logs",
+            framework.name(),
+            if plan.postgres { "-postgres" } else { "" }
+        )),
     );
     let samples = samples
         .lock()
@@ -242,6 +270,16 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         .clone();
     let run = Run {
         framework: framework.name(),
+        store: if plan.postgres {
+            "one Postgres"
+        } else {
+            "Sentinel"
+        },
+        stem: if plan.postgres {
+            format!("soak-{}-postgres", framework.name())
+        } else {
+            format!("soak-{}", framework.name())
+        },
         seconds: ledger.now(),
         windows,
         ledger: &ledger,

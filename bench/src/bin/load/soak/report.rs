@@ -30,6 +30,10 @@ pub struct Sample {
 pub struct Run<'a> {
     /// The framework's name.
     pub framework: &'static str,
+    /// Where the instances keep their state: `Sentinel` or `one Postgres`.
+    pub store: &'static str,
+    /// The report's file names, without extension (`soak-axum`, `soak-axum-postgres`).
+    pub stem: String,
     /// How long the traffic ran, in seconds.
     pub seconds: f64,
     /// The faults as they happened.
@@ -122,8 +126,8 @@ pub fn print(run: &Run<'_>, out: &Path) -> Result<bool, String> {
     let (markdown, passed) = markdown(run);
     println!("{markdown}");
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let md = out.join(format!("soak-{}.md", run.framework));
-    let svg = out.join(format!("soak-{}.svg", run.framework));
+    let md = out.join(format!("{}.md", run.stem));
+    let svg = out.join(format!("{}.svg", run.stem));
     std::fs::write(&md, &markdown).map_err(|e| format!("cannot write {}: {e}", md.display()))?;
     std::fs::write(&svg, super::svg::timeline(run))
         .map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
@@ -153,8 +157,8 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "#### Soak, {}: {:.0} s, 3 instances on Sentinel, 32 browsers, 32 bots, hostile requests\n",
-        run.framework, run.seconds
+        "#### Soak, {}: {:.0} s, 3 instances on {}, 32 browsers, 32 bots, hostile requests\n",
+        run.framework, run.seconds, run.store
     );
     text.push_str("| fault | window (s) | 5xx inside | last 5xx after its start |\n");
     text.push_str("|---|---|---:|---:|\n");
@@ -308,8 +312,8 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
     );
     let _ = writeln!(
         text,
-        "\n![soak {}: requests/s, 5xx/s, RSS and open fds per instance, fault windows shaded](soak-{}.svg)",
-        run.framework, run.framework
+        "\n![soak {}: requests/s, 5xx/s, RSS and open fds per instance, fault windows shaded]({}.svg)",
+        run.framework, run.stem
     );
     let passed = failed.is_empty();
     (text, passed)

@@ -26,8 +26,8 @@ pub fn timeline(run: &Run<'_>) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" \
          viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Soak, {}: {:.0} s, 3 instances on Sentinel; fault windows shaded</text>\n",
-        run.framework, run.seconds
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Soak, {}: {:.0} s, 3 instances on {}; fault windows shaded</text>\n",
+        run.framework, run.seconds, run.store
     );
 
     // The windows, across the three panels, with their names above the first.
