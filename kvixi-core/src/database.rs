@@ -678,4 +678,36 @@ mod connected {
             Ok(())
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[tokio::test]
+        async fn the_cleanup_task_stops_with_the_last_clone_of_the_flow() {
+            let dir = std::env::temp_dir().join(format!("kvixi-cleanup-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("a directory");
+            let config = Config::builder("id", "s", "http://localhost/cb")
+                .database_url(format!("sqlite://{}", dir.join("t.db").display()))
+                .build()
+                .expect("valid");
+            let shared = Shared::connect(&config)
+                .expect("connects")
+                .expect("a database");
+            let task = shared._cleanup.0.abort_handle();
+            let clone = shared.clone();
+            drop(shared);
+            tokio::task::yield_now().await;
+            assert!(!task.is_finished(), "a clone of the flow still runs it");
+            drop(clone);
+            for _ in 0..100 {
+                if task.is_finished() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            assert!(task.is_finished(), "the last clone stops it");
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

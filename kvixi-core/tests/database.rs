@@ -185,3 +185,62 @@ async fn a_database_away_is_an_outage_not_a_spent_login() {
         "{ready:?}"
     );
 }
+
+#[tokio::test]
+async fn expired_rows_are_deleted_when_the_app_starts() {
+    let dir = Dir::new("cleanup");
+    let emulator = emulator().await;
+    let first = instance(&emulator, &dir.sqlite_url()).await;
+    let mut expired = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+    };
+    first.session_store().save(&expired).await.expect("saved");
+    let pool = first
+        .database()
+        .and_then(kvixi_core::Database::sqlite)
+        .expect("a SQLite pool")
+        .clone();
+    for statement in [
+        "insert into kvixi_spent_logins (id, expires_at) values ('old', 1)",
+        "insert into kvixi_spent_logins (id, expires_at) values ('new', 99999999999)",
+        "insert into kvixi_revocations (user_id, revoked_at, expires_at) values ('9', 1, 2)",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect("inserted");
+    }
+    drop(first);
+
+    // A new process on the same file cleans at startup.
+    let again = instance(&emulator, &dir.sqlite_url()).await;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("counted")
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = (
+            count("select count(*) from kvixi_sessions").await,
+            count("select count(*) from kvixi_spent_logins").await,
+            count("select count(*) from kvixi_revocations").await,
+        );
+        if left == (0, 1, 0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expired rows left (sessions, spent logins, stamps): {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    expired.id = Id::default();
+    drop((again, expired));
+}
