@@ -12,9 +12,13 @@
 //! The apps are also what the end-to-end suite in `tests/` drives, and [`serve`] is what
 //! `kvixi-bench`'s load tool runs and measures.
 //!
-//! `KVIXI_REDIS_URL` (e.g. `redis://127.0.0.1:6379`) moves every example's sessions to
-//! Redis, so that several instances share them; they then also need the same
-//! `KVIXI_COOKIE_KEY` (at least 32 random characters: `openssl rand -base64 48`).
+//! By default each example keeps its sessions and its `members` table ([`member::Members`],
+//! migrations in `examples/migrations/`) in the SQLite file `kvixi-example.db` of
+//! `KVIXI_EXAMPLE_DIR` (the working directory), and the cookie key it makes once beside it:
+//! a restart logs nobody out. `KVIXI_DATABASE_URL` (`postgres://…`) or `KVIXI_REDIS_URL`
+//! (e.g. `redis://127.0.0.1:6379`) moves every example's sessions there, so that several
+//! instances share them; they then also need the same `KVIXI_COOKIE_KEY` (at least 32
+//! random characters: `openssl rand -base64 48`).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "actix")]

@@ -1,5 +1,6 @@
 //! `cargo run -p kvixi-examples --bin axum`: the axum example with the embedded emulator
-//! (or a real Kvixi app), sessions in memory or in the Redis of `KVIXI_REDIS_URL`.
+//! (or a real Kvixi app), sessions and members in `kvixi-example.db` (SQLite), or in the
+//! database of `KVIXI_DATABASE_URL`, or sessions in the Redis of `KVIXI_REDIS_URL`.
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `cargo run -p kvixi-examples --features rocket --bin rocket`: the Rocket example with the embedded emulator
-//! (or a real Kvixi app), sessions in memory or in the Redis of `KVIXI_REDIS_URL`.
+//! (or a real Kvixi app), sessions and members in `kvixi-example.db` (SQLite), or in the
+//! database of `KVIXI_DATABASE_URL`, or sessions in the Redis of `KVIXI_REDIS_URL`.
 //!
 //! Listens on `KVIXI_EXAMPLE_ADDR`; Rocket's own `ROCKET_*` variables (and `Rocket.toml`)
 //! apply on top. Rocket's `secret_key` (unused by kvixi, whose cookies are sealed with
