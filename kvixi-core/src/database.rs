@@ -350,8 +350,9 @@ mod connected {
         let acquire = config.session_store_timeout();
         Ok(match url.kind() {
             DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url.expose())
-                    .map_err(invalid)?
+                let options = SqliteConnectOptions::from_str(url.expose()).map_err(invalid)?;
+                create_private(options.get_filename())?;
+                let options = options
                     .create_if_missing(true)
                     // Readers never wait for the writer, and a commit is one append.
                     .journal_mode(SqliteJournalMode::Wal)
@@ -381,6 +382,32 @@ mod connected {
                 )
             }
         })
+    }
+
+    /// Creates the SQLite file at `path` when missing, readable and writable by this
+    /// user only: it holds sessions, and so access tokens. (SQLite gives its `-wal` and
+    /// `-shm` files the database file's permissions.) A file that exists is left as it
+    /// is. An error names the setting: a directory that does not exist shows at startup,
+    /// not as 503s at the first login.
+    fn create_private(path: &std::path::Path) -> Result<(), Error> {
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" || path.exists() {
+            return Ok(());
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(Error::Config {
+                setting: "database_url",
+                problem: format!(
+                    "names the SQLite file {}, which cannot be created: {error}",
+                    path.display()
+                ),
+            }),
+        }
     }
 
     /// A database failure as the 503 every adapter answers (nobody logged in or out).

@@ -67,9 +67,11 @@ async fn two_flows_on_one_sqlite_file_share_spent_logins_and_revocations() {
     let emulator = emulator().await;
     let a = instance(&emulator, &dir.sqlite_url()).await;
     let b = instance(&emulator, &dir.sqlite_url()).await;
-    assert!(
-        std::fs::metadata(dir.0.join("app.db")).is_ok(),
-        "the file was created"
+    let file = std::fs::metadata(dir.0.join("app.db")).expect("the file was created");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&file.permissions()) & 0o777,
+        0o600,
+        "the sessions' file is its owner's only"
     );
     assert_eq!(a.session_store().kind(), "database");
 
@@ -141,6 +143,29 @@ async fn sessions_on_sqlite_outlive_the_flow_that_wrote_them() {
         Some(serde_json::json!("kept")),
         "the restarted app reads the session"
     );
+}
+
+#[test]
+fn a_sqlite_file_in_a_missing_directory_is_refused_at_startup() {
+    let config = Config::builder("app", "secret", CALLBACK)
+        .database_url("sqlite:///nonexistent-kvixi-dir/app.db")
+        .build()
+        .expect("valid config");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let built = runtime.block_on(async { Kvixi::new(config) });
+    match built {
+        Err(Error::Config { setting, problem }) => {
+            assert_eq!(setting, "database_url");
+            assert!(
+                problem.contains("/nonexistent-kvixi-dir/app.db"),
+                "{problem}"
+            );
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
 }
 
 #[tokio::test]
