@@ -137,10 +137,12 @@ pub fn own_error_page(page: &ErrorPage<'_>) -> Option<Page> {
     if page.prefers_json {
         return None;
     }
-    let heading = match page.status {
-        401 => "Please log in",
-        403 => "Not for this account",
-        400..=499 => "That login did not work",
+    let heading = match (page.status, page.code) {
+        (401, _) => "Please log in",
+        (403, _) => "Not for this account",
+        (400..=499, _) => "That login did not work",
+        // The app's own store (its database, Redis) is down, not Kvixi.
+        (_, "session_store_unavailable") => "Sessions are unavailable for a moment",
         _ => "Kvixi is having trouble",
     };
     let body = format!(
@@ -153,4 +155,36 @@ pub fn own_error_page(page: &ErrorPage<'_>) -> Option<Page> {
         status = page.status,
     );
     Some(Page::html(layout(heading, &body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use kvixi_core::{Config, Error, Kvixi};
+
+    /// The heading a browser reads for `error` on the example's own pages.
+    fn heading(error: &Error) -> String {
+        let config = Config::builder("app", "secret", "http://localhost:3000/auth/kvixi/callback")
+            .build()
+            .expect("valid config");
+        let kvixi = Kvixi::builder(config)
+            .page_renderer(super::own_error_page)
+            .build()
+            .expect("flow builds");
+        let body = kvixi.failure(error, false).body;
+        let start = body
+            .find("<h1 id=\"app-error-page\">")
+            .expect("the app's page")
+            + 24;
+        body[start..start + body[start..].find("</h1>").expect("a heading")].to_owned()
+    }
+
+    #[test]
+    fn a_store_outage_is_not_blamed_on_kvixi() {
+        let outage = Error::SessionStoreUnavailable {
+            problem: "database: connection refused".into(),
+        };
+        assert_eq!(heading(&outage), "Sessions are unavailable for a moment");
+        let busy = Error::ProviderBusy { retry_after: 1 };
+        assert_eq!(heading(&busy), "Kvixi is having trouble");
+    }
 }
