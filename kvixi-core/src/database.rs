@@ -153,6 +153,16 @@ mod connected {
         };
     }
 
+    /// `call` on whichever store crate holds the sessions.
+    macro_rules! each_store {
+        ($sessions:expr, $store:ident => $call:expr) => {
+            match $sessions {
+                Sessions::Sqlite($store) => $call,
+                Sessions::Postgres($store) => $call,
+            }
+        };
+    }
+
     /// The sessions' table (in Postgres, in the `public` schema).
     const SESSIONS_TABLE: &str = "kvixi_sessions";
 
@@ -214,6 +224,8 @@ mod connected {
     #[derive(Clone)]
     pub(crate) struct Shared {
         pub(crate) database: Database,
+        /// tower-sessions-sqlx-store's store on `database`, table `kvixi_sessions`.
+        sessions: Sessions,
         tables: Arc<OnceCell<()>>,
         timeout: Duration,
         /// Stops the cleanup task when the last clone of the flow is dropped.
@@ -248,10 +260,12 @@ mod connected {
                 database = url.kind().name(),
                 "kvixi: shared state in the database"
             );
+            let sessions = sessions_on(&database)?;
             let tables = Arc::new(OnceCell::new());
-            let task = tokio::spawn(maintain(database.clone(), tables.clone()));
+            let task = tokio::spawn(maintain(database.clone(), sessions.clone(), tables.clone()));
             Ok(Some(Shared {
                 database,
+                sessions,
                 tables,
                 timeout: config.session_store_timeout(),
                 _cleanup: Arc::new(AbortOnDrop(task)),
@@ -272,19 +286,7 @@ mod connected {
         pub(crate) fn store(&self) -> DatabaseStore {
             DatabaseStore {
                 shared: self.clone(),
-                sessions: match &self.database {
-                    Database::Sqlite(pool) => Sessions::Sqlite(
-                        SqliteStore::new(pool.clone())
-                            .with_table_name(SESSIONS_TABLE)
-                            .expect("a valid table name"),
-                    ),
-                    Database::Postgres(pool) => Sessions::Postgres(
-                        PostgresStore::new(pool.clone())
-                            .with_schema_name("public")
-                            .and_then(|store| store.with_table_name(SESSIONS_TABLE))
-                            .expect("valid schema and table names"),
-                    ),
-                },
+                sessions: self.sessions.clone(),
             }
         }
 
@@ -332,6 +334,25 @@ mod connected {
                 .rows_affected());
             Ok(inserted == 1)
         }
+    }
+
+    /// The sessions' store crate on `database`, table [`SESSIONS_TABLE`] (in Postgres's
+    /// `public` schema). Its name checks cannot fail for our constant names; should they,
+    /// the flow does not build, rather than a request panicking.
+    fn sessions_on(database: &Database) -> Result<Sessions, Error> {
+        let named = match database {
+            Database::Sqlite(pool) => SqliteStore::new(pool.clone())
+                .with_table_name(SESSIONS_TABLE)
+                .map(Sessions::Sqlite),
+            Database::Postgres(pool) => PostgresStore::new(pool.clone())
+                .with_schema_name("public")
+                .and_then(|store| store.with_table_name(SESSIONS_TABLE))
+                .map(Sessions::Postgres),
+        };
+        named.map_err(|problem| Error::Config {
+            setting: "database_url",
+            problem: format!("gives no usable sessions table: {problem}"),
+        })
     }
 
     fn to_i64(seconds: u64) -> i64 {
@@ -485,14 +506,14 @@ mod connected {
 
     /// Creates the tables, then deletes expired rows every [`CLEANUP_EVERY`]. A failed
     /// round (the database away) is logged and tried at the next.
-    async fn maintain(database: Database, tables: Arc<OnceCell<()>>) {
+    async fn maintain(database: Database, sessions: Sessions, tables: Arc<OnceCell<()>>) {
         let mut every = tokio::time::interval(CLEANUP_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
             let round = async {
                 ensure_tables(&database, &tables).await?;
-                delete_expired(&database).await
+                delete_expired(&database, &sessions).await
             };
             if let Err(error) = round.await {
                 tracing::warn!(%error, "kvixi: cleaning the database's expired rows failed; trying again in a minute");
@@ -500,22 +521,20 @@ mod connected {
         }
     }
 
-    async fn delete_expired(database: &Database) -> Result<(), sqlx::Error> {
+    async fn delete_expired(database: &Database, sessions: &Sessions) -> Result<(), sqlx::Error> {
         let now = to_i64(UnixTime::now().0);
-        match database {
-            Database::Sqlite(pool) => {
-                SqliteStore::new(pool.clone())
-                    .with_table_name(SESSIONS_TABLE)
-                    .expect("a valid table name")
-                    .delete_expired()
-                    .await
-                    .map_err(store_error)?;
-            }
-            Database::Postgres(pool) => {
+        match (sessions, database) {
+            (Sessions::Sqlite(store), _) => store.delete_expired().await.map_err(store_error)?,
+            // Not the store crate's `delete_expired`: it compares `expiry_date` with
+            // `now() at time zone 'utc'`, a time without a zone that Postgres reads in the
+            // server's own zone, so a server west of UTC would delete live sessions.
+            (Sessions::Postgres(_), Database::Postgres(pool)) => {
                 sqlx::query("delete from public.kvixi_sessions where expiry_date < now()")
                     .execute(pool)
-                    .await?;
+                    .await
+                    .map(drop)?;
             }
+            (Sessions::Postgres(_), Database::Sqlite(_)) => {}
         }
         for table in ["kvixi_revocations", "kvixi_spent_logins"] {
             let delete = format!("delete from {table} where expires_at < $1");
@@ -573,15 +592,6 @@ mod connected {
                 call.await
             })
         }
-    }
-
-    macro_rules! each_store {
-        ($sessions:expr, $store:ident => $call:expr) => {
-            match $sessions {
-                Sessions::Sqlite($store) => $call,
-                Sessions::Postgres($store) => $call,
-            }
-        };
     }
 
     // Written out rather than through `#[async_trait]`: once the tables exist, each
