@@ -136,7 +136,7 @@ where
         // Once per flow, so that every worker shares the store.
         let store = kvixi.session_store();
         let sessions = kvixi.adapter_state(|| Arc::new(CookieSessions::new(store, kvixi.config())));
-        let middleware = KvixiSessions::new(&kvixi, None);
+        let middleware = KvixiSessions::new(None);
         self.app_data(web::Data::from(sessions))
             .wrap(middleware)
             .configure(routes(kvixi))
@@ -157,7 +157,7 @@ where
     > {
         let refusal = kvixi.check_store::<S>().err();
         let sessions = Arc::new(CookieSessions::new(store, kvixi.config()));
-        let middleware = KvixiSessions::new(&kvixi, refusal);
+        let middleware = KvixiSessions::new(refusal);
         self.app_data(web::Data::from(sessions))
             .wrap(middleware)
             .configure(routes(kvixi))

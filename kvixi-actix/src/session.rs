@@ -6,6 +6,7 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -13,6 +14,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE};
 use actix_web::{HttpMessage, HttpRequest, web};
 use kvixi_core::{CookieSessions, Kvixi, Reply, RequestSession, SESSION_COOKIE};
+use pin_project_lite::pin_project;
 
 use crate::Error;
 use crate::response::{prefers_json, respond};
@@ -45,16 +47,14 @@ pub(crate) fn of(request: &HttpRequest) -> Result<(web::Data<Kvixi>, Arc<Request
 /// during which the session store failed, even where `Option<KvixiUser>` made a visitor
 /// of the user.
 pub(crate) struct KvixiSessions {
-    kvixi: Kvixi,
     /// Why the app must not start, if it must not: each worker's start fails.
     refusal: Option<Rc<kvixi_core::Error>>,
 }
 
 impl KvixiSessions {
-    /// The middleware for `kvixi`, failing the app's start with `refusal` if any.
-    pub(crate) fn new(kvixi: &Kvixi, refusal: Option<kvixi_core::Error>) -> Self {
+    /// The middleware, failing the app's start with `refusal` if any.
+    pub(crate) fn new(refusal: Option<kvixi_core::Error>) -> Self {
         KvixiSessions {
-            kvixi: kvixi.clone(),
             refusal: refusal.map(Rc::new),
         }
     }
@@ -78,17 +78,13 @@ where
             tracing::error!(%error, "kvixi: the app cannot start");
             return ready(Err(()));
         }
-        ready(Ok(KvixiSessionsService {
-            service,
-            kvixi: self.kvixi.clone(),
-        }))
+        ready(Ok(KvixiSessionsService { service }))
     }
 }
 
 /// The service [`KvixiSessions`] wraps around the app.
 pub(crate) struct KvixiSessionsService<S> {
     service: S,
-    kvixi: Kvixi,
 }
 
 impl<S, B> Service<ServiceRequest> for KvixiSessionsService<S>
@@ -98,19 +94,42 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+    type Future = SessionsFuture<S::Future>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let answer = self.service.call(request);
-        let kvixi = self.kvixi.clone();
-        Box::pin(async move { Ok(finish(answer.await?, &kvixi)) })
+        SessionsFuture {
+            answer: self.service.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The app's answer, finished with the session's outcome: polled in place, so the
+    /// middleware adds no allocation to a request.
+    pub(crate) struct SessionsFuture<F> {
+        #[pin]
+        answer: F,
+    }
+}
+
+impl<F, B> Future for SessionsFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .answer
+            .poll(cx)
+            .map(|answer| answer.map(finish))
     }
 }
 
 /// The app's answer, with the session's outcome.
-fn finish<B>(mut response: ServiceResponse<B>, kvixi: &Kvixi) -> ServiceResponse<EitherBody<B>> {
+fn finish<B>(mut response: ServiceResponse<B>) -> ServiceResponse<EitherBody<B>> {
     let session = response
         .request()
         .extensions()
@@ -125,7 +144,11 @@ fn finish<B>(mut response: ServiceResponse<B>, kvixi: &Kvixi) -> ServiceResponse
             return response.map_into_left_body();
         }
         tracing::debug!(%error, code = error.code(), "kvixi answers 503");
-        let reply = Reply::error(kvixi.config(), &error, prefers_json(response.request()));
+        let request = response.request();
+        let Some(kvixi) = request.app_data::<web::Data<Kvixi>>() else {
+            return response.map_into_left_body();
+        };
+        let reply = Reply::error(kvixi.config(), &error, prefers_json(request));
         let (request, _) = response.into_parts();
         return ServiceResponse::new(request, respond(reply)).map_into_right_body();
     }
