@@ -4,7 +4,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
-use kvixi_actix::{Kvixi, KvixiAppExt, KvixiToken, KvixiUser, RequireLogin, SessionStore};
+use kvixi_actix::{
+    Kvixi, KvixiAppExt, KvixiToken, KvixiUser, RequireLogin, SessionStore, require_recent_login,
+};
 
 pub use crate::pages::own_pages;
 
@@ -60,6 +62,15 @@ where
                     web::scope("/verified")
                         .wrap(RequireLogin::new().allow(|user| user.verified))
                         .route("", web::get().to(verified)),
+                )
+                // Deleting the account asks for a recent login.
+                .service(
+                    web::scope("/delete")
+                        .wrap(require_recent_login(
+                            crate::pages::DELETE_NEEDS_LOGIN_WITHIN,
+                        ))
+                        .route("", web::get().to(delete_page))
+                        .route("", web::post().to(delete_account)),
                 ),
         )
         .route("/sign-in", web::get().to(sign_in))
@@ -93,6 +104,21 @@ async fn account(user: web::ReqData<KvixiUser>) -> web::Html {
 
 async fn verified(user: web::ReqData<KvixiUser>) -> web::Html {
     web::Html::new(crate::pages::verified(&user))
+}
+
+async fn delete_page(user: web::ReqData<KvixiUser>) -> web::Html {
+    web::Html::new(crate::pages::delete_account(&user))
+}
+
+/// Ends every session of the user, on every device. (The example keeps its member row:
+/// a real app deletes its own data of the user here too.)
+async fn delete_account(kvixi: web::Data<Kvixi>, user: web::ReqData<KvixiUser>) -> HttpResponse {
+    match kvixi.revoke_user(&user.id).await {
+        Ok(()) => HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, "/"))
+            .finish(),
+        Err(_) => HttpResponse::ServiceUnavailable().finish(),
+    }
 }
 
 async fn sign_in(kvixi: web::Data<Kvixi>, request: actix_web::HttpRequest) -> web::Html {

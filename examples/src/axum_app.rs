@@ -2,10 +2,12 @@
 
 use axum::extract::RawQuery;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use kvixi_axum::{Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login};
+use kvixi_axum::{
+    Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login, require_recent_login,
+};
 use tower_sessions::SessionStore;
 
 pub use crate::pages::own_pages;
@@ -28,9 +30,16 @@ fn pages() -> Router {
     let verified_only = Router::new()
         .route("/account/verified", get(verified))
         .route_layer(require_login().allow(|user| user.verified));
+    // Deleting the account asks for a recent login.
+    let recent_only = Router::new()
+        .route("/account/delete", get(delete_page).post(delete_account))
+        .route_layer(require_recent_login(
+            crate::pages::DELETE_NEEDS_LOGIN_WITHIN,
+        ));
     let account = Router::new()
         .route("/account", get(account))
         .merge(verified_only)
+        .merge(recent_only)
         .route_layer(require_login());
     Router::new()
         .merge(account)
@@ -66,6 +75,22 @@ async fn account(Extension(user): Extension<KvixiUser>) -> Html<String> {
 
 async fn verified(Extension(user): Extension<KvixiUser>) -> Html<String> {
     Html(crate::pages::verified(&user))
+}
+
+async fn delete_page(Extension(user): Extension<KvixiUser>) -> Html<String> {
+    Html(crate::pages::delete_account(&user))
+}
+
+/// Ends every session of the user, on every device. (The example keeps its member row:
+/// a real app deletes its own data of the user here too.)
+async fn delete_account(
+    Extension(kvixi): Extension<Kvixi>,
+    Extension(user): Extension<KvixiUser>,
+) -> Result<Redirect, axum::http::StatusCode> {
+    match kvixi.revoke_user(&user.id).await {
+        Ok(()) => Ok(Redirect::to("/")),
+        Err(_) => Err(axum::http::StatusCode::SERVICE_UNAVAILABLE),
+    }
 }
 
 /// The app's own sign-in page, with the query it was sent (`return_to`) passed on to

@@ -96,11 +96,28 @@ pub fn account(user: &KvixiUser) -> String {
     let body = format!(
         "<h1>{avatar}Account of <span id=\"user-name\">{name}</span></h1>\
 <p>Every page under <code>/account</code> is guarded by one line: the handlers never ask for a user.</p>\
-<p><a href=\"/account/verified\">Verified members only</a></p>",
+<p><a href=\"/account/verified\">Verified members only</a></p>\
+<p><a id=\"delete-link\" href=\"/account/delete\">Delete my account</a></p>",
         avatar = avatar(user),
         name = text(&user.display_name()),
     );
     layout("Account", &body)
+}
+
+/// How recent a login `/account/delete` asks for.
+pub const DELETE_NEEDS_LOGIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// `/account/delete`: behind a recent-login guard (a login at most
+/// [`DELETE_NEEDS_LOGIN_WITHIN`] old; an older one goes through login again and comes
+/// back here). Its form posts to the same path.
+pub fn delete_account(user: &KvixiUser) -> String {
+    let body = format!(
+        r#"<h1 id="delete-account">Delete my account</h1><p><span id="user-name">{}</span>, deleting your account ends every session of yours, on every device.</p>
+<p>This page asks for a login made in the last five minutes: an older one goes through Kvixi again first.</p>
+<form method="post" action="/account/delete"><button id="delete" type="submit">Delete my account</button></form>"#,
+        text(&user.display_name()),
+    );
+    layout("Delete my account", &body)
 }
 
 /// `/account/verified`: only for accounts Kvixi marks as verified (a predicate on the

@@ -1,10 +1,11 @@
 //! The Rocket example app, built only with `kvixi-rocket`'s public API.
 
 use kvixi_core::Kvixi;
-use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin};
+use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin, require_recent_login};
 use rocket::figment::Figment;
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Status};
+use rocket::response::Redirect;
 use rocket::response::content::RawHtml;
 use rocket::serde::json::Json;
 use rocket::{Build, Rocket, State};
@@ -34,7 +35,17 @@ fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
         .mount(
             "/",
             rocket::routes![
-                home, sign_in, private, me, me_app, fresh, account, verified, metrics
+                home,
+                sign_in,
+                private,
+                me,
+                me_app,
+                fresh,
+                account,
+                verified,
+                delete_page,
+                delete_account,
+                metrics
             ],
         )
         .attach(fairing)
@@ -42,6 +53,11 @@ fn with_fairing(fairing: KvixiFairing, figment: Figment) -> Rocket<Build> {
         // (with a predicate) for the verified-only page.
         .attach(RequireLogin::under("/account"))
         .attach(RequireLogin::under("/account/verified").allow(|user| user.verified))
+        // Deleting the account asks for a recent login.
+        .attach(require_recent_login(
+            "/account/delete",
+            crate::pages::DELETE_NEEDS_LOGIN_WITHIN,
+        ))
 }
 
 #[rocket::get("/")]
@@ -75,6 +91,21 @@ fn account(user: KvixiUser) -> RawHtml<String> {
 #[rocket::get("/account/verified")]
 fn verified(user: KvixiUser) -> RawHtml<String> {
     RawHtml(crate::pages::verified(&user))
+}
+
+#[rocket::get("/account/delete")]
+fn delete_page(user: KvixiUser) -> RawHtml<String> {
+    RawHtml(crate::pages::delete_account(&user))
+}
+
+/// Ends every session of the user, on every device. (The example keeps its member row:
+/// a real app deletes its own data of the user here too.)
+#[rocket::post("/account/delete")]
+async fn delete_account(kvixi: &State<Kvixi>, user: KvixiUser) -> Result<Redirect, Status> {
+    match kvixi.revoke_user(&user.id).await {
+        Ok(()) => Ok(Redirect::to("/")),
+        Err(_) => Err(Status::ServiceUnavailable),
+    }
 }
 
 #[rocket::get("/me")]

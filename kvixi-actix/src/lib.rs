@@ -8,6 +8,7 @@
 //!
 //! To protect a whole scope at once, wrap it in [`RequireLogin`]: its handlers need no
 //! extractor, the user is in the request extensions (`web::ReqData<KvixiUser>`).
+//! Before a sensitive page, [`require_recent_login`] asks for a login at most that old.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
@@ -147,7 +148,7 @@ pub use error::Error;
 pub use extract::{KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
-pub use require::{RequireLogin, RequireLoginService};
+pub use require::{RequireLogin, RequireLoginService, require_recent_login};
 /// The session store interface (from `tower-sessions-core`) that
 /// [`with_kvixi_store`](KvixiAppExt::with_kvixi_store) takes.
 pub use tower_sessions_core::SessionStore;

@@ -4,6 +4,7 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -66,6 +67,37 @@ impl RequireLogin {
             requirement: self.requirement.allow(predicate),
         }
     }
+
+    /// Also requires the login to be at most `max_age` old: see [`require_recent_login`].
+    pub fn recent(self, max_age: Duration) -> Self {
+        RequireLogin {
+            requirement: self.requirement.recent(max_age),
+        }
+    }
+}
+
+/// Requires a login at most `max_age` old on every route of a scope (a sensitive page:
+/// deleting the account, changing where mail goes): a [`RequireLogin`] whose older
+/// logins send a browser through login again, coming back to the same page, and answer
+/// an API client 401 `login_too_old`. The new login replaces the session as any login
+/// does. Nest it inside a `RequireLogin` scope or use it alone.
+///
+/// ```
+/// use std::time::Duration;
+/// use actix_web::{App, web};
+/// use kvixi_actix::{KvixiUser, require_recent_login};
+///
+/// async fn delete_account(user: web::ReqData<KvixiUser>) -> String {
+///     format!("Deleting the account of {}", user.display_name())
+/// }
+///
+/// let sensitive = web::scope("/account/delete")
+///     .wrap(require_recent_login(Duration::from_secs(5 * 60)))
+///     .route("", web::post().to(delete_account));
+/// # let _ = App::new().service(sensitive);
+/// ```
+pub fn require_recent_login(max_age: Duration) -> RequireLogin {
+    RequireLogin::new().recent(max_age)
 }
 
 impl<S, B> Transform<S, ServiceRequest> for RequireLogin
@@ -116,13 +148,19 @@ where
             Ok(found) => found,
             Err(error) => return refused(request, Reply::plain(500, error.to_string())),
         };
-        // An outer guard's user: moved out, not copied; put back when admitted.
-        let known = request.extensions_mut().remove::<KvixiUser>();
-        if let Some(known) = known {
-            return self.decide(&kvixi, Ok(Some(known.0)), request);
-        }
         let reader = kvixi.clone();
-        let mut read: UserRead = Box::pin(async move { session.current_user(&reader).await });
+        let mut read: UserRead = match self.requirement.max_login_age() {
+            // The login's time is read too, from the record loaded already.
+            Some(max_age) => Box::pin(async move { reader.recent_user(&*session, max_age).await }),
+            None => {
+                // An outer guard's user: moved out, not copied; put back when admitted.
+                let known = request.extensions_mut().remove::<KvixiUser>();
+                if let Some(known) = known {
+                    return self.decide(&kvixi, Ok(Some(known.0)), request);
+                }
+                Box::pin(async move { session.current_user(&reader).await })
+            }
+        };
         // A store that answers at once (the memory store) is decided right here, and the
         // scope's future is polled in place, unboxed: the `guarded` row of the
         // interleaved table (`cargo bench -p kvixi-bench -- authenticated`) shows it.
@@ -184,13 +222,13 @@ fn admit(
     request: &ServiceRequest,
 ) -> Result<(), Reply> {
     let json = || prefers_json(request.request());
-    let user = user.map_err(|error| kvixi.failure(&error, json()))?;
     let path = || {
         request
             .uri()
             .path_and_query()
             .map_or("/", |target| target.as_str())
     };
+    let user = user.map_err(|error| requirement.failure(kvixi, &error, json(), path))?;
     let user = requirement.check(kvixi, user, json, path)?;
     request.extensions_mut().insert(KvixiUser(user));
     Ok(())

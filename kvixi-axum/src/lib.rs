@@ -9,6 +9,7 @@
 //! To protect a whole group of routes at once, pass [`require_login()`] to
 //! `Router::route_layer`: its handlers need no extractor, the user is in the request
 //! extensions (see [`require_login`] for an example with a "verified only" predicate).
+//! Before a sensitive page, [`require_recent_login`] asks for a login at most that old.
 //!
 //! ```no_run
 //! use axum::{Json, Router, routing::get};
@@ -109,7 +110,7 @@ pub use extract::{KvixiRejection, KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
 pub use layer::{KvixiLayer, KvixiService, session_layer};
-pub use require::{RequireLogin, RequireLoginLayer, require_login};
+pub use require::{RequireLogin, RequireLoginLayer, require_login, require_recent_login};
 pub use routes::routes;
 use tower_sessions::SessionStore;
 

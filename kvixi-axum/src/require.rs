@@ -53,6 +53,34 @@ pub fn require_login() -> RequireLoginLayer {
     }
 }
 
+/// Requires a login at most `max_age` old on every route of a group (a sensitive page:
+/// deleting the account, changing where mail goes): a [`require_login`] whose older
+/// logins send a browser through login again, coming back to the same page, and answer
+/// an API client 401 `login_too_old`. The new login replaces the session as any login
+/// does. Nest it inside a `require_login` group or use it alone.
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{Extension, Router, routing::post};
+/// use kvixi_axum::{KvixiRouterExt, KvixiUser, require_recent_login};
+///
+/// async fn delete_account(Extension(user): Extension<KvixiUser>) -> String {
+///     format!("Deleting the account of {}", user.display_name())
+/// }
+///
+/// # fn app(kvixi: kvixi_axum::Kvixi) -> Router {
+/// Router::new()
+///     .route("/account/delete", post(delete_account))
+///     .route_layer(require_recent_login(Duration::from_secs(5 * 60)))
+///     .with_kvixi(kvixi)
+/// # }
+/// ```
+pub fn require_recent_login(max_age: std::time::Duration) -> RequireLoginLayer {
+    RequireLoginLayer {
+        requirement: Requirement::logged_in().recent(max_age),
+    }
+}
+
 /// The layer [`require_login`] makes.
 #[derive(Clone, Debug)]
 pub struct RequireLoginLayer {
@@ -104,11 +132,14 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         // An outer guard read the user already: moved out, not copied; put back by
-        // `admit`.
-        if let Some(user) = request.extensions_mut().remove::<KvixiUser>() {
-            return self.admit_and_call(Ok(Some(user.0)), request);
+        // `admit`. (A recent-login guard reads the session again for the login's time,
+        // from the record loaded already.)
+        if self.requirement.max_login_age().is_none() {
+            if let Some(user) = request.extensions_mut().remove::<KvixiUser>() {
+                return self.admit_and_call(Ok(Some(user.0)), request);
+            }
         }
-        let mut read = match read_user(&request) {
+        let mut read = match read_user(&request, &self.requirement) {
             Ok(read) => read,
             Err(rejection) => return RequireLoginFuture::refused(rejection),
         };
@@ -154,9 +185,15 @@ impl<S: Service<Request, Response = Response>> RequireLogin<S> {
 type ReadUser =
     Pin<Box<dyn Future<Output = Result<Option<kvixi_core::KvixiUser>, CoreError>> + Send>>;
 
-fn read_user(request: &Request) -> Result<ReadUser, KvixiRejection> {
+fn read_user(request: &Request, requirement: &Requirement) -> Result<ReadUser, KvixiRejection> {
     let (kvixi, session) = flow_and_session(request.extensions())?;
     let (kvixi, session) = (kvixi.clone(), session.session().clone());
+    if let Some(max_age) = requirement.max_login_age() {
+        return Ok(Box::pin(async move {
+            let session = TowerSession::new(&session, kvixi.config());
+            kvixi.recent_user(&session, max_age).await
+        }));
+    }
     Ok(Box::pin(async move {
         kvixi
             .current_user(&TowerSession::new(&session, kvixi.config()))
@@ -268,13 +305,6 @@ fn admit(
     request: &mut Request,
 ) -> Result<(), KvixiRejection> {
     let (kvixi, _) = flow_and_session(request.extensions())?;
-    let user = match read {
-        Ok(user) => user,
-        Err(error) => {
-            let reply = kvixi.failure(&error, wants_json(request.headers()));
-            return Err(KvixiRejection::new(reply));
-        }
-    };
     let json = || wants_json(request.headers());
     let path = || {
         request
@@ -283,6 +313,13 @@ fn admit(
             .map_or(request.uri(), |original| &original.0)
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
+    };
+    let user = match read {
+        Ok(user) => user,
+        Err(error) => {
+            let reply = requirement.failure(kvixi, &error, json(), path);
+            return Err(KvixiRejection::new(reply));
+        }
     };
     let user = requirement
         .check(kvixi, user, json, path)

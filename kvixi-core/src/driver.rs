@@ -437,6 +437,30 @@ impl Kvixi {
         }
     }
 
+    /// The logged-in user for a recent-login guard
+    /// ([`Requirement::recent`](crate::guard::Requirement::recent)): as
+    /// [`current_user`](Kvixi::current_user), and [`Error::LoginTooOld`] for a login more
+    /// than `max_age` old (see [`Requirement::failure`](crate::guard::Requirement::failure)
+    /// for its answer). One store read, as `current_user`.
+    pub async fn recent_user(
+        &self,
+        session: &dyn SessionStorage,
+        max_age: std::time::Duration,
+    ) -> Result<Option<KvixiUser>, Error> {
+        let started = read::<LoginTime>(session, flow::AUTH_RECORD_KEY)
+            .await?
+            .map(|record| flow::session_started(record.logged_in_at, record.obtained_at));
+        let Some(user) = self.current_user(session).await? else {
+            return Ok(None);
+        };
+        let recent = crate::guard::Requirement::logged_in().recent(max_age);
+        if recent.login_is_recent(started, self.now()) {
+            Ok(Some(user))
+        } else {
+            Err(Error::LoginTooOld)
+        }
+    }
+
     /// Removes the auth record: the session is anonymous from now on.
     pub(crate) async fn drop_record(&self, session: &dyn SessionStorage) -> Result<(), Error> {
         session.remove(flow::AUTH_RECORD_KEY).await
@@ -833,6 +857,14 @@ impl LiveRecord for UserOnly {
     fn started(&self) -> UnixTime {
         flow::session_started(self.logged_in_at, self.obtained_at)
     }
+}
+
+/// The auth record's login time, and nothing else.
+#[derive(serde::Deserialize)]
+struct LoginTime {
+    #[serde(default)]
+    logged_in_at: UnixTime,
+    obtained_at: UnixTime,
 }
 
 /// What a read of the auth record needs to decide whether the session still counts.

@@ -64,6 +64,10 @@ pub enum Error {
     /// A user is logged in, and a route-group guard's predicate refuses them.
     #[error("the logged-in user is not allowed on this route")]
     NotAllowed,
+    /// A user is logged in, but longer ago than a recent-login guard accepts
+    /// ([`Requirement::recent`](crate::guard::Requirement::recent)): log in again.
+    #[error("the login is older than this route accepts")]
+    LoginTooOld,
     /// Kvixi answered with an error this library does not classify.
     #[error("Kvixi answered with an error: {provider_message}")]
     ProviderError {
@@ -147,7 +151,7 @@ impl Error {
             | Error::MissingAuthKey
             | Error::MalformedAuthKey
             | Error::AuthKeyRejected { .. } => 400,
-            Error::TokenExpired | Error::NotLoggedIn => 401,
+            Error::TokenExpired | Error::NotLoggedIn | Error::LoginTooOld => 401,
             Error::AccessDenied | Error::LoginRefused { .. } | Error::NotAllowed => 403,
             Error::AppCredentialsRejected { .. }
             | Error::ProviderError { .. }
@@ -178,6 +182,7 @@ impl Error {
             Error::TokenExpired => "token_expired",
             Error::NotLoggedIn => "not_logged_in",
             Error::NotAllowed => "not_allowed",
+            Error::LoginTooOld => "login_too_old",
             Error::ProviderError { .. } => "provider_error",
             Error::ProviderStatus { .. } => "provider_status",
             Error::ProviderMalformed { .. } => "provider_malformed",
@@ -209,6 +214,7 @@ impl Error {
             Error::TokenExpired => "Your Kvixi session has expired. Please log in again.",
             Error::NotLoggedIn => "You need to log in with Kvixi to see this page.",
             Error::NotAllowed => "Your account is not allowed to see this page.",
+            Error::LoginTooOld => "This page needs a recent login. Please log in with Kvixi again.",
             Error::AppCredentialsRejected { .. } | Error::Config { .. } => {
                 "Logging in with Kvixi is not set up correctly on this site. Please try again later."
             }

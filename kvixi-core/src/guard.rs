@@ -7,9 +7,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::driver::Kvixi;
 use crate::error::Error;
+use crate::flow::UnixTime;
 use crate::reply::Reply;
 use crate::user::KvixiUser;
 
@@ -48,12 +50,15 @@ type Predicate = Arc<dyn Fn(&KvixiUser) -> bool + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct Requirement {
     allow: Option<Predicate>,
+    /// How long ago the login may have been ([`recent`](Requirement::recent)).
+    max_login_age: Option<Duration>,
 }
 
 impl fmt::Debug for Requirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Requirement")
             .field("allow", &self.allow.as_ref().map(|_| "predicate"))
+            .field("max_login_age", &self.max_login_age)
             .finish()
     }
 }
@@ -71,7 +76,57 @@ impl Requirement {
             None => Arc::new(predicate),
             Some(earlier) => Arc::new(move |user| earlier(user) && predicate(user)),
         };
-        Requirement { allow: Some(allow) }
+        Requirement {
+            allow: Some(allow),
+            ..self
+        }
+    }
+
+    /// Also requires the login to be at most `max_age` old (a recent login before a
+    /// sensitive action: deleting the account, changing where mail goes). An older
+    /// login sends a browser through login again, coming back to the same page, and
+    /// answers an API client 401 `login_too_old`; the new login replaces the session
+    /// as any login does. See [`failure`](Requirement::failure).
+    pub fn recent(self, max_age: Duration) -> Self {
+        Requirement {
+            max_login_age: Some(max_age),
+            ..self
+        }
+    }
+
+    /// The bound [`recent`](Requirement::recent) set, if any: only then does a guard
+    /// read the user with [`Kvixi::recent_user`], so no other guard pays for it.
+    pub fn max_login_age(&self) -> Option<Duration> {
+        self.max_login_age
+    }
+
+    /// Whether a login made at `started` (`None`: unknown) is recent enough at `now`.
+    /// Pure: the bound inclusive, a login from the future (a clock step) recent.
+    pub fn login_is_recent(&self, started: Option<UnixTime>, now: UnixTime) -> bool {
+        let Some(max_age) = self.max_login_age else {
+            return true;
+        };
+        started.is_some_and(|started| now.0.saturating_sub(started.0) <= max_age.as_secs())
+    }
+
+    /// The answer to a read of the user that failed: a login too old for
+    /// [`recent`](Requirement::recent) sends a browser through login again, back to
+    /// `path_and_query` (as an anonymous one is sent), and answers an API client 401
+    /// `login_too_old`; any other error gets the flow's error answer.
+    pub fn failure<P: AsRef<str>>(
+        &self,
+        kvixi: &Kvixi,
+        error: &Error,
+        prefers_json: bool,
+        path_and_query: impl FnOnce() -> P,
+    ) -> Reply {
+        match error {
+            Error::LoginTooOld if !prefers_json => {
+                tracing::info!("kvixi: a login too old for this page goes through login again");
+                kvixi.anonymous_reply(false, path_and_query().as_ref())
+            }
+            _ => kvixi.failure(error, prefers_json),
+        }
     }
 
     /// The decision for `user`.
@@ -149,6 +204,21 @@ mod tests {
             Requirement::logged_in().decide(Some(&user("2", false))),
             Decision::Allow
         );
+    }
+
+    #[test]
+    fn a_login_is_recent_up_to_the_bound_and_only_when_known() {
+        let recent = Requirement::logged_in().recent(Duration::from_secs(300));
+        assert!(recent.login_is_recent(Some(UnixTime(1_000)), UnixTime(1_300)));
+        assert!(!recent.login_is_recent(Some(UnixTime(1_000)), UnixTime(1_301)));
+        assert!(!recent.login_is_recent(None, UnixTime(1_000)));
+        // A clock stepped back since the login: not older than the bound.
+        assert!(recent.login_is_recent(Some(UnixTime(2_000)), UnixTime(1_300)));
+        // Without a bound, any login (the check is then never made).
+        assert!(Requirement::logged_in().login_is_recent(None, UnixTime(5)));
+        assert_eq!(recent.max_login_age(), Some(Duration::from_secs(300)));
+        // A predicate added later keeps the bound.
+        assert!(recent.allow(|user| user.verified).max_login_age().is_some());
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //! To protect every route under a base path at once, attach [`RequireLogin`]: a request
 //! fairing (Rocket's way to act before every route; a request guard covers only the
 //! handlers that name it) that refuses before routing and leaves the user for
-//! [`KvixiUser`] in the request-local cache.
+//! [`KvixiUser`] in the request-local cache. Before a sensitive page,
+//! [`require_recent_login`] asks for a login at most that old.
 //!
 //! ```no_run
 //! use kvixi_rocket::{Kvixi, KvixiFairing, KvixiUser};
@@ -138,7 +139,7 @@ pub use fairing::KvixiFairing;
 pub use guard::{KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
-pub use require::RequireLogin;
+pub use require::{RequireLogin, require_recent_login};
 pub use response::KvixiResponse;
 /// The session store interface (from `tower-sessions-core`) that [`KvixiFairing::store`] takes.
 pub use tower_sessions_core::SessionStore;

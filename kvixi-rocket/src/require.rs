@@ -6,6 +6,8 @@
 //! before routing; a refused request is routed to an internal route that answers the
 //! core's reply, so no handler of the group ever runs for it.
 
+use std::time::Duration;
+
 use kvixi_core::guard::Requirement;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::{Origin, Path};
@@ -86,6 +88,14 @@ impl RequireLogin {
         }
     }
 
+    /// Also requires the login to be at most `max_age` old: see [`require_recent_login`].
+    pub fn recent(self, max_age: Duration) -> Self {
+        RequireLogin {
+            requirement: self.requirement.recent(max_age),
+            ..self
+        }
+    }
+
     /// Whether `path` is the base or below it, compared as Rocket's router compares it:
     /// by its percent-decoded, non-empty segments (so `/%61ccount` and `//account` are
     /// covered like `/account`, which they are routed to).
@@ -95,6 +105,32 @@ impl RequireLogin {
             .iter()
             .all(|base| segments.next() == Some(base.as_str()))
     }
+}
+
+/// Requires a login at most `max_age` old on every route under `base` (a sensitive page:
+/// deleting the account, changing where mail goes): a [`RequireLogin`] whose older
+/// logins send a browser through login again, coming back to the same page, and answer
+/// an API client 401 `login_too_old`. The new login replaces the session as any login
+/// does. Attach it beside a `RequireLogin` of a wider base, or alone.
+///
+/// ```
+/// use std::time::Duration;
+/// use kvixi_rocket::{KvixiFairing, KvixiUser, require_recent_login};
+///
+/// #[rocket::post("/account/delete")]
+/// fn delete_account(user: KvixiUser) -> String {
+///     format!("Deleting the account of {}", user.display_name())
+/// }
+///
+/// # fn app(kvixi: kvixi_rocket::Kvixi) -> rocket::Rocket<rocket::Build> {
+/// rocket::build()
+///     .mount("/", rocket::routes![delete_account])
+///     .attach(KvixiFairing::new(kvixi))
+///     .attach(require_recent_login("/account/delete", Duration::from_secs(5 * 60)))
+/// # }
+/// ```
+pub fn require_recent_login(base: impl Into<String>, max_age: Duration) -> RequireLogin {
+    RequireLogin::under(base).recent(max_age)
 }
 
 /// Takes the user a [`RequireLogin`] fairing admitted for this request, if any: moved
@@ -155,7 +191,21 @@ impl RequireLogin {
         let local = Local::of(request);
         // An outer group guard may have read the user already. (Tested apart from the
         // take, so that no user-sized value waits in this future across the read.)
-        let user = if local.passed_on().is_some() {
+        let path_and_query = || request.uri().to_string();
+        let user = if let Some(max_age) = self.requirement.max_login_age() {
+            // The login's time is read too, from the record loaded already; an outer
+            // guard's user is read again with it.
+            let session = crate::session::of(&attached.sessions, request);
+            match kvixi.recent_user(&*session, max_age).await {
+                Ok(user) => user,
+                Err(error) => {
+                    let reply = self
+                        .requirement
+                        .failure(kvixi, &error, json(), path_and_query);
+                    return Some(reply);
+                }
+            }
+        } else if local.passed_on().is_some() {
             local.passed_on().take()
         } else {
             match crate::session::of(&attached.sessions, request)
@@ -170,7 +220,6 @@ impl RequireLogin {
         // the handler.
         let mut slot = local.passed_on();
         *slot = user;
-        let path_and_query = || request.uri().to_string();
         match self
             .requirement
             .admits(kvixi, slot.as_ref(), json, path_and_query)

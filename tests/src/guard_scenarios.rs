@@ -3,6 +3,7 @@
 //! `/account/verified` also by a "verified only" predicate.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kvixi_core::{FailedLogin, KvixiBuilder, LoggedOut, RefusedLogin};
 use reqwest::{Response, StatusCode, header};
@@ -342,6 +343,54 @@ pub async fn sign_in_page_receives_anonymous_browsers(start: StartApp) {
     assert!(html.contains("Account of"), "{html}");
 }
 
+/// A sensitive page (the examples' `/account/delete`, behind `require_recent_login(5
+/// min)`) serves a fresh login; once the login is older, a browser goes through login
+/// again and comes back to the page (the rest of the account still open to it), an API
+/// client gets 401 `login_too_old`, and a form posted with the old login never reaches
+/// its handler.
+pub async fn recent_login_guard_sends_an_old_login_through_login_again(start: StartApp) {
+    let app = start_app(start, |builder| builder).await;
+    let browser = app.browser();
+    browser.log_in("alice", None).await;
+    let fresh = browser.get("/account/delete").await;
+    assert_eq!(fresh.status(), StatusCode::OK, "a fresh login passes");
+    let html = fresh.text().await.expect("body");
+    assert!(html.contains("id=\"delete-account\""), "{html}");
+
+    app.advance_clock(Duration::from_secs(5 * 60 + 30));
+    assert_eq!(
+        browser.get("/account").await.status(),
+        StatusCode::OK,
+        "an older login is still a login"
+    );
+    let old = browser.get("/account/delete?from=settings").await;
+    assert_eq!(old.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        raw_location(&old),
+        "/auth/kvixi/login?return_to=%2Faccount%2Fdelete%3Ffrom%3Dsettings"
+    );
+    assert_eq!(header(&old, "cache-control"), "no-store");
+    let json = browser.get_json("/account/delete").await;
+    assert_eq!(json.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = json.json().await.expect("JSON");
+    assert_eq!(body["error"], "login_too_old");
+    // The form's handler ends every session: with the old login it never runs.
+    let posted = browser.post("/account/delete").await;
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    assert!(raw_location(&posted).starts_with("/auth/kvixi/login?"));
+    assert_eq!(browser.get("/account").await.status(), StatusCode::OK);
+
+    // The login it asks for comes back to the page, which the new session may see.
+    let callback = browser
+        .log_in("alice", Some("/account/delete?from=settings"))
+        .await;
+    assert_eq!(raw_location(&callback), "/account/delete?from=settings");
+    assert_eq!(
+        browser.get("/account/delete").await.status(),
+        StatusCode::OK
+    );
+}
+
 /// The `href` of the sign-in page's login link (`id="login"`), unescaped.
 fn login_link(html: &str) -> String {
     let link = html
@@ -371,6 +420,7 @@ macro_rules! guard_scenarios {
             panicking_audit_hook_leaves_the_answer_alone,
             own_error_page_keeps_the_cores_status_and_headers,
             sign_in_page_receives_anonymous_browsers,
+            recent_login_guard_sends_an_old_login_through_login_again,
         );
     };
 }

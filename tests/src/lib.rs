@@ -505,6 +505,7 @@ macro_rules! store_scenarios {
             flow_answers_are_private_and_the_cookie_locked_down,
             replayed_login_cookie_buys_no_second_exchange,
             racing_callbacks_with_one_login_cookie_make_one_exchange,
+            recent_login_guard_sends_an_old_login_through_login_again,
         );
         $crate::store_scenarios!(@sessions $store, $start;
             revoke_user_logs_the_user_out_of_every_session,
