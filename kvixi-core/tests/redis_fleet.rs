@@ -28,7 +28,9 @@ impl Drop for Redis {
     }
 }
 
-fn redis() -> Option<Redis> {
+/// Whether `redis-server` is installed: outside CI, says so and skips when it is not;
+/// under `CI=true`, fails.
+fn redis_installed() -> bool {
     if !std::path::Path::new(REDIS_SERVER).exists() {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
         assert!(
@@ -36,12 +38,25 @@ fn redis() -> Option<Redis> {
             "{REDIS_SERVER} is missing: `apt-get install redis-server`"
         );
         eprintln!("SKIPPED: {REDIS_SERVER} is missing; run scripts/test to install it");
-        return None;
+        return false;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    true
+}
+
+/// A loopback port nobody listens on (for now).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .expect("a free port");
+        .expect("a free port")
+}
+
+fn redis() -> Option<Redis> {
+    redis_installed().then(|| redis_on(free_port()))
+}
+
+/// A `redis-server` on `port`, once it listens there.
+fn redis_on(port: u16) -> Redis {
     let child = Command::new(REDIS_SERVER)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
@@ -51,10 +66,13 @@ fn redis() -> Option<Redis> {
         .expect("redis-server starts");
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "redis listens");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "redis listens on {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(Redis { child, port })
+    Redis { child, port }
 }
 
 /// An instance's flow on the Redis at `port`, against `emulator`.
@@ -146,13 +164,13 @@ async fn a_pending_login_is_spent_once_for_every_instance_on_the_redis() {
     );
 }
 
+/// While Redis is away the callback answers 503 without a call to Kvixi; once a Redis
+/// listens on that port, the same pending login (the same login cookie and auth_key)
+/// logs in: the outage did not spend it. Spent then, it is refused when replayed.
 #[tokio::test]
 async fn redis_away_is_an_outage_not_a_spent_login() {
     // A port nobody listens on: the flow starts, the callback answers 503.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port");
+    let port = free_port();
     let emulator = Emulator::builder()
         .app(App::new("app", "secret", CALLBACK))
         .start("127.0.0.1:0")
@@ -180,6 +198,57 @@ async fn redis_away_is_an_outage_not_a_spent_login() {
         "{outcome:?}"
     );
     assert_eq!(emulator.request_count(Endpoint::Authorize), 0);
+
+    // Redis comes back on the same port: the same callback is loaded again.
+    if !redis_installed() {
+        return;
+    }
+    let _redis = redis_on(port);
+    kvixi
+        .redis_ready(Duration::from_secs(10))
+        .await
+        .expect("the flow reconnects to the Redis back on its port");
+    assert_eq!(
+        emulator.request_count(Endpoint::Authorize),
+        0,
+        "the auth_key is still unused before the retry"
+    );
+    let session = MemorySession::default();
+    let retried = kvixi
+        .callback(&session, Some(&query), Some(&started.login_cookie))
+        .await;
+    assert!(
+        retried.is_ok(),
+        "the same pending login, retried once Redis is back, logs in (the outage did not \
+         spend it): {retried:?}"
+    );
+    assert_eq!(
+        emulator.request_count(Endpoint::Authorize),
+        1,
+        "the retry exchanged the auth_key, once"
+    );
+    let user = kvixi
+        .current_user(&session)
+        .await
+        .expect("read")
+        .expect("alice's session is written");
+    assert_eq!(user.id, kvixi_mock::fixture::alice().user_id, "{user:?}");
+
+    // Spent now, in Redis: the same cookie again, with a fresh key, buys nothing.
+    let fresh = emulator.issue_auth_key("app", "alice").expect("a key");
+    let replay = MemorySession::default();
+    let replayed = kvixi
+        .callback(
+            &replay,
+            Some(&format!("auth_key={fresh}")),
+            Some(&started.login_cookie),
+        )
+        .await;
+    assert!(
+        matches!(replayed, Err(Error::NoPendingLogin)),
+        "{replayed:?}"
+    );
+    assert_eq!(emulator.request_count(Endpoint::Authorize), 1);
 }
 
 /// Two "log out everywhere" in one second, on two instances: the second ends the

@@ -150,17 +150,80 @@ pub fn port_open(port: u16) -> bool {
     .is_ok()
 }
 
-/// `redis-cli -p port args…`: its output (stdout, then stderr).
-pub fn cli(port: u16, args: &[&str]) -> String {
+/// How redis-cli's answer starts when the command failed: an error reply (printed as is,
+/// or after `(error)` on a terminal; redis-cli 7 still exits 0 for one) or no connection.
+const CLI_FAILURES: &[&str] = &[
+    "ERR",
+    "(error)",
+    "Could not connect",
+    "WRONGTYPE",
+    "NOAUTH",
+    "NOPERM",
+    "LOADING",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "READONLY",
+    "MOVED ",
+    "ASK ",
+    "TRYAGAIN",
+    "MISCONF",
+];
+
+/// `redis-cli <connection…> <args…>`: its output (stdout, then stderr), or `Err` naming
+/// the command and its output when redis-cli exits non-zero or answers an error
+/// ([`CLI_FAILURES`]).
+fn run_cli(connection: &[String], args: &[&str]) -> Result<String, String> {
     let output = Command::new(REDIS_CLI)
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(connection)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {REDIS_CLI}: {e}"));
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    text
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failed = [&stdout, &stderr].into_iter().any(|out| {
+        let out = out.trim_start();
+        CLI_FAILURES.iter().any(|prefix| out.starts_with(prefix))
+    });
+    let text = format!("{stdout}{stderr}");
+    if output.status.success() && !failed {
+        Ok(text)
+    } else {
+        Err(format!(
+            "`{REDIS_CLI} {} {}` failed ({}): {}",
+            connection.join(" "),
+            args.join(" "),
+            output.status,
+            text.trim()
+        ))
+    }
+}
+
+/// `redis-cli -h 127.0.0.1 -p port args…`: its output (stdout, then stderr), or `Err`
+/// with the command and its output when it fails (for a server that may not answer yet).
+pub fn try_cli(port: u16, args: &[&str]) -> Result<String, String> {
+    let connection = ["-h", "127.0.0.1", "-p", &port.to_string()].map(str::to_owned);
+    run_cli(&connection, args)
+}
+
+/// [`try_cli`] of a server that must answer: panics with the command and its output when
+/// redis-cli fails (no connection, an error reply), rather than let it be read as data.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    try_cli(port, args).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// A count redis-cli answered (`DBSIZE`): a number, or a panic naming `what`.
+fn parse_count(answer: &str, what: &str) -> u64 {
+    answer
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} answered {answer:?}, not a number"))
+}
+
+/// How many keys the server on `port` holds (`DBSIZE`); panics when it does not answer a
+/// number.
+pub fn dbsize(port: u16) -> u64 {
+    parse_count(&cli(port, &["dbsize"]), &format!("DBSIZE on {port}"))
 }
 
 /// The value of `field:` in an `INFO`-style answer (`field:value` lines).
@@ -407,18 +470,20 @@ impl TlsStandalone {
         self.dir.path().join("ca.crt")
     }
 
-    /// How many keys the server holds (`DBSIZE` over TLS).
+    /// How many keys the server holds (`DBSIZE` over TLS); panics when it does not
+    /// answer a number.
     pub fn dbsize(&self) -> u64 {
-        let output = Command::new(REDIS_CLI)
-            .args(["-p", &self.port.to_string(), "--tls", "--cacert"])
-            .arg(self.ca_file())
-            .arg("dbsize")
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("DBSIZE answered {output:?}"))
+        let connection = [
+            "-h".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            self.port.to_string(),
+            "--tls".to_owned(),
+            "--cacert".to_owned(),
+            self.ca_file().to_string_lossy().into_owned(),
+        ];
+        let answer = run_cli(&connection, &["dbsize"]).unwrap_or_else(|why| panic!("{why}"));
+        parse_count(&answer, &format!("DBSIZE over TLS on {}", self.port))
     }
 }
 
@@ -516,7 +581,7 @@ impl SentinelGroup {
     fn wait_ready(&self) {
         let processes = self.processes();
         wait_until("the replica", &processes, || {
-            let info = cli(self.replica_port, &["info", "replication"]);
+            let info = try_cli(self.replica_port, &["info", "replication"])?;
             match info_field(&info, "master_link_status").as_deref() {
                 Some("up") => Ok(()),
                 other => Err(format!("master_link_status {other:?}")),
@@ -553,10 +618,11 @@ impl SentinelGroup {
     /// failover, some sentinels may name the old one for a while).
     pub fn current_primary(&self) -> Option<String> {
         self.sentinel_ports.iter().find_map(|&port| {
-            let answer = cli(
+            let answer = try_cli(
                 port,
                 &["sentinel", "get-master-addr-by-name", SENTINEL_SERVICE],
-            );
+            )
+            .ok()?;
             let mut lines = answer.lines();
             match (lines.next(), lines.next()) {
                 (Some(host), Some(p)) if p.parse::<u16>().is_ok() => Some(format!("{host}:{p}")),
@@ -567,7 +633,7 @@ impl SentinelGroup {
 
     /// The role (`master`, `slave`) the server on `port` reports, if it answers.
     pub fn role(&self, port: u16) -> Option<String> {
-        info_field(&cli(port, &["info", "replication"]), "role")
+        info_field(&try_cli(port, &["info", "replication"]).ok()?, "role")
     }
 
     /// `redis-sentinel://127.0.0.1:S1?sentinelServiceName=kvixi&node=127.0.0.1:S2&node=…`.
@@ -634,7 +700,7 @@ impl SentinelGroup {
         }
         let processes = self.processes();
         wait_until("the old primary as a replica", &processes, || {
-            let info = cli(port, &["info", "replication"]);
+            let info = try_cli(port, &["info", "replication"])?;
             match (
                 info_field(&info, "role").as_deref(),
                 info_field(&info, "master_link_status").as_deref(),
@@ -704,8 +770,9 @@ impl Cluster {
         let mut create = vec!["--cluster", "create"];
         create.extend(addresses.iter().map(String::as_str));
         create.extend(["--cluster-replicas", "0", "--cluster-yes"]);
-        let created = cli(ports[0], &create);
+        let created = try_cli(ports[0], &create);
         let cluster = Cluster { nodes, ports, dir };
+        let created = created.unwrap_or_else(|why| panic!("{why}"));
         assert!(
             created.contains("[OK] All 16384 slots covered"),
             "redis-cli --cluster create failed:\n{created}"
@@ -713,7 +780,7 @@ impl Cluster {
         let processes: Vec<&Process> = cluster.nodes.iter().collect();
         for &port in &cluster.ports {
             wait_until("the cluster", &processes, || {
-                let info = cli(port, &["cluster", "info"]);
+                let info = try_cli(port, &["cluster", "info"])?;
                 match info_field(&info, "cluster_state").as_deref() {
                     Some("ok") => Ok(()),
                     other => Err(format!("node {port}: cluster_state {other:?}")),
@@ -733,12 +800,10 @@ impl Cluster {
         url
     }
 
-    /// How many keys each node holds (`DBSIZE`), in the order of [`Cluster::ports`].
+    /// How many keys each node holds (`DBSIZE`), in the order of [`Cluster::ports`];
+    /// panics when a node does not answer a number (never read as 0 keys).
     pub fn key_counts(&self) -> Vec<u64> {
-        self.ports
-            .iter()
-            .map(|&port| cli(port, &["dbsize"]).trim().parse().unwrap_or(0))
-            .collect()
+        self.ports.iter().map(|&port| dbsize(port)).collect()
     }
 
     /// Prints every node's log (for a failing test).
