@@ -1,8 +1,11 @@
 //! The faults, on a schedule fixed at the start: a rolling key rotation, a Redis
 //! failover and the old primary back as a replica (or, on Postgres, the server stopped
 //! at once and started again), one instance SIGKILLed and restarted, Kvixi slow and then
-//! failing. Each becomes a window of the run: from the fault's start
-//! to its end plus the time the configured timeouts let its effects last.
+//! failing. Each becomes a window of the run: from the fault's start to its end plus the
+//! time the configured timeouts let its effects last, and only for what the fault
+//! touches ([`Timings`]): a Kvixi fault excuses callbacks only, a store fault the
+//! requests that read or write a session, an instance's restart the requests to that
+//! instance.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,16 +15,18 @@ use kvixi_e2e::postgres::Postgres;
 use kvixi_e2e::topology::SentinelGroup;
 use kvixi_mock::{Endpoint, Fault};
 
-use super::ledger::Ledger;
+use super::ledger::{Class, Ledger};
 use super::traffic::Shared;
 
 /// How long Kvixi holds each call while it is slow (under the 10 s HTTP timeout).
 pub const KVIXI_DELAY: Duration = Duration::from_secs(3);
 /// How long the breaker stays open once Kvixi fails (kvixi's default).
 const BREAKER_OPEN: f64 = 10.0;
-/// What a fault's effects may outlast it by: the 2 s session-store timeout, a reconnect
-/// and a busy machine.
-const GRACE: f64 = 4.0;
+/// A busy machine's scheduling: what any window outlasts its cause by.
+const SLACK: f64 = 1.0;
+/// How long a client's pooled connection to a restarted instance may still fail after
+/// the new process serves (the balancer's idle pool).
+const RECONNECT: f64 = 1.0;
 /// How long the run waits after one fault's window before the next fault begins.
 const GAP: f64 = 2.0;
 
@@ -119,6 +124,51 @@ impl Schedule {
     }
 }
 
+/// How long each fault's effects may outlast it, from the instances' configuration:
+/// printed at the start of the run.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    /// `session_store_timeout`: a store call waits no longer.
+    pub store_timeout: f64,
+    /// `http_timeout`: a call to Kvixi waits no longer.
+    pub kvixi_timeout: f64,
+}
+
+impl Timings {
+    /// The instances' timings: kvixi's defaults, as the soak sets no other.
+    pub fn of_instances() -> Timings {
+        let config = kvixi_core::Config::builder("soak", "soak", "http://127.0.0.1/cb")
+            .build()
+            .ok();
+        let seconds = |get: fn(&kvixi_core::Config) -> Duration, default: f64| {
+            config.as_ref().map_or(default, |c| get(c).as_secs_f64())
+        };
+        Timings {
+            store_timeout: seconds(kvixi_core::Config::session_store_timeout, 2.0),
+            kvixi_timeout: seconds(kvixi_core::Config::http_timeout, 10.0),
+        }
+    }
+
+    /// The windows' rules, a line each.
+    pub fn describe(&self) -> Vec<String> {
+        vec![
+            format!(
+                "a store fault excuses callbacks and session reads and writes until the store serves again + the store timeout {:.1} s + {SLACK:.0} s",
+                self.store_timeout
+            ),
+            format!(
+                "Kvixi slow excuses callbacks until it is lifted + its delay {:.0} s + {SLACK:.0} s; Kvixi failing, until lifted + the breaker's {BREAKER_OPEN:.0} s + {SLACK:.0} s (HTTP timeout {:.0} s)",
+                KVIXI_DELAY.as_secs_f64(),
+                self.kvixi_timeout
+            ),
+            format!(
+                "an instance's restart excuses requests to that instance only, until the new process serves + {:.0} s",
+                RECONNECT + SLACK
+            ),
+        ]
+    }
+}
+
 /// A fault as it happened.
 #[derive(Clone, Debug)]
 pub struct Window {
@@ -130,6 +180,10 @@ pub struct Window {
     pub lifted: f64,
     /// When its effects may have lasted until: 5xx up to here are the fault's.
     pub end: f64,
+    /// The requests it may fail.
+    pub classes: Vec<Class>,
+    /// The one instance it touches (a restart), or `None` for all.
+    pub instance: Option<usize>,
 }
 
 impl Window {
@@ -137,7 +191,47 @@ impl Window {
     pub fn covers(&self, sent: f64, ended: f64) -> bool {
         ended >= self.start && sent <= self.end
     }
+
+    /// Whether the window excuses a 5xx of `class` from `instance` (`None`: no
+    /// instance accepted the connection) sent at `sent` and ended at `ended`.
+    pub fn excuses(&self, sent: f64, ended: f64, class: Class, instance: Option<usize>) -> bool {
+        self.covers(sent, ended)
+            && self.classes.contains(&class)
+            && (self.instance.is_none() || instance.is_none() || self.instance == instance)
+    }
+
+    /// Whether `instance` may be down at `at` by this window.
+    pub fn excuses_outage(&self, at: f64, instance: usize) -> bool {
+        self.instance == Some(instance) && at >= self.start && at <= self.end
+    }
 }
+
+/// The window of one instance's restart: requests to it only.
+fn restart_window(name: String, instance: usize, start: f64, lifted: f64) -> Window {
+    Window {
+        name,
+        start,
+        lifted,
+        end: lifted + RECONNECT + SLACK,
+        classes: Class::ALL.to_vec(),
+        instance: Some(instance),
+    }
+}
+
+/// The window of a Kvixi fault: callbacks only, for `outlasts` after it is lifted.
+fn kvixi_window(name: &str, start: f64, lifted: f64, outlasts: f64) -> Window {
+    Window {
+        name: name.to_owned(),
+        start,
+        lifted,
+        end: lifted + outlasts + SLACK,
+        classes: vec![Class::Callback],
+        instance: None,
+    }
+}
+
+/// What runs right after a failover (a deliberate break).
+pub type AfterFailover = Box<dyn Fn(&SentinelGroup) + Send + Sync>;
 
 /// Where the instances keep their state.
 pub enum Store {
@@ -157,6 +251,11 @@ pub struct Targets {
     pub keys: (String, String),
     /// The instances' process ids, for the sampler.
     pub pids: Arc<Mutex<Vec<Option<u32>>>>,
+    /// How long the faults' effects may last.
+    pub timings: Timings,
+    /// Run right after a failover completes (`KVIXI_SOAK_BREAK=flush-promoted`: the
+    /// promoted replica emptied, to show the ledger counts the lost sessions).
+    pub after_failover: Option<AfterFailover>,
 }
 
 impl Targets {
@@ -174,46 +273,65 @@ impl Targets {
             tokio::time::sleep_until(ledger.at(begin).into()).await;
             let name = step.describe(schedule);
             eprintln!("soak: {:6.1}s {name} ...", ledger.now());
-            let start = ledger.now();
-            let (lifted, outlasts) = self.act(step, schedule, shared).await;
-            let window = Window {
-                name,
-                start,
-                lifted,
-                end: lifted + outlasts,
-            };
-            eprintln!(
-                "soak: {:6.1}s {} lifted (window {:.1}–{:.1}s)",
-                ledger.now(),
-                window.name,
-                window.start,
-                window.end
-            );
-            windows.push(window);
+            for window in self.act(step, &name, schedule, shared).await {
+                eprintln!(
+                    "soak: {:6.1}s {} lifted (window {:.1}–{:.1}s)",
+                    ledger.now(),
+                    window.name,
+                    window.start,
+                    window.end
+                );
+                windows.push(window);
+            }
         }
         windows
     }
 
-    /// Does `step`; returns when it was lifted and how long its effects may outlast that.
-    async fn act(&mut self, step: Step, schedule: &Schedule, shared: &Shared) -> (f64, f64) {
+    /// Does `step`; returns its windows (a rotation has one per restart).
+    async fn act(
+        &mut self,
+        step: Step,
+        name: &str,
+        schedule: &Schedule,
+        shared: &Shared,
+    ) -> Vec<Window> {
         let ledger = &shared.ledger;
+        let timings = self.timings;
+        let start = ledger.now();
+        let store_fault = |lifted: f64| Window {
+            name: name.to_owned(),
+            start,
+            lifted,
+            end: lifted + timings.store_timeout + SLACK,
+            classes: vec![Class::Callback, Class::Session],
+            instance: None,
+        };
         match step {
             Step::Rotation => {
                 let (old, new) = (self.keys.0.clone(), self.keys.1.clone());
+                let mut windows = Vec::new();
                 for keys in [
                     Keys::with_previous(&old, &new),
                     Keys::with_previous(&new, &old),
                 ] {
                     for index in 0..3 {
+                        let started = ledger.now();
                         self.restart(index, keys.clone(), shared).await;
+                        let lifted = ledger.now();
+                        windows.push(restart_window(
+                            format!("{name}: instance {index} restarted"),
+                            index,
+                            started,
+                            lifted,
+                        ));
                         tokio::time::sleep(schedule.pause).await;
                     }
                 }
-                (ledger.now(), GRACE)
+                windows
             }
             Step::Failover => {
                 let Store::Sentinel(redis) = &mut self.store else {
-                    return (ledger.now(), 0.0);
+                    return Vec::new();
                 };
                 let before = redis.current_primary();
                 tokio::task::block_in_place(|| redis.kill_current_primary());
@@ -225,13 +343,16 @@ impl Targets {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                (ledger.now(), GRACE)
+                if let Some(hook) = self.after_failover.as_ref() {
+                    hook(redis);
+                }
+                vec![store_fault(ledger.now())]
             }
             Step::OldPrimaryBack => {
                 if let Store::Sentinel(redis) = &mut self.store {
                     tokio::task::block_in_place(|| redis.restart_old_primary());
                 }
-                (ledger.now(), GRACE)
+                vec![store_fault(ledger.now())]
             }
             Step::PostgresRestart => {
                 if let Store::Postgres(postgres) = &mut self.store {
@@ -240,24 +361,26 @@ impl Targets {
                         postgres.start_again();
                     });
                 }
-                (ledger.now(), GRACE)
+                vec![store_fault(ledger.now())]
             }
             Step::KillInstance(index) => {
                 let keys = self.fleet.keys(index).clone();
                 self.restart(index, keys, shared).await;
-                (ledger.now(), GRACE)
+                vec![restart_window(name.to_owned(), index, start, ledger.now())]
             }
             Step::KvixiSlow => {
                 self.kvixi(Some(Fault::Delay(KVIXI_DELAY)));
                 tokio::time::sleep(schedule.kvixi_for).await;
                 self.kvixi(None);
-                (ledger.now(), KVIXI_DELAY.as_secs_f64() + GRACE)
+                let lifted = ledger.now();
+                vec![kvixi_window(name, start, lifted, KVIXI_DELAY.as_secs_f64())]
             }
             Step::KvixiFailing => {
                 self.kvixi(Some(Fault::Status(500)));
                 tokio::time::sleep(schedule.kvixi_for).await;
                 self.kvixi(None);
-                (ledger.now(), BREAKER_OPEN + GRACE)
+                let lifted = ledger.now();
+                vec![kvixi_window(name, start, lifted, BREAKER_OPEN)]
             }
         }
     }

@@ -12,7 +12,8 @@ const EXAMPLES: usize = 8;
 /// A kind of outcome the verdict counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A browser found logged out while it should have been logged in.
+    /// A browser (or an open-loop reader) found logged out while it should have been
+    /// logged in.
     Lost,
     /// A 200 (or a session) for someone who should be anonymous.
     Breach,
@@ -37,6 +38,42 @@ impl Kind {
     }
 }
 
+/// What a request touches, which decides the faults that may excuse its 5xx.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// The login start: seals a cookie, touches neither Kvixi nor the session store.
+    Start,
+    /// The callback: Kvixi's exchange and profile read, the spent logins and the session.
+    Callback,
+    /// Everything else: reads or writes a session (the pages, `/me`, the logouts).
+    Session,
+}
+
+impl Class {
+    /// Every class, in the report's order.
+    pub const ALL: [Class; 3] = [Class::Start, Class::Callback, Class::Session];
+
+    /// The class of a request described as `GET /auth/kvixi/callback` (by its path).
+    pub fn of(what: &str) -> Class {
+        if what.contains("/auth/kvixi/callback") {
+            Class::Callback
+        } else if what.contains("/auth/kvixi/login") {
+            Class::Start
+        } else {
+            Class::Session
+        }
+    }
+
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Start => "login start",
+            Class::Callback => "callback",
+            Class::Session => "session reads and writes",
+        }
+    }
+}
+
 /// One answer of 500 or more (or no answer: the balancer's 502/504).
 #[derive(Clone, Debug)]
 pub struct ServerError {
@@ -46,8 +83,38 @@ pub struct ServerError {
     pub ended: f64,
     /// The status (502 for a connection lost mid-request, 504 for a timeout).
     pub status: u16,
+    /// What the request touches.
+    pub class: Class,
+    /// The instance that answered (or did not); `None` when none accepted a connection.
+    pub instance: Option<usize>,
     /// `GET /me on instance 2`, for examples.
     pub what: String,
+}
+
+/// An instance found not serving, or skipped by the balancer: judged against that
+/// instance's restart windows at the end.
+#[derive(Clone, Debug)]
+pub struct Outage {
+    /// Seconds since the start.
+    pub at: f64,
+    /// Which instance.
+    pub instance: usize,
+    /// What was seen: `connection refused`, `process gone`, `rerouted GET /me`.
+    pub what: String,
+}
+
+/// One open-loop read's latency, from the moment it was due: 12 bytes, so that a
+/// 10-minute run at thousands of reads a second keeps every one.
+#[derive(Clone, Copy, Debug)]
+pub struct Latency {
+    /// Seconds since the start, when it was due.
+    pub due: f32,
+    /// How long its answer took, in seconds (from when it was due, so a late send counts).
+    pub took: f32,
+    /// What it touches.
+    pub class: Class,
+    /// The instance that answered.
+    pub instance: Option<u8>,
 }
 
 /// Counts per second of the run.
@@ -64,6 +131,8 @@ pub struct Ledger {
     start: Instant,
     seconds: Mutex<Vec<Second>>,
     server_errors: Mutex<Vec<ServerError>>,
+    outages: Mutex<Vec<Outage>>,
+    latencies: Mutex<Vec<Latency>>,
     counts: [AtomicU64; 3],
     examples: [Mutex<Vec<String>>; 3],
     /// Browsers' completed logins.
@@ -93,6 +162,8 @@ impl Ledger {
             start: Instant::now(),
             seconds: Mutex::new(Vec::new()),
             server_errors: Mutex::new(Vec::new()),
+            outages: Mutex::new(Vec::new()),
+            latencies: Mutex::new(Vec::new()),
             counts: Default::default(),
             examples: Default::default(),
             logins: AtomicU64::new(0),
@@ -124,7 +195,14 @@ impl Ledger {
 
     /// Records an answer (or the lack of one, as `status` 502/504) of a request sent at
     /// `sent`.
-    pub fn answer(&self, sent: Instant, status: u16, what: impl FnOnce() -> String) {
+    pub fn answer(
+        &self,
+        sent: Instant,
+        status: u16,
+        class: Class,
+        instance: Option<usize>,
+        what: impl FnOnce() -> String,
+    ) {
         let ended = self.now();
         let second = ended as usize;
         {
@@ -142,9 +220,36 @@ impl Ledger {
                 sent: self.offset(sent),
                 ended,
                 status,
+                class,
+                instance,
                 what: what(),
             });
         }
+    }
+
+    /// Records that `instance` was not serving (or was skipped) now.
+    pub fn outage(&self, instance: usize, what: impl FnOnce() -> String) {
+        let at = self.now();
+        lock(&self.outages).push(Outage {
+            at,
+            instance,
+            what: what(),
+        });
+    }
+
+    /// Every outage seen so far.
+    pub fn outages(&self) -> Vec<Outage> {
+        lock(&self.outages).clone()
+    }
+
+    /// Records an open-loop read's latency.
+    pub fn latency(&self, latency: Latency) {
+        lock(&self.latencies).push(latency);
+    }
+
+    /// Every open-loop latency so far.
+    pub fn latencies(&self) -> Vec<Latency> {
+        lock(&self.latencies).clone()
     }
 
     /// Counts one `kind` with its description.

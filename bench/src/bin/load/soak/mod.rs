@@ -29,6 +29,7 @@
 mod attackers;
 mod faults;
 mod ledger;
+mod open_loop;
 mod report;
 mod svg;
 mod traffic;
@@ -43,7 +44,7 @@ use kvixi_e2e::postgres::Postgres;
 use kvixi_e2e::topology::SentinelGroup;
 use kvixi_mock::User as MockUser;
 
-use self::faults::{Schedule, Store, Targets};
+use self::faults::{Schedule, Store, Targets, Timings};
 use self::ledger::Ledger;
 use self::report::{Run, Sample};
 use self::traffic::{Browser, Shared, User};
@@ -70,6 +71,8 @@ struct Plan {
     failovers: u8,
     /// `--store postgres`: the instances on one Postgres server instead of Sentinel.
     postgres: bool,
+    /// `--rate N`: the open-loop reads a second; `None`: half the calibrated capacity.
+    rate: Option<f64>,
     out: PathBuf,
 }
 
@@ -79,7 +82,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!(
-                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--failovers 1|2] [--store sentinel|postgres] [--out DIR]"
+                "error: {error}\nusage: load soak <axum|actix|rocket> [--minutes N | --seconds N] [--failovers 1|2] [--store sentinel|postgres] [--rate N] [--out DIR]"
             );
             return ExitCode::FAILURE;
         }
@@ -111,6 +114,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
     let mut out = PathBuf::from("target/soak");
     let mut failovers = 1;
     let mut postgres = false;
+    let mut rate = None;
     let mut args = args.iter().map(String::as_str);
     while let Some(arg) = args.next() {
         match arg {
@@ -124,6 +128,14 @@ fn parse(args: &[String]) -> Result<Plan, String> {
                 duration = Duration::from_secs_f64(n * unit);
             }
             "--out" => out = PathBuf::from(args.next().ok_or("--out takes a directory")?),
+            "--rate" => {
+                rate = Some(
+                    args.next()
+                        .and_then(|n| n.parse::<f64>().ok())
+                        .filter(|n| (1.0..=100_000.0).contains(n))
+                        .ok_or("--rate takes requests a second, 1 to 100000")?,
+                );
+            }
             "--store" => match args.next() {
                 Some("postgres") => postgres = true,
                 Some("sentinel" | "redis") => postgres = false,
@@ -146,6 +158,7 @@ fn parse(args: &[String]) -> Result<Plan, String> {
         duration,
         failovers,
         postgres,
+        rate,
         out,
     })
 }
@@ -172,6 +185,11 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         }
     );
     for line in schedule.describe() {
+        eprintln!("soak:   {line}");
+    }
+    let timings = Timings::of_instances();
+    eprintln!("soak: windows, derived from the instances' timeouts:");
+    for line in timings.describe() {
         eprintln!("soak:   {line}");
     }
 
@@ -202,7 +220,9 @@ async fn run(plan: &Plan) -> Result<bool, String> {
     ));
     let fleet = Fleet::start_with_env(&example, &store_url, 3, Keys::only(&keys.0), env).await;
     let users: Vec<Arc<User>> = (0..BROWSERS / 2).map(|n| Arc::new(User::new(n))).collect();
-    for user in &users {
+    let readers_from = BROWSERS / 2;
+    let reader_users = open_loop::Readers::users(readers_from);
+    for user in users.iter().map(|user| &**user).chain(reader_users.iter()) {
         fleet
             .emulator
             .add_user(MockUser::new(&user.id, &user.name, "soak-password"));
@@ -216,6 +236,8 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         store,
         keys,
         pids: pids.clone(),
+        timings,
+        after_failover: deliberate_break(),
     };
 
     let mut tasks = Vec::new();
@@ -236,6 +258,31 @@ async fn run(plan: &Plan) -> Result<bool, String> {
     )));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let sampler = tokio::spawn(sample(ledger.clone(), pids.clone(), samples.clone()));
+    tasks.push(tokio::spawn(open_loop::watch(shared.clone(), pids.clone())));
+
+    // The open-loop reads: their sessions, the fleet's capacity beside the browsers, and
+    // half of it (or `--rate`) sent on time whatever the answers do.
+    let readers = open_loop::Readers::log_in(&shared, readers_from).await?;
+    let capacity = open_loop::calibrate(&shared, &readers).await;
+    let rate = plan.rate.unwrap_or((capacity / 2.0).max(10.0));
+    eprintln!(
+        "soak: {:5.1}s calibration: the fleet serves {capacity:.0} reads/s beside the browsers; \
+         open-loop reads at {rate:.0}/s{}",
+        ledger.now(),
+        if plan.rate.is_some() {
+            " (--rate)"
+        } else {
+            " (half of it)"
+        }
+    );
+    let dropped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tasks.push(tokio::spawn(open_loop::drive(
+        shared.clone(),
+        readers,
+        rate,
+        timings.store_timeout,
+        dropped.clone(),
+    )));
 
     let windows = targets.drive(&schedule, &shared).await;
     let end = plan
@@ -254,10 +301,10 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         }
     }
     sampler.abort();
-    let logs = targets.fleet.logs();
-    let panics = panics(&logs);
+    let logs_now = targets.fleet.logs();
+    let panics = panics(&logs_now);
     keep_logs(
-        &logs,
+        &logs_now,
         &plan.out.join(format!(
             "soak-{}{}-logs",
             framework.name(),
@@ -285,9 +332,36 @@ async fn run(plan: &Plan) -> Result<bool, String> {
         ledger: &ledger,
         samples,
         panics,
+        logs: logs_now,
+        open_loop: report::OpenLoop {
+            capacity,
+            rate,
+            dropped: dropped.load(std::sync::atomic::Ordering::Relaxed),
+        },
     };
     let passed = report::print(&run, &plan.out)?;
     Ok(passed)
+}
+
+/// `KVIXI_SOAK_BREAK=flush-promoted`: a deliberate break to show the ledger catches a
+/// failover that loses data: the promoted replica is emptied (`FLUSHALL`) as soon as
+/// Sentinel has promoted it. Never set in the test command.
+fn deliberate_break() -> Option<faults::AfterFailover> {
+    match std::env::var("KVIXI_SOAK_BREAK").ok()?.as_str() {
+        "flush-promoted" => Some(Box::new(|redis: &SentinelGroup| {
+            let port = redis
+                .current_primary()
+                .and_then(|primary| primary.rsplit(':').next()?.parse::<u16>().ok());
+            if let Some(port) = port {
+                let answer = kvixi_e2e::topology::cli(port, &["flushall"]);
+                eprintln!("soak: KVIXI_SOAK_BREAK: FLUSHALL on the promoted {port}: {answer}");
+            }
+        })),
+        other => {
+            eprintln!("soak: KVIXI_SOAK_BREAK={other} is not a break this run knows");
+            None
+        }
+    }
 }
 
 /// Every second: each instance's resident memory and open file descriptors.

@@ -5,10 +5,19 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::faults::Window;
-use super::ledger::{Kind, Ledger, ServerError};
+use super::ledger::{Class, Kind, Latency, Ledger, Outage, ServerError};
 
 /// The most an instance's memory at the end may exceed its first minute's.
 const RSS_DRIFT: f64 = 0.10;
+/// The most of a run any class of request may spend excused, in a run long enough for
+/// the faults' fixed costs (a breaker's open time) to be a small part of it.
+const EXCUSED_SHARE: f64 = 0.25;
+/// The open-loop `/me` p99 outside the windows, at the calibrated rate.
+const P99_TARGET: f64 = 0.020;
+/// Runs at least this long are judged on the two figures above too.
+const LONG_RUN: f64 = 300.0;
+/// How many of an instance's last log lines a dead instance is shown with.
+const LOG_TAIL: usize = 6;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Every instance's figures at one second of the run.
@@ -44,6 +53,20 @@ pub struct Run<'a> {
     pub samples: Vec<Sample>,
     /// Log lines of the instances that report a panic.
     pub panics: Vec<String>,
+    /// Every instance process's log, the current instances' last (in their order).
+    pub logs: Vec<std::path::PathBuf>,
+    /// The open-loop reads' rate.
+    pub open_loop: OpenLoop,
+}
+
+/// The open-loop reads of a run.
+pub struct OpenLoop {
+    /// What the calibration found the fleet serves beside the browsers, reads/s.
+    pub capacity: f64,
+    /// The rate they were sent at, reads/s.
+    pub rate: f64,
+    /// Reads not sent because too many were in flight.
+    pub dropped: usize,
 }
 
 /// One instance's memory over the run: its last process from its first minute to the end.
@@ -68,20 +91,90 @@ pub struct Memory {
 }
 
 impl Run<'_> {
-    /// The window a 5xx is counted in: of those it overlaps, the one begun last.
+    /// The window a 5xx is counted in: of those that excuse it, the one begun last.
     pub fn window_of(&self, error: &ServerError) -> Option<&Window> {
         self.windows
             .iter()
-            .filter(|w| w.covers(error.sent, error.ended))
+            .filter(|w| w.excuses(error.sent, error.ended, error.class, error.instance))
             .max_by(|a, b| a.start.total_cmp(&b.start))
     }
 
-    /// The 5xx outside every window.
+    /// The 5xx no window excuses (by time, by what the request touches, by instance).
     pub fn outside(&self) -> Vec<ServerError> {
         self.ledger
             .server_errors()
             .into_iter()
-            .filter(|e| !self.windows.iter().any(|w| w.covers(e.sent, e.ended)))
+            .filter(|e| self.window_of(e).is_none())
+            .collect()
+    }
+
+    /// The instances found not serving, or skipped, outside their restarts.
+    pub fn dead(&self) -> Vec<Outage> {
+        self.ledger
+            .outages()
+            .into_iter()
+            .filter(|o| {
+                !self
+                    .windows
+                    .iter()
+                    .any(|w| w.excuses_outage(o.at, o.instance))
+            })
+            .collect()
+    }
+
+    /// The last lines of the current log of `instance`.
+    pub fn log_tail(&self, instance: usize) -> Vec<String> {
+        let Some(log) = self
+            .logs
+            .len()
+            .checked_sub(3 - instance.min(2))
+            .and_then(|at| self.logs.get(at))
+        else {
+            return Vec::new();
+        };
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(LOG_TAIL);
+        lines[from..].iter().map(|l| (*l).to_owned()).collect()
+    }
+
+    /// The share of the run (in instance-seconds) during which a 5xx of `class` was
+    /// excused.
+    pub fn excused_share(&self, class: Class) -> f64 {
+        let steps = (self.seconds * 10.0).ceil().max(1.0) as usize;
+        let mut excused = 0usize;
+        for step in 0..steps {
+            let at = step as f64 / 10.0;
+            for instance in 0..3 {
+                if self.windows.iter().any(|w| {
+                    w.classes.contains(&class)
+                        && w.covers(at, at)
+                        && w.instance.is_none_or(|i| i == instance)
+                }) {
+                    excused += 1;
+                }
+            }
+        }
+        excused as f64 / (steps * 3) as f64
+    }
+
+    /// The open-loop latencies of `class` outside every window that excuses it.
+    pub fn latencies_outside(&self, class: Class) -> Vec<Latency> {
+        self.ledger
+            .latencies()
+            .into_iter()
+            .filter(|l| {
+                l.class == class
+                    && !self.windows.iter().any(|w| {
+                        let due = f64::from(l.due);
+                        w.excuses(
+                            due,
+                            due + f64::from(l.took),
+                            class,
+                            l.instance.map(usize::from),
+                        )
+                    })
+            })
             .collect()
     }
 
@@ -239,6 +332,97 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
     if !run.panics.is_empty() {
         failed.push(format!("{} panics", run.panics.len()));
     }
+    let dead = run.dead();
+    let _ = writeln!(
+        text,
+        "| instances not serving (or skipped) outside their restarts | {} |",
+        dead.len()
+    );
+    if !dead.is_empty() {
+        failed.push(format!(
+            "{} times an instance was not serving outside its restart",
+            dead.len()
+        ));
+    }
+    let _ = writeln!(
+        text,
+        "| open-loop reads not sent, too many in flight (each a 599 above) | {} |",
+        run.open_loop.dropped
+    );
+    let long = run.seconds >= LONG_RUN;
+
+    text.push_str("\n| class of request | share of the run excused | 5xx | of which excused | open-loop reads outside windows | p50 | p99 | max |\n");
+    text.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for class in Class::ALL {
+        let share = run.excused_share(class);
+        if long && share > EXCUSED_SHARE {
+            failed.push(format!(
+                "{} excused {:.0} % of the run (at most {:.0} %)",
+                class.name(),
+                share * 100.0,
+                EXCUSED_SHARE * 100.0
+            ));
+        }
+        let of_class: Vec<&ServerError> = errors.iter().filter(|e| e.class == class).collect();
+        let excused = of_class
+            .iter()
+            .filter(|e| run.window_of(e).is_some())
+            .count();
+        let mut took: Vec<f64> = run
+            .latencies_outside(class)
+            .iter()
+            .map(|l| f64::from(l.took))
+            .collect();
+        took.sort_by(f64::total_cmp);
+        let quantile = |q: f64| -> String {
+            if took.is_empty() {
+                return "–".to_owned();
+            }
+            let at = ((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1;
+            format!("{:.1} ms", took[at] * 1000.0)
+        };
+        if class == Class::Session && !took.is_empty() {
+            let p99 = took[((took.len() as f64 * 0.99).ceil() as usize).clamp(1, took.len()) - 1];
+            if long && p99 > P99_TARGET {
+                failed.push(format!(
+                    "open-loop p99 {:.1} ms outside the windows (target {:.0} ms)",
+                    p99 * 1000.0,
+                    P99_TARGET * 1000.0
+                ));
+            }
+        }
+        let _ = writeln!(
+            text,
+            "| {} | {:.1} % | {} | {excused} | {} | {} | {} | {} |",
+            class.name(),
+            share * 100.0,
+            of_class.len(),
+            took.len(),
+            quantile(0.5),
+            quantile(0.99),
+            took.last()
+                .map_or("–".to_owned(), |t| format!("{:.1} ms", t * 1000.0)),
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nOpen-loop reads (`/me` and `/account` of {} sessions that never log out): the calibration found the fleet serving {:.0} reads/s beside the browsers; sent at {:.0}/s, each timed from when it was due. {}",
+        super::open_loop::READERS,
+        run.open_loop.capacity,
+        run.open_loop.rate,
+        if long {
+            format!(
+                "Judged (a run of {LONG_RUN:.0} s or more): each class excused at most {:.0} % of the run, p99 outside the windows at most {:.0} ms.",
+                EXCUSED_SHARE * 100.0,
+                P99_TARGET * 1000.0
+            )
+        } else {
+            format!(
+                "A run under {LONG_RUN:.0} s is not judged on the excused share or p99: a fault's fixed costs (the breaker's {:.0} s) fill most of a short run.",
+                10.0
+            )
+        }
+    );
 
     text.push_str("\n| instance | process since (s) | RSS at its minute one | 30 s after the last fault | at the end | change from minute one | from after the faults | anonymous: minute one → end | open fds (most, end) |\n");
     text.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
@@ -282,6 +466,15 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
     }
 
     let mut examples = Vec::new();
+    for outage in dead.iter().take(4) {
+        examples.push(format!(
+            "instance {} not serving at {:.2}s outside its restarts: {}; its last log lines: {}",
+            outage.instance,
+            outage.at,
+            outage.what,
+            run.log_tail(outage.instance).join(" ⏎ ")
+        ));
+    }
     for error in outside.iter().take(8) {
         examples.push(format!(
             "5xx outside the windows: sent {:.2}s, ended {:.2}s: {}",
@@ -304,7 +497,7 @@ fn markdown(run: &Run<'_>) -> (String, bool) {
         text,
         "\nVerdict: {}",
         if failed.is_empty() {
-            "PASS: no session lost, no breach, no 5xx outside a fault window, no panic, memory flat"
+            "PASS: no session lost, no breach, no 5xx outside a fault window, every instance serving, no panic, memory flat"
                 .to_owned()
         } else {
             format!("FAIL: {}", failed.join("; "))

@@ -1,5 +1,6 @@
 //! The soak's picture: answers/s and 5xx/s, then each instance's resident memory, then its
-//! open file descriptors, against time, with the fault windows shaded across all three.
+//! open file descriptors, then the open-loop reads' latency (p50 and p99 of each second),
+//! against time, with the fault windows shaded across all four.
 
 use std::fmt::Write as _;
 
@@ -18,7 +19,7 @@ pub fn timeline(run: &Run<'_>) -> String {
     let seconds = run.ledger.seconds();
     let span = run.seconds.max(1.0);
     let plot = WIDTH - LEFT - RIGHT;
-    let height = TOP + 3.0 * PANEL + 2.0 * GAP + 50.0 + 14.0 * run.windows.len() as f64;
+    let height = TOP + 4.0 * PANEL + 3.0 * GAP + 50.0 + 14.0 * run.windows.len() as f64;
     let x = |t: f64| LEFT + plot * (t / span).clamp(0.0, 1.0);
     let mut svg = String::new();
     let _ = write!(
@@ -31,7 +32,7 @@ pub fn timeline(run: &Run<'_>) -> String {
     );
 
     // The windows, across the three panels, with their names above the first.
-    let bottom = TOP + 3.0 * PANEL + 2.0 * GAP;
+    let bottom = TOP + 4.0 * PANEL + 3.0 * GAP;
     let legend = bottom + 40.0;
     for (n, window) in run.windows.iter().enumerate() {
         let (from, to) = (x(window.start), x(window.end));
@@ -133,6 +134,38 @@ pub fn timeline(run: &Run<'_>) -> String {
             TOP + PANEL + GAP - 6.0
         );
     }
+
+    // Panel 4: the open-loop reads' latency, p50 and p99 of each second, in ms.
+    let mut by_second: Vec<Vec<f64>> = Vec::new();
+    for latency in run.ledger.latencies() {
+        let second = latency.due.max(0.0) as usize;
+        if by_second.len() <= second {
+            by_second.resize(second + 1, Vec::new());
+        }
+        by_second[second].push(f64::from(latency.took) * 1000.0);
+    }
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for (second, took) in by_second.iter_mut().enumerate() {
+        if took.is_empty() {
+            continue;
+        }
+        took.sort_by(f64::total_cmp);
+        let at = |q: f64| took[((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1];
+        p50.push((second as f64 + 0.5, at(0.5)));
+        p99.push((second as f64 + 0.5, at(0.99)));
+    }
+    let latency_most = p99.iter().map(|p| p.1).fold(1.0, f64::max);
+    panel(
+        &mut svg,
+        3,
+        "open-loop reads: latency from when each was due, p50 (grey) and p99 (blue) of each second",
+        latency_most,
+        " ms",
+        span,
+    );
+    line(&mut svg, 3, &p50, latency_most, span, "#7f7f7f");
+    line(&mut svg, 3, &p99, latency_most, span, "#1f77b4");
 
     // The time axis, under the last panel.
     let step = if span > 300.0 { 60.0 } else { 10.0 };

@@ -12,7 +12,7 @@ use reqwest::cookie::Jar;
 use reqwest::{Client, RequestBuilder, StatusCode, header};
 use url::Url;
 
-use super::ledger::{Kind, Ledger};
+use super::ledger::{Class, Kind, Ledger};
 
 /// How long a revocation may take to reach every instance: their caches hold a stamp for
 /// 1 s (plus scheduling on a busy machine).
@@ -57,6 +57,9 @@ struct Revoke {
     /// It answered 303 from a live session (else a 5xx, or from a session that may have
     /// been revoked already: it may or may not have revoked anyone).
     certain: bool,
+    /// It answered 5xx or no answer: the store failed, so it wrote no stamp and explains
+    /// no logout.
+    failed: bool,
 }
 
 /// What every task shares.
@@ -107,6 +110,7 @@ impl Shared {
         let bases = read(&self.bases).clone();
         let first = self.next.fetch_add(1, Ordering::Relaxed);
         let sent = Instant::now();
+        let class = Class::of(what);
         let mut last_error = String::new();
         for attempt in 0..bases.len() {
             let instance = (first + attempt) % bases.len();
@@ -117,9 +121,10 @@ impl Shared {
             {
                 Ok(response) => {
                     let status = response.status();
-                    self.ledger.answer(sent, status.as_u16(), || {
-                        format!("{what} on instance {instance}: {status}")
-                    });
+                    self.ledger
+                        .answer(sent, status.as_u16(), class, Some(instance), || {
+                            format!("{what} on instance {instance}: {status}")
+                        });
                     return Some(Answer {
                         response,
                         instance,
@@ -127,22 +132,46 @@ impl Shared {
                     });
                 }
                 Err(error) if error.is_connect() => {
+                    // Judged at the end: outside that instance's restart, a failure.
                     Ledger::bump(&self.ledger.rerouted);
+                    self.ledger
+                        .outage(instance, || format!("rerouted {what}: {error}"));
                     last_error = error.to_string();
                 }
                 Err(error) => {
                     let status = if error.is_timeout() { 504 } else { 502 };
-                    self.ledger.answer(sent, status, || {
+                    self.ledger.answer(sent, status, class, Some(instance), || {
                         format!("{what} on instance {instance}: no answer ({error})")
                     });
                     return None;
                 }
             }
         }
-        self.ledger.answer(sent, 502, || {
+        self.ledger.answer(sent, 502, class, None, || {
             format!("{what}: no instance accepts a connection ({last_error})")
         });
         None
+    }
+
+    /// The instances' base URLs now.
+    pub(super) fn bases(&self) -> Vec<Url> {
+        read(&self.bases).clone()
+    }
+
+    /// Sends a request to the next instance without counting it (the calibration): its
+    /// status, `None` without an answer.
+    pub(super) async fn send_uncounted(
+        &self,
+        build: impl Fn(&Url) -> RequestBuilder,
+    ) -> Option<StatusCode> {
+        let bases = self.bases();
+        let instance = self.next.fetch_add(1, Ordering::Relaxed) % bases.len().max(1);
+        let response = build(bases.get(instance)?)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
+        Some(response.status())
     }
 
     pub(super) fn dead_cookie(&self) -> Option<String> {
@@ -224,6 +253,10 @@ enum State {
         sent: Instant,
         answered: Instant,
         sure: bool,
+        /// A read sent at this instant answered 200 as the user: a "log out everywhere"
+        /// answered more than [`REVOCATION_BOUND`] before it did not end this session,
+        /// and explains no later logout.
+        seen: Instant,
     },
 }
 
@@ -290,10 +323,22 @@ impl Browser {
     }
 
     fn publish(&self, shared: &Shared) {
-        lock(&shared.live_cookies)[self.index] = match self.state {
-            State::LoggedIn { .. } => self.session_cookie(),
-            State::Anonymous => None,
-        };
+        // The open-loop readers are not among the browsers whose cookies are replayed.
+        if let Some(slot) = lock(&shared.live_cookies).get_mut(self.index) {
+            *slot = match self.state {
+                State::LoggedIn { .. } => self.session_cookie(),
+                State::Anonymous => None,
+            };
+        }
+    }
+
+    /// Logs in once for an open-loop reader: its `Cookie` header value on success.
+    pub(super) async fn log_in_for_reader(&mut self, shared: &Shared) -> Option<String> {
+        if !self.log_in(shared).await {
+            return None;
+        }
+        let cookie = self.session_cookie()?;
+        Some(format!("{SESSION_COOKIE}={cookie}"))
     }
 
     /// The login: start on one instance, approve at Kvixi, callback on the next.
@@ -361,6 +406,7 @@ impl Browser {
                 sent: done.sent,
                 answered: Instant::now(),
                 sure: true,
+                seen: done.sent,
             };
             self.login = (done.instance, ledger.now(), 0);
             Ledger::bump(&ledger.logins);
@@ -393,13 +439,18 @@ impl Browser {
     /// One read of a logged-in page: JSON `/me` or `/me/app`, or the HTML `/account` or
     /// `/private`, each checked against the browser's user and its expectation.
     async fn read(&mut self, shared: &Shared) {
-        let ledger = &shared.ledger;
-        let (path, accept) = match rand::rng().random_range(0..10) {
+        let page = match rand::rng().random_range(0..10) {
             0..5 => ("/me", JSON),
             5..7 => ("/me/app", JSON),
             7..9 => ("/account", HTML),
             _ => ("/private", HTML),
         };
+        self.read_page(shared, page).await;
+    }
+
+    /// A read of `path` (with `accept`), judged against the browser's expectation.
+    async fn read_page(&mut self, shared: &Shared, (path, accept): (&str, &str)) {
+        let ledger = &shared.ledger;
         let what = format!("GET {path}");
         let Some(answer) = shared
             .send(&what, |base| {
@@ -441,11 +492,18 @@ impl Browser {
             } else {
                 Ledger::bump(&ledger.reads);
                 self.login.2 += 1;
-                if let State::LoggedIn { sent, answered, .. } = self.state {
+                if let State::LoggedIn {
+                    sent: login,
+                    answered,
+                    seen,
+                    ..
+                } = self.state
+                {
                     self.state = State::LoggedIn {
-                        sent,
+                        sent: login,
                         answered,
                         sure: true,
+                        seen: seen.max(sent),
                     };
                 }
             }
@@ -493,14 +551,18 @@ impl Browser {
     }
 
     /// Whether the session may have ended for a reason the ledger knows: a logout that
-    /// answered 5xx, or a "log out everywhere" that ended after this login began.
+    /// answered 5xx, or a "log out everywhere" that wrote its stamp (it did not fail)
+    /// after this login began and that no 200 read since has outlived.
     fn may_be_revoked(&self) -> bool {
         match self.state {
             State::Anonymous => true,
             State::LoggedIn { sure: false, .. } => true,
-            State::LoggedIn { sent, .. } => lock(&self.user.revokes)
-                .iter()
-                .any(|revoke| revoke.answered.is_none_or(|done| done > sent)),
+            State::LoggedIn { sent, seen, .. } => lock(&self.user.revokes).iter().any(|revoke| {
+                !revoke.failed
+                    && revoke
+                        .answered
+                        .is_none_or(|done| done > sent && done + REVOCATION_BOUND > seen)
+            }),
         }
     }
 
@@ -511,6 +573,12 @@ impl Browser {
         } else {
             "/auth/kvixi/logout"
         };
+        // The session is judged before it ends: a lost one must not hide behind the
+        // logout's 303 (which answers a logged-out browser the same).
+        self.read_page(shared, ("/me", JSON)).await;
+        if matches!(self.state, State::Anonymous) {
+            return;
+        }
         let cookie = self.session_cookie();
         // A session another device's "log out everywhere" may have ended is anonymous to
         // the app: its own "log out everywhere" then revokes no one.
@@ -521,6 +589,7 @@ impl Browser {
                 sent: Instant::now(),
                 answered: None,
                 certain: false,
+                failed: false,
             });
             revokes.len() - 1
         });
@@ -566,11 +635,14 @@ impl Browser {
         }
     }
 
-    /// A logout without a clear answer: it may or may not have happened.
+    /// A logout without a clear answer (5xx, or none): this browser's own session may
+    /// or may not have ended, but a "log out everywhere" that failed wrote no stamp, so
+    /// it explains no other device's logout.
     fn unsure(&mut self, pending: Option<usize>) {
         if let State::LoggedIn {
             sent: login,
             answered,
+            seen,
             ..
         } = self.state
         {
@@ -578,10 +650,13 @@ impl Browser {
                 sent: login,
                 answered,
                 sure: false,
+                seen,
             };
         }
         if let Some(index) = pending {
-            lock(&self.user.revokes)[index].answered = Some(Instant::now());
+            let revoke = &mut lock(&self.user.revokes)[index];
+            revoke.answered = Some(Instant::now());
+            revoke.failed = true;
         }
     }
 }
