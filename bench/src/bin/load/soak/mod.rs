@@ -13,7 +13,16 @@
 //!   whether it should be logged in;
 //! - 32 bots on the login route and the callback, with made-up keys;
 //! - a trickle of hostile requests: forged, replayed and tampered session cookies, huge
-//!   and malformed query strings, wrong methods.
+//!   and malformed query strings, wrong methods;
+//! - open-loop reads of four sessions that never log out, sent on time at `--rate N` a
+//!   second (by default half of what a short calibration at the start finds the fleet
+//!   serving), each timed from when it was due (`open_loop`).
+//!
+//! A watch checks every instance each second (its process and a `GET /`); an instance
+//! not serving, or skipped by the balancer, outside its own restart fails the run.
+//! Each fault's window excuses only what that fault touches (`faults::Timings`): a Kvixi
+//! fault the callbacks, a store fault the session reads and writes for the store timeout,
+//! a restart the requests to that instance.
 //!
 //! The faults come on a schedule printed at the start ([`faults::Schedule`]). The ledger
 //! counts a browser found logged out when it should not be (a lost session), a 200 for
@@ -24,7 +33,10 @@
 //! with an SVG time line (`DIR/soak-<framework>.svg`); the instances' logs are copied to
 //! `DIR/soak-<framework>-logs/` (`KVIXI_SOAK_LOG` sets their `RUST_LOG`, `warn` by
 //! default). The exit status is a failure when any count is not zero, an instance logged
-//! a panic, or an instance's memory at the end is more than 10 % above its first minute's.
+//! a panic or was not serving outside its restart, or an instance's memory at the end is
+//! more than 10 % above its first minute's; a run of 5 minutes or more also fails when a
+//! class of request spent more than 25 % of it excused, or the open-loop p99 outside the
+//! windows is over 20 ms.
 
 mod attackers;
 mod faults;
