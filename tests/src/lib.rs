@@ -128,7 +128,17 @@ impl Drop for Stop {
 
 /// A non-blocking listener on a free loopback port, and its base URL.
 pub fn loopback_listener() -> (std::net::TcpListener, Url) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    // A backlog of 1024 (std binds with 128): a burst of a few hundred connections at
+    // once (issue 31's 300 callbacks) waits in it instead of being dropped on a busy
+    // machine.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    let address: std::net::SocketAddr = "127.0.0.1:0".parse().expect("a loopback address");
+    // As std's `bind` does on Unix.
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    socket.bind(&address.into()).expect("a free port");
+    socket.listen(1024).expect("listening");
+    let listener = std::net::TcpListener::from(socket);
     listener
         .set_nonblocking(true)
         .expect("non-blocking listener");
