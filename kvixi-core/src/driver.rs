@@ -453,8 +453,7 @@ impl Kvixi {
         let Some(user) = self.current_user(session).await? else {
             return Ok(None);
         };
-        let recent = crate::guard::Requirement::logged_in().recent(max_age);
-        if recent.login_is_recent(started, self.now()) {
+        if flow::login_is_recent(started, self.now(), max_age) {
             Ok(Some(user))
         } else {
             Err(Error::LoginTooOld)

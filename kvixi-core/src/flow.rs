@@ -112,6 +112,13 @@ impl AuthRecord {
     }
 }
 
+/// Whether a login made at `started` (`None`: unknown) is at most `max_age` old at `now`,
+/// for a recent-login guard: the bound inclusive, a login from the future (a clock
+/// stepped back) recent, an unknown one not.
+pub fn login_is_recent(started: Option<UnixTime>, now: UnixTime, max_age: Duration) -> bool {
+    started.is_some_and(|started| now.0.saturating_sub(started.0) <= max_age.as_secs())
+}
+
 /// Whether a stored session still counts, once its record has been read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionCheck {

@@ -103,10 +103,8 @@ impl Requirement {
     /// Whether a login made at `started` (`None`: unknown) is recent enough at `now`.
     /// Pure: the bound inclusive, a login from the future (a clock step) recent.
     pub fn login_is_recent(&self, started: Option<UnixTime>, now: UnixTime) -> bool {
-        let Some(max_age) = self.max_login_age else {
-            return true;
-        };
-        started.is_some_and(|started| now.0.saturating_sub(started.0) <= max_age.as_secs())
+        self.max_login_age
+            .is_none_or(|max_age| crate::flow::login_is_recent(started, now, max_age))
     }
 
     /// The answer to a read of the user that failed: a login too old for
