@@ -66,8 +66,9 @@ impl Members {
 
     /// The examples' `on_login` hook: upserts the user's row (a first login creates it,
     /// each login counts) and keeps the member in the session. Without a database the
-    /// member is derived in memory. A database that fails refuses the login (nothing
-    /// stored), rather than logging in someone the app has no row for.
+    /// member is derived in memory. A database that fails makes the login unavailable
+    /// (503, nothing stored) rather than logging in someone the app has no row for, and
+    /// rather than telling an honest user they are not allowed (403).
     pub async fn admit(
         &self,
         user: KvixiUser,
@@ -93,7 +94,7 @@ impl Members {
         };
         let (local_id, first_seen, logins) = row.map_err(|error| {
             tracing::error!(%error, "the members table refused the login's upsert");
-            LoginRefused::new("the app could not record the login; try again")
+            LoginRefused::unavailable("the app could not record the login; try again")
         })?;
         let unsigned = |value: i64| u64::try_from(value).unwrap_or(0);
         Ok(AppData(Member {

@@ -24,17 +24,32 @@ use crate::secret::AccessToken;
 use crate::session::SessionStorage;
 use crate::user::KvixiUser;
 
-/// Why the application's `on_login` hook refused a user.
+/// Why the application's `on_login` hook did not admit a user: a refusal of this user
+/// ([`LoginRefused::new`], 403) or a failure of the app's own that a later login may not
+/// meet ([`LoginRefused::unavailable`], 503).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginRefused {
     reason: String,
+    unavailable: bool,
 }
 
 impl LoginRefused {
-    /// Refuses with a reason for the logs (the user sees a generic message).
+    /// Refuses this user, with a reason for the logs (the user sees a generic message):
+    /// 403 `login_refused`.
     pub fn new(reason: impl Into<String>) -> Self {
         LoginRefused {
             reason: reason.into(),
+            unavailable: false,
+        }
+    }
+
+    /// The app cannot decide now (its database does not answer): 503
+    /// `login_unavailable`, nothing stored, and the browser is asked to log in again in a
+    /// moment. Not a judgement of the user: an outage must not read as "not allowed".
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        LoginRefused {
+            reason: reason.into(),
+            unavailable: true,
         }
     }
 }
@@ -611,6 +626,10 @@ impl Kvixi {
             match hook(user.clone(), token.clone()).await {
                 // Too large: the app's bug, answered 500, nothing stored.
                 Ok(admitted) => app_data = admitted?,
+                Err(LoginRefused {
+                    reason,
+                    unavailable: true,
+                }) => return Err(Error::LoginUnavailable { reason }),
                 Err(refused) => {
                     self.inner
                         .events

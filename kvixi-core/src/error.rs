@@ -49,6 +49,13 @@ pub enum Error {
         /// The reason the hook gave, for the developer.
         reason: String,
     },
+    /// The application's `on_login` hook could not decide now (its own database failed):
+    /// nothing stored, the browser may log in again in a moment.
+    #[error("the application could not admit the login now: {reason}")]
+    LoginUnavailable {
+        /// The reason the hook gave, for the developer.
+        reason: String,
+    },
     /// Kvixi says the app id or secret is wrong, or the app is disabled.
     #[error("Kvixi refused the app's credentials: {provider_message}")]
     AppCredentialsRejected {
@@ -160,6 +167,7 @@ impl Error {
             | Error::ProviderBodyTooLarge { .. } => 502,
             Error::ProviderUnreachable { .. }
             | Error::SessionStoreUnavailable { .. }
+            | Error::LoginUnavailable { .. }
             | Error::ProviderBusy { .. }
             | Error::ProviderCircuitOpen { .. } => 503,
             Error::ProviderTimeout { .. } => 504,
@@ -178,6 +186,7 @@ impl Error {
             Error::MalformedAuthKey => "malformed_auth_key",
             Error::AuthKeyRejected { .. } => "auth_key_rejected",
             Error::LoginRefused { .. } => "login_refused",
+            Error::LoginUnavailable { .. } => "login_unavailable",
             Error::AppCredentialsRejected { .. } => "provider_refused_app",
             Error::TokenExpired => "token_expired",
             Error::NotLoggedIn => "not_logged_in",
@@ -211,6 +220,9 @@ impl Error {
                 "Kvixi did not confirm this login (the link may have been used already). Please log in again."
             }
             Error::LoginRefused { .. } => "This account is not allowed to log in here.",
+            Error::LoginUnavailable { .. } => {
+                "This site cannot complete logins right now. Please log in again in a moment."
+            }
             Error::TokenExpired => "Your Kvixi session has expired. Please log in again.",
             Error::NotLoggedIn => "You need to log in with Kvixi to see this page.",
             Error::NotAllowed => "Your account is not allowed to see this page.",
@@ -255,7 +267,11 @@ impl Error {
 
     /// Whether this failure is the provider's (logged at `warn`) rather than the browser's.
     pub fn is_provider_failure(&self) -> bool {
-        self.status() >= 502 && !matches!(self, Error::SessionStoreUnavailable { .. })
+        self.status() >= 502
+            && !matches!(
+                self,
+                Error::SessionStoreUnavailable { .. } | Error::LoginUnavailable { .. }
+            )
     }
 }
 
@@ -268,6 +284,7 @@ mod tests {
         assert_eq!(Error::NoPendingLogin.status(), 400);
         assert_eq!(Error::AccessDenied.status(), 403);
         assert_eq!(Error::LoginRefused { reason: "x".into() }.status(), 403);
+        assert_eq!(Error::LoginUnavailable { reason: "x".into() }.status(), 503);
         assert_eq!(Error::ProviderStatus { status: 500 }.status(), 502);
         assert_eq!(
             Error::ProviderTimeout {

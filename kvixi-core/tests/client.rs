@@ -346,6 +346,32 @@ async fn on_login_refusal_stores_nothing() {
 }
 
 #[tokio::test]
+async fn on_login_that_cannot_decide_is_a_503_not_a_refusal() {
+    // The examples' hook when their database is down: an outage, not "not allowed".
+    let mock = emulator().await;
+    let kvixi = driver(&mock, Arc::new(AtomicU64::new(1_000_000)))
+        .on_login(|_user, _token| async move {
+            Err::<(), _>(LoginRefused::unavailable(
+                "the members table does not answer",
+            ))
+        })
+        .build()
+        .unwrap();
+    let session = MemorySession::default();
+    let before = session.id();
+    let err = log_in(&kvixi, &mock, &session).await.unwrap_err();
+    assert!(matches!(err, Error::LoginUnavailable { .. }), "{err:?}");
+    assert_eq!((err.status(), err.code()), (503, "login_unavailable"));
+    assert!(!err.user_message().contains("not allowed"));
+    assert_eq!(
+        session.id(),
+        before,
+        "nothing written for a login not admitted"
+    );
+    assert_eq!(kvixi.current_user(&session).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn expired_token_keeps_the_user_logged_in() {
     let mock = emulator().await;
     let now = Arc::new(AtomicU64::new(1_000_000));
