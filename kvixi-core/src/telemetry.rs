@@ -15,6 +15,7 @@
 //! | `kvixi_provider_refusals_total` | counter | `reason` (`busy`, `breaker`) |
 //! | `kvixi_provider_request_duration_seconds` | histogram | `endpoint` (`authorize`, `user_info`) |
 //! | `kvixi_session_store_duration_seconds` | histogram | |
+//! | `kvixi_session_store_shed_total` | counter | |
 //! | `kvixi_provider_calls_in_flight` | gauge | |
 //! | `kvixi_provider_callbacks_waiting` | gauge | |
 //! | `kvixi_provider_breaker_state` | gauge | (0 closed, 1 open, 2 half-open) |
@@ -69,6 +70,13 @@ pub(crate) fn provider_call(endpoint: &'static str, took: Duration) {
 /// adapters whose framework calls the store itself.
 pub fn store_call(took: Duration) {
     histogram!("kvixi_session_store_duration_seconds").record(took.as_secs_f64());
+}
+
+/// A session store call was answered 503 at once: the store had answered nothing for a
+/// while and calls were already waiting on it.
+#[cfg(feature = "tower-sessions-store")]
+pub(crate) fn store_call_shed() {
+    counter!("kvixi_session_store_shed_total").increment(1);
 }
 
 /// How many calls to Kvixi are in flight.
