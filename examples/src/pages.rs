@@ -32,6 +32,25 @@ fn logout_form(config: &Config) -> String {
     )
 }
 
+/// The login button, in a form that starts the login with `return_to` and, when the
+/// box is ticked, "remember me" (`remember=1`: a cookie that outlives the browser).
+fn login_form(config: &Config, return_to: Option<&str>) -> String {
+    let hidden = return_to
+        .map(|to| {
+            format!(
+                "<input type=\"hidden\" name=\"return_to\" value=\"{}\">",
+                attr(to)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<form method=\"get\" action=\"{}\" id=\"login-form\">{hidden}\
+<p><label><input type=\"checkbox\" id=\"remember\" name=\"remember\" value=\"1\"> Keep me logged in on this device</label></p>\
+<p><button class=\"button\" id=\"login\" type=\"submit\">Log in with Kvixi</button></p></form>",
+        attr(config.login_path())
+    )
+}
+
 fn avatar(user: &KvixiUser) -> String {
     user.picture
         .as_deref()
@@ -51,9 +70,8 @@ pub fn home(config: &Config, user: Option<&KvixiUser>) -> String {
             logout = logout_form(config),
         ),
         None => format!(
-            "<h1>kvixi-rs example</h1><p>You are not logged in.</p>\
-<p><a class=\"button\" id=\"login\" href=\"{}?return_to=%2Fprivate\">Log in with Kvixi</a></p>",
-            attr(config.login_path())
+            "<h1>kvixi-rs example</h1><p>You are not logged in.</p>{}",
+            login_form(config, Some("/private"))
         ),
     };
     layout("kvixi-rs example", &body)
@@ -131,17 +149,18 @@ pub fn verified(user: &KvixiUser) -> String {
 }
 
 /// `/sign-in`: the app's own sign-in page, where anonymous browsers land (with
-/// `return_to`) when the flow is built with `sign_in_page("/sign-in")`; it links to the
-/// login route with the same `return_to`.
+/// `return_to`) when the flow is built with `sign_in_page("/sign-in")`; its login form
+/// starts the login with the same `return_to`, and "remember me" if ticked.
 pub fn sign_in(config: &Config, query: Option<&str>) -> String {
-    let query = query
-        .filter(|query| query.starts_with("return_to="))
-        .map(|query| format!("?{query}"))
-        .unwrap_or_default();
+    // The login route sanitizes it again: here it is only carried.
+    let return_to = query.and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "return_to")
+            .map(|(_, value)| value.into_owned())
+    });
     let body = format!(
-        "<h1 id=\"sign-in\">Sign in</h1><p>This page needs an account. We use Kvixi to know who you are.</p>\
-<p><a class=\"button\" id=\"login\" href=\"{}\">Log in with Kvixi</a></p>",
-        attr(&format!("{}{query}", config.login_path())),
+        "<h1 id=\"sign-in\">Sign in</h1><p>This page needs an account. We use Kvixi to know who you are.</p>{}",
+        login_form(config, return_to.as_deref()),
     );
     layout("Sign in", &body)
 }

@@ -1,11 +1,15 @@
 //! The tower layers: the flow in request extensions, and tower-sessions set up for it.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::Extension;
 use axum::extract::Request;
 use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
 use tower::{Layer, Service};
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
 /// Puts the [`Kvixi`] flow in every request's extensions, where the routes and
 /// extractors find it.
@@ -39,7 +43,7 @@ pub struct KvixiService<S> {
 impl<S: Service<Request>> Service<Request> for KvixiService<S> {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = KvixiFuture<S::Future>;
 
     fn poll_ready(
         &mut self,
@@ -49,25 +53,61 @@ impl<S: Service<Request>> Service<Request> for KvixiService<S> {
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        self.inner.call(request)
+        let session = request.extensions().get::<Session>().cloned();
+        KvixiFuture {
+            inner: self.inner.call(request),
+            session,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a [`KvixiService`]: the app's; once it is done, a remembered
+    /// session the app changed keeps its persistent cookie.
+    pub struct KvixiFuture<F> {
+        #[pin]
+        inner: F,
+        session: Option<Session>,
+    }
+}
+
+impl<F: Future> Future for KvixiFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        // tower-sessions saves a changed session with the layer's expiry, which would
+        // turn a remembered session's cookie into a browser-session cookie.
+        if let Some(session) = this.session.take() {
+            if session.is_modified() {
+                if let Some(seconds) = crate::session::remembered_now(&session) {
+                    session.set_expiry(Some(crate::session::remembered_expiry(seconds)));
+                }
+            }
+        }
+        Poll::Ready(output)
     }
 }
 
 /// A tower-sessions layer over `store` with the cookie the flow needs: `HttpOnly`,
 /// `SameSite=Lax` (Strict would lose the session on the way back from Kvixi), `Secure`
-/// when the redirect URL is https, `Path=/`, expiring after
-/// [`Config::idle_timeout`] without a request (24 h by default).
+/// when the redirect URL is https, `Path=/`, and a browser-session cookie (no
+/// `Max-Age`), except for a login with "remember me": that session gets a persistent
+/// cookie and [`Config::remembered_idle_timeout`] (30 days by default, within
+/// [`Config::max_session_lifetime`]).
 ///
-/// tower-sessions pushes the expiry back (in the store and in the cookie's `Max-Age`)
-/// only when it saves a changed session. So that a logged-in user who only reads pages
-/// stays logged in, every read of the login (the extractors,
-/// [`require_login`](crate::require_login)) renews the session at most once per 1/24 of
-/// the idle timeout (once an hour by default, at every request below 48 s; see
-/// [`kvixi_core::flow::renewal_due`]) by stamping the auth record it reads anyway (as
-/// its member `kvixi.renewed`, so deciding costs no second session read): a logged-in
-/// session ends between 23/24 of the idle timeout and the whole of it after its last
-/// request. A session without a login, holding only the app's own data, is renewed when
-/// the app changes it.
+/// A login ends after [`Config::idle_timeout`] without a request (24 h by default). Every
+/// read of the login (the extractors, [`require_login`](crate::require_login)) renews the
+/// session at most once per 1/24 of its idle timeout (once an hour by default, at every
+/// request below 48 s; see [`kvixi_core::flow::renewal_due`]) by stamping the auth record
+/// it reads anyway (as its member `kvixi.renewed`, so deciding costs no second session
+/// read); a read that finds the stamp older than the idle timeout ends the login
+/// ([`kvixi_core::flow::idled_out`]). tower-sessions keeps a session's record two weeks
+/// after its last save when its cookie has no `Max-Age` (a session holding only the
+/// app's own data), and its idle timeout when it has one (a remembered login). The
+/// [`KvixiLayer`] keeps a remembered session's cookie persistent when the app changes the
+/// session.
 pub fn session_layer<St: SessionStore + Clone>(
     config: &Config,
     store: St,
@@ -78,11 +118,5 @@ pub fn session_layer<St: SessionStore + Clone>(
         .with_same_site(SameSite::Lax)
         .with_secure(config.cookie_secure())
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(idle_timeout(config)))
-}
-
-/// The configured idle timeout as tower-sessions takes it.
-fn idle_timeout(config: &Config) -> time::Duration {
-    let seconds = i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX);
-    time::Duration::seconds(seconds)
+        .with_expiry(Expiry::OnSessionEnd)
 }

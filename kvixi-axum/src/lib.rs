@@ -109,7 +109,7 @@ use axum::Router;
 pub use extract::{KvixiRejection, KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
-pub use layer::{KvixiLayer, KvixiService, session_layer};
+pub use layer::{KvixiFuture, KvixiLayer, KvixiService, session_layer};
 pub use require::{RequireLogin, RequireLoginLayer, require_login, require_recent_login};
 pub use routes::routes;
 use tower_sessions::SessionStore;

@@ -1,11 +1,12 @@
 //! The core's session interface over `tower_sessions::Session`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
 use kvixi_core::{Config, Error, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
-use tower_sessions::Session;
+use tower_sessions::{Expiry, Session};
 
 /// The head of a stored auth record that carries its renewal stamp: when the session was
 /// last renewed (Unix seconds), as the record's first member. tower-sessions pushes a
@@ -15,24 +16,44 @@ use tower_sessions::Session;
 /// second session read; the core ignores a member it does not know.
 const STAMP: &str = "{\"kvixi.renewed\":";
 
-/// The renewal stamp of a stored auth record (`None` when it has none), and the record's
-/// members after it.
-fn split_stamp(json: &str) -> (Option<UnixTime>, &str) {
+/// The member after the stamp in the record of a session logged in with "remember me":
+/// its idle timeout in seconds, which each renewal keeps.
+const REMEMBER: &str = "\"kvixi.remember\":";
+
+/// What the head of a stored auth record says: when the session was last renewed (`None`
+/// without a stamp), the idle timeout it remembers (seconds), and the record's members
+/// after them.
+fn split_stamp(json: &str) -> (Option<UnixTime>, Option<u64>, &str) {
     let stamp = json.strip_prefix(STAMP).and_then(|rest| {
-        let (seconds, members) = rest.split_once(',')?;
+        let (seconds, members) = rest
+            .split_once(',')
+            .unwrap_or((rest.strip_suffix('}')?, "}"));
         Some((UnixTime(seconds.parse().ok()?), members))
     });
-    match stamp {
-        Some((stamp, members)) => (Some(stamp), members),
-        None => (None, json.strip_prefix('{').unwrap_or(json)),
+    let Some((stamp, members)) = stamp else {
+        return (None, None, json.strip_prefix('{').unwrap_or(json));
+    };
+    let remembered = members.strip_prefix(REMEMBER).and_then(|rest| {
+        let end = rest.find([',', '}'])?;
+        let seconds = rest[..end].parse().ok()?;
+        let rest = &rest[end..];
+        Some((seconds, rest.strip_prefix(',').unwrap_or(rest)))
+    });
+    match remembered {
+        Some((seconds, members)) => (Some(stamp), Some(seconds), members),
+        None => (Some(stamp), None, members),
     }
 }
 
-/// The auth record `json` (a JSON object) stamped as renewed at `now`.
-fn stamped(json: &str, now: UnixTime) -> String {
-    let (_, members) = split_stamp(json);
+/// The auth record `json` (a JSON object) stamped as renewed at `now`, remembering
+/// `remember` seconds of idle timeout if any.
+fn stamped(json: &str, now: UnixTime, remember: Option<u64>) -> String {
+    let (_, _, members) = split_stamp(json);
     let comma = if members.starts_with('}') { "" } else { "," };
-    format!("{STAMP}{}{comma}{members}", now.0)
+    match remember {
+        Some(seconds) => format!("{STAMP}{},{REMEMBER}{seconds}{comma}{members}", now.0),
+        None => format!("{STAMP}{}{comma}{members}", now.0),
+    }
 }
 
 /// A `tower_sessions::Session` seen through the core's [`SessionStorage`], borrowed
@@ -42,6 +63,9 @@ pub(crate) struct TowerSession<'s> {
     session: &'s Session,
     /// [`Config::idle_timeout`], which the renewals keep a session in use from reaching.
     idle_timeout: Duration,
+    /// Seconds of idle timeout a login with "remember me" asked for (0: none), for the
+    /// auth record written next.
+    remember: AtomicU64,
 }
 
 impl<'s> TowerSession<'s> {
@@ -50,6 +74,7 @@ impl<'s> TowerSession<'s> {
         TowerSession {
             session,
             idle_timeout: config.idle_timeout(),
+            remember: AtomicU64::new(0),
         }
     }
 
@@ -60,13 +85,21 @@ impl<'s> TowerSession<'s> {
 
     /// Writes the auth record `json` stamped as renewed now: tower-sessions saves the
     /// session with a fresh expiry and sends the cookie again.
+    /// A remembered session (as the record says, or as the login asks) gets its own
+    /// expiry, which makes the cookie persistent with that `Max-Age`.
     async fn write_record(&self, json: &str) -> Result<(), tower_sessions::session::Error> {
-        let record = Value::String(stamped(json, UnixTime::now()));
+        let (_, remembered, _) = split_stamp(json);
+        let asked = self.remember.load(Ordering::Relaxed);
+        let remember = remembered.or((asked > 0).then_some(asked));
+        let record = Value::String(stamped(json, UnixTime::now(), remember));
         self.session.insert_value(AUTH_RECORD_KEY, record).await?;
         // A stamp equal to the stored one (two renewals in a second, as a 1 s idle
-        // timeout needs) is no change to tower-sessions: setting the session's own
-        // expiry again marks it changed, so that it is saved all the same.
-        self.session.set_expiry(self.session.expiry());
+        // timeout needs) is no change to tower-sessions: setting the session's expiry
+        // again marks it changed, so that it is saved all the same.
+        match remember {
+            Some(seconds) => self.session.set_expiry(Some(remembered_expiry(seconds))),
+            None => self.session.set_expiry(self.session.expiry()),
+        }
         Ok(())
     }
 }
@@ -91,10 +124,20 @@ impl SessionStorage for TowerSession<'_> {
         });
         // Every read of a login passes here; an anonymous session is left alone. A
         // failed renewal is logged and the read stands: the next read tries again.
-        if let (AUTH_RECORD_KEY, Some(json)) = (key, &json) {
-            let (renewed, _) = split_stamp(json);
-            if flow::renewal_due(renewed, UnixTime::now(), self.idle_timeout) {
-                if let Err(error) = self.write_record(json).await {
+        if let (AUTH_RECORD_KEY, Some(record)) = (key, &json) {
+            let (renewed, remembered, _) = split_stamp(record);
+            let idle = remembered.map_or(self.idle_timeout, Duration::from_secs);
+            let now = UnixTime::now();
+            // The cookie of a session that is not remembered outlives nothing but the
+            // browser, and tower-sessions keeps its record two weeks: the stamp ends it
+            // after the idle timeout.
+            if flow::idled_out(renewed, now, idle) {
+                tracing::info!("kvixi session idle for longer than its idle timeout: over");
+                self.session.remove_value(key).await.map_err(store_error)?;
+                return Ok(None);
+            }
+            if flow::renewal_due(renewed, now, idle) {
+                if let Err(error) = self.write_record(record).await {
                     tracing::warn!(%error, "kvixi session renewal not written");
                 }
             }
@@ -123,6 +166,27 @@ impl SessionStorage for TowerSession<'_> {
     async fn destroy(&self) -> Result<(), Error> {
         self.session.flush().await.map_err(store_error)
     }
+    fn remember(&self, idle: Duration) {
+        self.remember
+            .store(idle.as_secs().max(1), Ordering::Relaxed);
+    }
+}
+
+/// The tower-sessions expiry of a session remembered for `seconds` without a request.
+pub(crate) fn remembered_expiry(seconds: u64) -> Expiry {
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    Expiry::OnInactivity(time::Duration::seconds(seconds))
+}
+
+/// The idle timeout a session's loaded auth record remembers, if it is one, read without
+/// waiting (the session is loaded once it has been changed).
+pub(crate) fn remembered_now(session: &Session) -> Option<u64> {
+    use futures_util::FutureExt;
+    let value = session.get_value(AUTH_RECORD_KEY).now_or_never()?.ok()??;
+    let Value::String(json) = value else {
+        return None;
+    };
+    split_stamp(&json).1
 }
 
 #[cfg(test)]
@@ -142,20 +206,43 @@ mod tests {
     fn the_renewal_stamp_rides_in_the_auth_record_and_is_replaced_not_repeated() {
         use kvixi_core::UnixTime;
         let record = r#"{"user":{"id":"1"},"obtained_at":5}"#;
-        assert_eq!(super::split_stamp(record), (None, &record[1..]));
-        let once = super::stamped(record, UnixTime(100));
+        assert_eq!(super::split_stamp(record), (None, None, &record[1..]));
+        let once = super::stamped(record, UnixTime(100), None);
         assert_eq!(
             once,
             r#"{"kvixi.renewed":100,"user":{"id":"1"},"obtained_at":5}"#
         );
-        let twice = super::stamped(&once, UnixTime(200));
+        let twice = super::stamped(&once, UnixTime(200), None);
         assert_eq!(
             super::split_stamp(&twice),
-            (Some(UnixTime(200)), &record[1..])
+            (Some(UnixTime(200)), None, &record[1..])
         );
         let value: serde_json::Value = serde_json::from_str(&twice).expect("still JSON");
         assert_eq!(value["user"]["id"], "1");
-        assert_eq!(super::stamped("{}", UnixTime(1)), r#"{"kvixi.renewed":1}"#);
+        assert_eq!(
+            super::stamped("{}", UnixTime(1), None),
+            r#"{"kvixi.renewed":1}"#
+        );
+        // A remembered session's idle timeout rides after the stamp, kept by renewals.
+        let remembered = super::stamped(&twice, UnixTime(300), Some(2_592_000));
+        assert_eq!(
+            remembered,
+            r#"{"kvixi.renewed":300,"kvixi.remember":2592000,"user":{"id":"1"},"obtained_at":5}"#
+        );
+        assert_eq!(
+            super::split_stamp(&remembered),
+            (Some(UnixTime(300)), Some(2_592_000), &record[1..])
+        );
+        let again = super::stamped(&remembered, UnixTime(400), Some(2_592_000));
+        assert_eq!(super::split_stamp(&again).2, &record[1..], "not repeated");
+        let value: serde_json::Value = serde_json::from_str(&again).expect("still JSON");
+        assert_eq!(value["user"]["id"], "1");
+        let empty = super::stamped("{}", UnixTime(1), Some(60));
+        assert_eq!(empty, r#"{"kvixi.renewed":1,"kvixi.remember":60}"#);
+        assert_eq!(
+            super::split_stamp(&empty),
+            (Some(UnixTime(1)), Some(60), "}")
+        );
     }
 
     use super::*;
@@ -228,6 +315,73 @@ mod tests {
             )
             .body(Body::empty())
             .expect("request")
+    }
+
+    /// The `Set-Cookie` of the session cookie in `response`, if any.
+    fn session_cookie(response: &axum::response::Response) -> Option<String> {
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with(SESSION_COOKIE))
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_remembered_session_the_app_changes_keeps_its_persistent_cookie() {
+        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .expect("valid config");
+        let kvixi = Kvixi::builder(config.clone()).build().expect("flow builds");
+        let record = r#"{"user":{"id":"7"},"obtained_at":1}"#;
+        // A login with remember me, as the flow writes it; and one without.
+        let log_in = move |remember: bool| {
+            let config = config.clone();
+            async move |session: Session| {
+                let stored = TowerSession::new(&session, &config);
+                if remember {
+                    stored.remember(Duration::from_secs(3600));
+                }
+                stored.insert(AUTH_RECORD_KEY, record.into()).await.unwrap();
+            }
+        };
+        // The app's own write into the session, on a later request.
+        let note = async |session: Session| session.insert("note", 1).await.unwrap();
+        let app = Router::new()
+            .route("/remembered", get(log_in(true)))
+            .route("/plain", get(log_in(false)))
+            .route("/note", get(note))
+            .with_kvixi_store(kvixi, kvixi_core::MemoryStore::default());
+        for (login, persistent) in [("/remembered", true), ("/plain", false)] {
+            let get = |uri: &str, cookie: Option<&str>| {
+                let mut request = Request::get(uri);
+                if let Some(cookie) = cookie {
+                    request = request.header(header::COOKIE, cookie);
+                }
+                request.body(Body::empty()).expect("request")
+            };
+            let logged_in = app.clone().oneshot(get(login, None)).await.unwrap();
+            let cookie = session_cookie(&logged_in).expect("a session cookie");
+            assert_eq!(
+                cookie.contains("Max-Age=3600"),
+                persistent,
+                "{login}: {cookie}"
+            );
+            let pair = cookie.split(';').next().unwrap().to_owned();
+            let noted = app
+                .clone()
+                .oneshot(get("/note", Some(&pair)))
+                .await
+                .unwrap();
+            let cookie = session_cookie(&noted).expect("the changed session's cookie");
+            assert_eq!(
+                cookie.contains("Max-Age=3600"),
+                persistent,
+                "{login}, then the app's own write: {cookie}"
+            );
+        }
     }
 
     #[test]

@@ -40,11 +40,16 @@ pub struct Config {
     max_memory_sessions: u64,
     logout_everywhere_path: String,
     idle_timeout: Duration,
+    remembered_idle_timeout: Duration,
     max_session_lifetime: Duration,
     max_provider_calls: usize,
     provider_queue_wait: Duration,
     provider_breaker: (u32, Duration, Duration),
 }
+
+/// How long a session logged in with "remember me" lasts without a request, by default
+/// (30 days; see [`ConfigBuilder::remembered_idle_timeout`]).
+pub const DEFAULT_REMEMBERED_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Calls to Kvixi in flight per process, by default.
 pub const DEFAULT_MAX_PROVIDER_CALLS: usize = 64;
@@ -85,6 +90,7 @@ impl Config {
             max_memory_sessions: 100_000,
             logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
             idle_timeout: Duration::from_secs(24 * 3600),
+            remembered_idle_timeout: None,
             max_session_lifetime: Duration::from_secs(7 * 24 * 3600),
             max_provider_calls: DEFAULT_MAX_PROVIDER_CALLS,
             provider_queue_wait: DEFAULT_PROVIDER_QUEUE_WAIT,
@@ -291,6 +297,13 @@ impl Config {
     pub fn idle_timeout(&self) -> Duration {
         self.idle_timeout
     }
+    /// How long a session logged in with "remember me" (`remember=1` on the login start)
+    /// lasts without a request, in a persistent cookie (`Max-Age`); bounded by
+    /// [`max_session_lifetime`](Config::max_session_lifetime) like every session. See
+    /// [`flow::session_idle_timeout`](crate::flow::session_idle_timeout).
+    pub fn remembered_idle_timeout(&self) -> Duration {
+        self.remembered_idle_timeout
+    }
     /// How long a session lasts after its login, however active: past it the core
     /// treats the session as anonymous, removes its record and a new login is needed.
     /// Revocation stamps are kept this long too.
@@ -323,6 +336,7 @@ pub struct ConfigBuilder {
     max_memory_sessions: u64,
     logout_everywhere_path: String,
     idle_timeout: Duration,
+    remembered_idle_timeout: Option<Duration>,
     max_session_lifetime: Duration,
     max_provider_calls: usize,
     provider_queue_wait: Duration,
@@ -546,6 +560,15 @@ impl ConfigBuilder {
         self.idle_timeout = timeout;
         self
     }
+    /// How long a session logged in with "remember me" lasts without a request (default
+    /// 30 days, or the idle timeout if longer; at least
+    /// [`idle_timeout`](ConfigBuilder::idle_timeout)); its cookie
+    /// persists across browser restarts. A session without it has a browser-session
+    /// cookie and the idle timeout.
+    pub fn remembered_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.remembered_idle_timeout = Some(timeout);
+        self
+    }
     /// How long a session lasts after its login, whatever the activity (default 7
     /// days); then a new login is needed.
     pub fn max_session_lifetime(mut self, lifetime: Duration) -> Self {
@@ -657,6 +680,11 @@ impl ConfigBuilder {
             ("token_lifetime", self.token_lifetime),
             ("session_store_timeout", self.session_store_timeout),
             ("idle_timeout", self.idle_timeout),
+            (
+                "remembered_idle_timeout",
+                self.remembered_idle_timeout
+                    .unwrap_or(Duration::from_secs(1)),
+            ),
             ("max_session_lifetime", self.max_session_lifetime),
         ] {
             if value.is_zero() {
@@ -673,6 +701,20 @@ impl ConfigBuilder {
         if self.idle_timeout < Duration::from_secs(1) {
             return Err(invalid("idle_timeout", "must be at least 1 second".into()));
         }
+        let remembered_idle_timeout = match self.remembered_idle_timeout {
+            Some(timeout) if timeout < self.idle_timeout => {
+                return Err(invalid(
+                    "remembered_idle_timeout",
+                    format!(
+                        "must be at least idle_timeout ({:?}): remembering a login must not end it sooner",
+                        self.idle_timeout
+                    ),
+                ));
+            }
+            Some(timeout) => timeout,
+            // 30 days, or the idle timeout when that is longer.
+            None => DEFAULT_REMEMBERED_IDLE_TIMEOUT.max(self.idle_timeout),
+        };
         if self.max_response_bytes < 1024 {
             return Err(invalid(
                 "max_response_bytes",
@@ -778,6 +820,7 @@ impl ConfigBuilder {
             max_memory_sessions: self.max_memory_sessions,
             logout_everywhere_path: self.logout_everywhere_path,
             idle_timeout: self.idle_timeout,
+            remembered_idle_timeout,
             max_session_lifetime: self.max_session_lifetime,
             max_provider_calls: self.max_provider_calls,
             provider_queue_wait: self.provider_queue_wait,

@@ -15,6 +15,15 @@ use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
 
 use crate::flow::{self, AUTH_RECORD_KEY};
+
+/// The record member of a remembered session: its idle timeout in seconds.
+const REMEMBER_KEY: &str = "kvixi.remember";
+
+/// The idle timeout a remembered record keeps, if it is one.
+fn remembered(record: &Record) -> Option<Duration> {
+    let seconds = record.data.get(REMEMBER_KEY)?.as_i64()?;
+    Some(Duration::seconds(seconds))
+}
 use crate::{
     AppUser, Config, CookieKey, Error, Kvixi, KvixiUser, SESSION_COOKIE, SessionStorage,
     StoreTimeout, UnixTime,
@@ -34,7 +43,11 @@ pub type SessionCookie = cookie::Cookie<'static>;
 /// - The record is read at most once per request, written through at every change, and
 ///   stored under a new id at login ([`SessionStorage::rotate_id`]).
 /// - It expires after [`Config::idle_timeout`] without a request: a read pushes the
-///   expiry back (a store write) when [`flow::renewal_due`] says so.
+///   expiry back (a store write) when [`flow::renewal_due`] says so. Its cookie is a
+///   browser-session cookie (no `Max-Age`), except for a login with "remember me"
+///   ([`SessionStorage::remember`]): that session keeps
+///   [`Config::remembered_idle_timeout`] (as `kvixi.remember` in its record) and a
+///   persistent cookie, sent again with a fresh `Max-Age` at each renewal.
 /// - Every store call gets at most [`Config::session_store_timeout`] ([`StoreTimeout`]):
 ///   a store that fails or is too slow is [`Error::SessionStoreUnavailable`] (503),
 ///   nobody is logged out and no cookie is sent.
@@ -104,29 +117,41 @@ impl CookieSessions {
         }
     }
 
-    fn fresh_expiry(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + self.inactivity
+    /// When `record` expires if saved now: its remembered idle timeout, or the default.
+    fn fresh_expiry(&self, record: &Record) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + remembered(record).unwrap_or(self.inactivity)
     }
 
-    /// Whether a session expiring at `expiry` is due for its expiry to be pushed back,
-    /// as [`flow::renewal_due`] decides: it was last saved an idle timeout before its
-    /// expiry. Whole seconds from the core's clock (no calendar date on every request).
-    fn due_for_touch(&self, expiry: OffsetDateTime) -> bool {
-        let saved = expiry.unix_timestamp() - self.inactivity.whole_seconds();
+    /// Whether `record` is due for its expiry to be pushed back, as
+    /// [`flow::renewal_due`] decides: it was last saved an idle timeout before its expiry.
+    /// Whole seconds from the core's clock (no calendar date on every request). Only a
+    /// record the default idle timeout finds due is looked at for a remembered one (whose
+    /// far expiry reads as due under the default), so other sessions pay nothing more.
+    fn due_for_touch(&self, record: &Record) -> bool {
+        Self::due(record.expiry_date, self.inactivity)
+            && remembered(record).is_none_or(|idle| Self::due(record.expiry_date, idle))
+    }
+
+    fn due(expiry: OffsetDateTime, inactivity: Duration) -> bool {
+        let saved = expiry.unix_timestamp() - inactivity.whole_seconds();
         let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
-        flow::renewal_due(Some(saved), UnixTime::now(), self.inactivity.unsigned_abs())
+        flow::renewal_due(Some(saved), UnixTime::now(), inactivity.unsigned_abs())
     }
 
-    /// The session cookie pointing at `id`, sealed with the current key.
-    fn cookie_for(&self, id: &Id) -> SessionCookie {
-        let sealed = self.key.seal(SESSION_COOKIE, &id.to_string());
-        cookie::Cookie::build((SESSION_COOKIE, sealed))
+    /// The session cookie pointing at `record`, sealed with the current key: a
+    /// browser-session cookie (the store decides when the session ends), or for a
+    /// remembered session one that lasts its idle timeout.
+    fn cookie_for(&self, record: &Record) -> SessionCookie {
+        let sealed = self.key.seal(SESSION_COOKIE, &record.id.to_string());
+        let cookie = cookie::Cookie::build((SESSION_COOKIE, sealed))
             .http_only(true)
             .same_site(cookie::SameSite::Lax)
             .secure(self.secure)
-            .path("/")
-            .expires(cookie::Expiration::Session) // ends with the browser; the store decides
-            .build()
+            .path("/");
+        match remembered(record) {
+            Some(idle) => cookie.max_age(idle).build(),
+            None => cookie.expires(cookie::Expiration::Session).build(),
+        }
     }
 
     /// The session id a cookie value names, and whether it needs sealing again.
@@ -154,6 +179,8 @@ struct Loaded {
     set_cookie: Option<SessionCookie>,
     /// What the store said when it failed during this request.
     unavailable: Option<String>,
+    /// "Remember me" asked for a session not yet stored: applied when it is created.
+    remember: Option<Duration>,
 }
 
 /// One request's session, seen through the core's [`SessionStorage`]; built by
@@ -270,12 +297,14 @@ impl RequestSession {
         let Some(mut record) = sessions.store.load(&id).await? else {
             return Ok(None);
         };
-        if sessions.due_for_touch(record.expiry_date) {
-            record.expiry_date = sessions.fresh_expiry();
+        let touched = sessions.due_for_touch(&record);
+        if touched {
+            record.expiry_date = sessions.fresh_expiry(&record);
             sessions.store.save(&record).await?;
         }
-        if reseal {
-            loaded.set_cookie = Some(sessions.cookie_for(&record.id));
+        // A remembered session's cookie slides with its expiry.
+        if reseal || (touched && remembered(&record).is_some()) {
+            loaded.set_cookie = Some(sessions.cookie_for(&record));
         }
         Ok(Some(record))
     }
@@ -285,7 +314,7 @@ impl RequestSession {
         let sessions = &self.sessions;
         let saved = match &mut loaded.record {
             Some(record) => {
-                record.expiry_date = sessions.fresh_expiry();
+                record.expiry_date = sessions.fresh_expiry(record);
                 sessions.store.save(record).await
             }
             None => Ok(()),
@@ -297,10 +326,16 @@ impl RequestSession {
     async fn create(&self, loaded: &mut Loaded, mut record: Record) -> Result<(), Error> {
         let sessions = &self.sessions;
         record.id = Id::default();
-        record.expiry_date = sessions.fresh_expiry();
+        if let Some(idle) = loaded.remember.take() {
+            let seconds = idle.whole_seconds();
+            record
+                .data
+                .insert(REMEMBER_KEY.to_owned(), Value::from(seconds));
+        }
+        record.expiry_date = sessions.fresh_expiry(&record);
         let created = sessions.store.create(&mut record).await;
         self.store_call(loaded, created)?;
-        loaded.set_cookie = Some(sessions.cookie_for(&record.id));
+        loaded.set_cookie = Some(sessions.cookie_for(&record));
         loaded.record = Some(record);
         Ok(())
     }
@@ -333,7 +368,7 @@ impl SessionStorage for RequestSession {
                 let record = Record {
                     id: Id::default(),
                     data: HashMap::from([(key.to_owned(), value)]),
-                    expiry_date: self.sessions.fresh_expiry(),
+                    expiry_date: OffsetDateTime::now_utc(),
                 };
                 self.create(&mut loaded, record).await
             }
@@ -380,6 +415,23 @@ impl SessionStorage for RequestSession {
         loaded.set_cookie = Some(removal.build());
         Ok(())
     }
+    fn remember(&self, idle: std::time::Duration) {
+        // The flow calls it between its own awaited calls: nothing else holds the lock.
+        let Some(mut loaded) = self.loaded.try_lock() else {
+            tracing::error!("kvixi session busy: remember me not applied");
+            return;
+        };
+        let idle = Duration::try_from(idle).unwrap_or(Duration::MAX);
+        match &mut loaded.record {
+            // Written with the auth record that follows, which also sends the cookie.
+            Some(record) => {
+                let seconds = Value::from(idle.whole_seconds());
+                record.data.insert(REMEMBER_KEY.to_owned(), seconds);
+                loaded.set_cookie = Some(self.sessions.cookie_for(record));
+            }
+            None => loaded.remember = Some(idle),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -404,12 +456,58 @@ mod tests {
         // whole seconds rounded the wrong way it would idle out while in use).
         let short = sessions(5);
         for left in [4_700, 4_500, 1_000, 100] {
-            assert!(short.due_for_touch(now + millis(left)), "{left} ms left");
+            let due = CookieSessions::due(now + millis(left), short.inactivity);
+            assert!(due, "{left} ms left");
         }
         // The default 24 h: touched at most about once an hour, not at every request.
         let day = sessions(24 * 3600);
-        assert!(!day.due_for_touch(now + Duration::hours(24) - Duration::minutes(10)));
-        assert!(day.due_for_touch(now + Duration::hours(22)));
+        let day = |expiry| CookieSessions::due(expiry, day.inactivity);
+        assert!(!day(now + Duration::hours(24) - Duration::minutes(10)));
+        assert!(day(now + Duration::hours(22)));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_session_gets_a_persistent_cookie_and_its_own_idle_timeout() {
+        let sessions = Arc::new(sessions(3600));
+        let month = std::time::Duration::from_secs(30 * 86_400);
+        // Not remembered: a browser-session cookie, the store's expiry an hour away.
+        let plain = sessions.request(None);
+        plain.insert(AUTH_RECORD_KEY, "{}".into()).await.unwrap();
+        let cookie = plain.take_set_cookie().expect("a new session's cookie");
+        assert_eq!(cookie.max_age(), None);
+        assert_eq!(cookie.expires(), Some(cookie::Expiration::Session));
+
+        // A login with remember me, as the flow does it: rotate, remember, write.
+        let login = sessions.request(Some(cookie.value().to_owned()));
+        login.rotate_id().await.unwrap();
+        login.remember(month);
+        login
+            .insert(AUTH_RECORD_KEY, "{\"a\":1}".into())
+            .await
+            .unwrap();
+        let remembered = login
+            .take_set_cookie()
+            .expect("the rotated session's cookie");
+        assert_eq!(remembered.max_age(), Some(Duration::days(30)));
+        let (id, _) = sessions.open(remembered.value()).unwrap();
+        let record = sessions.store.load(&id).await.unwrap().unwrap();
+        assert!(record.expiry_date > OffsetDateTime::now_utc() + Duration::days(29));
+
+        // Its next read: the same session, and no touch of a fresh 30-day expiry.
+        let next = sessions.request(Some(remembered.value().to_owned()));
+        let read = next.get(AUTH_RECORD_KEY).await.unwrap();
+        assert_eq!(read.as_deref(), Some("{\"a\":1}"));
+        assert!(
+            next.take_set_cookie().is_none(),
+            "not touched at every read"
+        );
+
+        // Remembered from a session that had no record yet: applied when it is created.
+        let fresh = sessions.request(None);
+        fresh.remember(month);
+        fresh.insert(AUTH_RECORD_KEY, "{}".into()).await.unwrap();
+        let cookie = fresh.take_set_cookie().expect("a new session's cookie");
+        assert_eq!(cookie.max_age(), Some(Duration::days(30)));
     }
 
     #[tokio::test]

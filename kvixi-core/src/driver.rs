@@ -641,8 +641,12 @@ impl Kvixi {
                 }
             }
         }
-        let record = self.login_record(user.clone(), token, app_data).await?;
+        let mut record = self.login_record(user.clone(), token, app_data).await?;
+        record.remembered = accepted.pending.remember;
         session.rotate_id().await?;
+        if record.remembered {
+            session.remember(flow::session_idle_timeout(self.config(), true));
+        }
         write(session, flow::AUTH_RECORD_KEY, &record).await?;
         self.inner.events.logged_in(&user).await;
         Ok(LoggedIn {

@@ -81,6 +81,10 @@ pub struct PendingLogin {
     pub created_at: UnixTime,
     /// Where to go after the login, already sanitized.
     pub return_to: ReturnTo,
+    /// "Remember me" was asked for at the login start (`remember=1`): sealed in the login
+    /// cookie with the rest, so a forged callback cannot ask for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remember: bool,
 }
 
 /// Who is logged in, stored in the session after a successful callback.
@@ -103,6 +107,10 @@ pub struct AuthRecord {
     /// at most [`MAX_APP_DATA_BYTES`](crate::MAX_APP_DATA_BYTES) of JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_data: Option<serde_json::Value>,
+    /// Logged in with "remember me": the session keeps
+    /// [`Config::remembered_idle_timeout`] in a persistent cookie.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remembered: bool,
 }
 
 impl AuthRecord {
@@ -110,6 +118,35 @@ impl AuthRecord {
     pub fn session_started(&self) -> UnixTime {
         session_started(self.logged_in_at, self.obtained_at)
     }
+}
+
+/// How long a session lasts without a request: [`Config::remembered_idle_timeout`] for a
+/// login with "remember me", [`Config::idle_timeout`] otherwise; never past
+/// [`Config::max_session_lifetime`], which ends every session anyway.
+pub fn session_idle_timeout(config: &Config, remembered: bool) -> Duration {
+    let idle = if remembered {
+        config.remembered_idle_timeout()
+    } else {
+        config.idle_timeout()
+    };
+    idle.min(config.max_session_lifetime())
+}
+
+/// Whether a session last renewed at `renewed` has gone `idle` without a renewal at `now`:
+/// over, for an adapter whose store keeps records longer than the idle timeout. A renewal
+/// falls due every 1/[`RENEWALS_PER_IDLE_TIMEOUT`] of `idle`, so a session in use never
+/// reaches it; one without a renewal on record, or renewed in the future (a clock set
+/// back), is not idle.
+pub fn idled_out(renewed: Option<UnixTime>, now: UnixTime, idle: Duration) -> bool {
+    renewed.is_some_and(|renewed| now.0.saturating_sub(renewed.0) > idle.as_secs())
+}
+
+/// Whether the login start's query asks for "remember me": `remember` is `1`, `on` (an
+/// HTML checkbox), `true` or `yes`.
+pub fn wants_remembering(login_query: Option<&str>) -> bool {
+    login_query
+        .and_then(|query| first_param(query, "remember"))
+        .is_some_and(|value| matches!(value.as_str(), "1" | "on" | "true" | "yes"))
 }
 
 /// Whether a login made at `started` (`None`: unknown) is at most `max_age` old at `now`,
@@ -258,6 +295,7 @@ pub fn start_login(
             id: login_id,
             created_at: now,
             return_to,
+            remember: wants_remembering(login_query),
         },
         redirect,
     }
@@ -318,6 +356,7 @@ pub fn finish_login(
         token_expires_at: now.plus(config.token_lifetime()),
         logged_in_at: now,
         app_data: None,
+        remembered: false,
     }
 }
 
@@ -617,7 +656,77 @@ mod tests {
             id: "id".into(),
             created_at: UnixTime(t),
             return_to: ReturnTo::parse("/private").unwrap(),
+            remember: false,
         }
+    }
+
+    #[test]
+    fn remember_me_is_asked_by_the_login_start_and_sealed_with_the_pending_login() {
+        let config = config();
+        for (query, asked) in [
+            (None, false),
+            (Some("return_to=%2Fa"), false),
+            (Some("remember=1"), true),
+            (Some("return_to=%2Fa&remember=on"), true),
+            (Some("remember=true"), true),
+            (Some("remember=0"), false),
+            (Some("remember="), false),
+            (Some("remembered=1"), false),
+        ] {
+            let start = start_login(&config, query, "id".into(), UnixTime(100));
+            assert_eq!(start.pending.remember, asked, "{query:?}");
+            let sealed = seal_pending_login(&config, &start.pending);
+            let opened = open_pending_login(&config, &sealed).expect("opens");
+            assert_eq!(opened.remember, asked, "travels sealed: {query:?}");
+        }
+        // A pending login sealed before remember existed reads as not remembered.
+        let old = serde_json::json!({"id": "x", "created_at": 1, "return_to": "/"});
+        let old: PendingLogin = serde_json::from_value(old).unwrap();
+        assert!(!old.remember);
+    }
+
+    #[test]
+    fn a_session_idles_out_only_past_its_whole_idle_timeout() {
+        let idle = Duration::from_secs(60);
+        assert!(
+            !idled_out(None, UnixTime(1_000), idle),
+            "no renewal on record"
+        );
+        assert!(!idled_out(Some(UnixTime(1_000)), UnixTime(1_060), idle));
+        assert!(idled_out(Some(UnixTime(1_000)), UnixTime(1_061), idle));
+        assert!(
+            !idled_out(Some(UnixTime(2_000)), UnixTime(1_000), idle),
+            "clock back"
+        );
+    }
+
+    #[test]
+    fn a_remembered_session_idles_longer_but_never_past_the_lifetime() {
+        let day = Duration::from_secs(24 * 3600);
+        let config = Config::builder("app", "secret", "https://app.example/cb")
+            .build()
+            .unwrap();
+        assert_eq!(session_idle_timeout(&config, false), day);
+        // 30 days asked, 7 days of lifetime: the lifetime bounds it.
+        assert_eq!(session_idle_timeout(&config, true), 7 * day);
+        let config = Config::builder("app", "secret", "https://app.example/cb")
+            .remembered_idle_timeout(3 * day)
+            .build()
+            .unwrap();
+        assert_eq!(session_idle_timeout(&config, true), 3 * day);
+        let shorter = Config::builder("app", "secret", "https://app.example/cb")
+            .remembered_idle_timeout(Duration::from_secs(60))
+            .build();
+        assert!(
+            matches!(
+                shorter,
+                Err(Error::Config {
+                    setting: "remembered_idle_timeout",
+                    ..
+                })
+            ),
+            "{shorter:?}"
+        );
     }
 
     fn user() -> KvixiUser {

@@ -103,7 +103,7 @@ pub use app_data::{AppData, AppUser, IntoAppData, MAX_APP_DATA_BYTES};
 pub use client::KvixiClient;
 pub use config::{
     Config, ConfigBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_PROVIDER_CALLS,
-    DEFAULT_PROVIDER_QUEUE_WAIT, Opened,
+    DEFAULT_PROVIDER_QUEUE_WAIT, DEFAULT_REMEMBERED_IDLE_TIMEOUT, Opened,
 };
 #[cfg(feature = "tower-sessions-store")]
 pub use configured_store::ConfiguredStore;

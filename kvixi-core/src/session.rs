@@ -22,6 +22,16 @@ pub trait SessionStorage: Send + Sync {
     async fn rotate_id(&self) -> Result<(), Error>;
     /// Ends the session: its server-side data is deleted and its cookie cleared.
     async fn destroy(&self) -> Result<(), Error>;
+    /// Keeps this session for `idle` without a request, instead of the idle timeout, in a
+    /// persistent cookie (`Max-Age`): a login with "remember me"
+    /// ([`flow::session_idle_timeout`](crate::flow::session_idle_timeout)). The flow calls
+    /// it at such a login, after [`rotate_id`](SessionStorage::rotate_id) and before it
+    /// writes the auth record, whose write stores the choice; the session keeps it until
+    /// it ends. The default does nothing: the session keeps the idle timeout and its
+    /// usual cookie.
+    fn remember(&self, idle: std::time::Duration) {
+        let _ = idle;
+    }
 }
 
 /// A single in-memory session, for tests, examples and command-line tools.
@@ -36,12 +46,19 @@ pub struct MemorySession {
 struct MemorySessionState {
     id: u64,
     values: std::collections::HashMap<String, String>,
+    remembered: Option<std::time::Duration>,
 }
 
 impl MemorySession {
     /// The session's id: it changes at each rotation and each destroy.
     pub fn id(&self) -> u64 {
         self.lock().id
+    }
+
+    /// How long the session is kept without a request when it was remembered
+    /// ([`SessionStorage::remember`]); `None` for the idle timeout.
+    pub fn remembered(&self) -> Option<std::time::Duration> {
+        self.lock().remembered
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemorySessionState> {
@@ -72,7 +89,11 @@ impl SessionStorage for MemorySession {
     async fn destroy(&self) -> Result<(), Error> {
         let mut state = self.lock();
         state.values.clear();
+        state.remembered = None;
         state.id += 1;
         Ok(())
+    }
+    fn remember(&self, idle: std::time::Duration) {
+        self.lock().remembered = Some(idle);
     }
 }

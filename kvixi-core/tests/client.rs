@@ -346,6 +346,34 @@ async fn on_login_refusal_stores_nothing() {
 }
 
 #[tokio::test]
+async fn remember_me_asked_at_the_login_start_keeps_the_session_longer() {
+    let mock = emulator().await;
+    let kvixi = driver(&mock, Arc::new(AtomicU64::new(1_000_000)))
+        .build()
+        .unwrap();
+    for (query, remembered) in [
+        ("return_to=%2Fprivate", None),
+        (
+            "return_to=%2Fprivate&remember=1",
+            // 30 days asked, bounded by the 7-day lifetime.
+            Some(Duration::from_secs(7 * 24 * 3600)),
+        ),
+    ] {
+        let session = MemorySession::default();
+        let started = kvixi.login(Some(query));
+        let auth_key = mock.issue_auth_key(APP_ID, "alice").expect("key issued");
+        let query = format!("auth_key={auth_key}");
+        kvixi
+            .callback(&session, Some(&query), Some(&started.login_cookie))
+            .await
+            .unwrap();
+        assert_eq!(session.remembered(), remembered);
+        let record = kvixi.auth_record(&session).await.unwrap().unwrap();
+        assert_eq!(record.remembered, remembered.is_some());
+    }
+}
+
+#[tokio::test]
 async fn on_login_that_cannot_decide_is_a_503_not_a_refusal() {
     // The examples' hook when their database is down: an outage, not "not allowed".
     let mock = emulator().await;

@@ -391,18 +391,39 @@ pub async fn recent_login_guard_sends_an_old_login_through_login_again(start: St
     );
 }
 
-/// The `href` of the sign-in page's login link (`id="login"`), unescaped.
+/// Where the sign-in page's login form (`id="login-form"`) goes when submitted as is
+/// (the "remember me" box left unticked): its action with its hidden `return_to`.
 fn login_link(html: &str) -> String {
-    let link = html
-        .find("id=\"login\"")
-        .map(|at| &html[at..])
-        .unwrap_or_else(|| panic!("no login link in {html}"));
-    let href = link
-        .split("href=\"")
+    let form = html
+        .find("id=\"login-form\"")
+        .map(|at| &html[html[..at].rfind("<form").unwrap_or(0)..])
+        .unwrap_or_else(|| panic!("no login form in {html}"));
+    let attribute = |name: &str| {
+        form.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+    };
+    let action = attribute("action").unwrap_or_else(|| panic!("no action: {html}"));
+    let return_to = form
+        .split("name=\"return_to\" value=\"")
         .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the login link has no href: {html}"));
-    href.replace("&amp;", "&")
+        .and_then(|rest| rest.split('"').next());
+    let unescape = |text: &str| {
+        text.replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    match return_to {
+        Some(to) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("return_to", &unescape(to))
+                .finish();
+            format!("{}?{query}", unescape(action))
+        }
+        None => unescape(action),
+    }
 }
 
 /// Expands the group-guard, pages and events scenarios into one `#[tokio::test]` each

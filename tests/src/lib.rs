@@ -522,6 +522,7 @@ macro_rules! store_scenarios {
             log_out_everywhere_ends_every_browser_of_the_user,
             absolute_lifetime_reached_asks_for_login,
             app_data_round_trips_typed,
+            remember_me_keeps_a_session_the_idle_timeout_would_end,
         );
     };
     (@main $store:expr, $start:path; $($name:ident),* $(,)?) => {

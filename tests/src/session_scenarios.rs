@@ -145,6 +145,93 @@ pub async fn absolute_lifetime_reached_asks_for_login(start: StartApp) {
     assert_eq!(status_of_me(&browser).await, StatusCode::OK, "a new login");
 }
 
+/// The session cookie a response sets (its whole `Set-Cookie` value).
+fn session_set_cookie(response: &reqwest::Response) -> String {
+    let prefix = format!("{}=", kvixi_core::SESSION_COOKIE);
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no session cookie set: {:?}", response.headers()))
+        .to_owned()
+}
+
+/// Remember me (issue 30): a login started with `remember=1` (the sign-in page's box)
+/// gets a persistent session cookie (`Max-Age`) and the remembered idle timeout; one
+/// without it gets a browser-session cookie and ends after the idle timeout. The stores
+/// keep idle timeouts in real time, so the app's idle timeout is 2 s here.
+pub async fn remember_me_keeps_a_session_the_idle_timeout_would_end(start: StartApp) {
+    remember_me_on(start, None).await;
+}
+
+/// [`remember_me_keeps_a_session_the_idle_timeout_would_end`] with the sessions in a
+/// Redis the one setting names (`Config::redis_url`).
+pub async fn remember_me_keeps_a_session_on_redis(start: StartApp) {
+    let Some(redis) = service::redis() else {
+        return;
+    };
+    remember_me_on(start, Some(format!("redis://127.0.0.1:{}", redis.port))).await;
+}
+
+async fn remember_me_on(start: StartApp, redis_url: Option<String>) {
+    let app = TestApp::start_configured(
+        start,
+        |config| {
+            let config = config
+                .idle_timeout(Duration::from_secs(2))
+                .remembered_idle_timeout(Duration::from_secs(3600));
+            match redis_url {
+                Some(url) => config.redis_url(url),
+                None => config,
+            }
+        },
+        |builder| builder,
+    )
+    .await;
+    let plain = app.browser();
+    let callback = plain
+        .approve_login_from("/auth/kvixi/login?return_to=%2Fprivate", "alice")
+        .await;
+    let landed = plain.visit(callback).await;
+    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
+    let cookie = session_set_cookie(&landed).to_ascii_lowercase();
+    assert!(
+        !cookie.contains("max-age") && !cookie.contains("expires"),
+        "not remembered: a browser-session cookie: {cookie}"
+    );
+
+    let remembered = app.browser();
+    let callback = remembered
+        .approve_login_from("/auth/kvixi/login?return_to=%2Fprivate&remember=1", "alice")
+        .await;
+    let landed = remembered.visit(callback).await;
+    assert_eq!(landed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(raw_location(&landed), "/private");
+    let cookie = session_set_cookie(&landed).to_ascii_lowercase();
+    assert!(
+        cookie.contains("max-age=3600"),
+        "remembered: kept for the remembered idle timeout: {cookie}"
+    );
+    assert_eq!(status_of_me(&plain).await, StatusCode::OK);
+    assert_eq!(status_of_me(&remembered).await, StatusCode::OK);
+
+    // Past the idle timeout without a request: only the remembered one is still in.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    assert_eq!(
+        status_of_me(&plain).await,
+        StatusCode::UNAUTHORIZED,
+        "idle for longer than the idle timeout"
+    );
+    assert_eq!(
+        status_of_me(&remembered).await,
+        StatusCode::OK,
+        "remembered"
+    );
+    assert_eq!(remembered.get("/private").await.status(), StatusCode::OK);
+}
+
 /// What `on_login` returned (the e2e app's `Member`) comes back typed through the
 /// adapter's `AppUser<Member>`, next to the Kvixi user.
 pub async fn app_data_round_trips_typed(start: StartApp) {
@@ -287,6 +374,7 @@ macro_rules! session_scenarios {
             log_out_everywhere_ends_every_browser_of_the_user,
             absolute_lifetime_reached_asks_for_login,
             app_data_round_trips_typed,
+            remember_me_keeps_a_session_the_idle_timeout_would_end,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {
@@ -307,14 +395,20 @@ macro_rules! redis_session_scenarios {
             mod axum {
                 $crate::session_scenarios!(@each $crate::apps::axum_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
+                $crate::session_scenarios!(@each $crate::apps::axum;
+                    remember_me_keeps_a_session_on_redis);
             }
             mod actix {
                 $crate::session_scenarios!(@each $crate::apps::actix_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
+                $crate::session_scenarios!(@each $crate::apps::actix;
+                    remember_me_keeps_a_session_on_redis);
             }
             mod rocket {
                 $crate::session_scenarios!(@each $crate::apps::rocket_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
+                $crate::session_scenarios!(@each $crate::apps::rocket;
+                    remember_me_keeps_a_session_on_redis);
             }
         }
     };
