@@ -11,6 +11,8 @@ use tower::{Layer, Service};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
+use crate::session::IdleExpiry;
+
 /// Puts the [`Kvixi`] flow in every request's extensions, where the routes and
 /// extractors find it.
 #[derive(Clone, Debug)]
@@ -102,17 +104,16 @@ impl<F: Future> Future for KvixiFuture<F> {
 /// session at most once per 1/24 of its idle timeout (once an hour by default, at every
 /// request below 48 s; see [`kvixi_core::flow::renewal_due`]) by stamping the auth record
 /// it reads anyway (as its member `kvixi.renewed`, so deciding costs no second session
-/// read); a read that finds the stamp older than the idle timeout ends the login
-/// ([`kvixi_core::flow::idled_out`]). tower-sessions keeps a session's record two weeks
-/// after its last save when its cookie has no `Max-Age` (a session holding only the
-/// app's own data), and its idle timeout when it has one (a remembered login). The
-/// [`KvixiLayer`] keeps a remembered session's cookie persistent when the app changes the
-/// session.
+/// read). The store is wrapped in [`IdleExpiry`], which keeps each record an idle timeout
+/// after its last save whatever the cookie says: a session ends between 23/24 of the idle
+/// timeout and the whole of it after its last request. A session without a login, holding
+/// only the app's own data, is renewed when the app changes it. The [`KvixiLayer`] keeps a
+/// remembered session's cookie persistent when the app changes the session.
 pub fn session_layer<St: SessionStore + Clone>(
     config: &Config,
     store: St,
-) -> SessionManagerLayer<St> {
-    SessionManagerLayer::new(store)
+) -> SessionManagerLayer<IdleExpiry<St>> {
+    SessionManagerLayer::new(IdleExpiry::new(store, config))
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

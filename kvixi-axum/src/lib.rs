@@ -112,6 +112,7 @@ pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
 pub use layer::{KvixiFuture, KvixiLayer, KvixiService, session_layer};
 pub use require::{RequireLogin, RequireLoginLayer, require_login, require_recent_login};
 pub use routes::routes;
+pub use session::IdleExpiry;
 use tower_sessions::SessionStore;
 
 /// What can go wrong in this adapter (flow errors are [`kvixi_core::Error`]).

@@ -6,7 +6,10 @@ use std::time::Duration;
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
 use kvixi_core::{Config, Error, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
-use tower_sessions::{Expiry, Session};
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+use tower_sessions::{Expiry, Session, SessionStore};
 
 /// The head of a stored auth record that carries its renewal stamp: when the session was
 /// last renewed (Unix seconds), as the record's first member. tower-sessions pushes a
@@ -127,16 +130,7 @@ impl SessionStorage for TowerSession<'_> {
         if let (AUTH_RECORD_KEY, Some(record)) = (key, &json) {
             let (renewed, remembered, _) = split_stamp(record);
             let idle = remembered.map_or(self.idle_timeout, Duration::from_secs);
-            let now = UnixTime::now();
-            // The cookie of a session that is not remembered outlives nothing but the
-            // browser, and tower-sessions keeps its record two weeks: the stamp ends it
-            // after the idle timeout.
-            if flow::idled_out(renewed, now, idle) {
-                tracing::info!("kvixi session idle for longer than its idle timeout: over");
-                self.session.remove_value(key).await.map_err(store_error)?;
-                return Ok(None);
-            }
-            if flow::renewal_due(renewed, now, idle) {
+            if flow::renewal_due(renewed, UnixTime::now(), idle) {
                 if let Err(error) = self.write_record(record).await {
                     tracing::warn!(%error, "kvixi session renewal not written");
                 }
@@ -169,6 +163,64 @@ impl SessionStorage for TowerSession<'_> {
     fn remember(&self, idle: Duration) {
         self.remember
             .store(idle.as_secs().max(1), Ordering::Relaxed);
+    }
+}
+
+/// The tower-sessions store the [`session_layer`](crate::session_layer) runs on: `store`,
+/// with each record it saves expiring an idle timeout after the save. A session's cookie
+/// has no `Max-Age` (it ends with the browser), so tower-sessions would give its record
+/// two weeks; this keeps [`Config::idle_timeout`] on the server, or the remembered idle
+/// timeout of a login with "remember me" (as its auth record says).
+#[derive(Clone, Debug)]
+pub struct IdleExpiry<S> {
+    store: S,
+    idle: time::Duration,
+}
+
+impl<S> IdleExpiry<S> {
+    /// `store`, its records expiring after `config`'s idle timeout without a save.
+    pub fn new(store: S, config: &Config) -> Self {
+        let seconds = i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX);
+        IdleExpiry {
+            store,
+            idle: time::Duration::seconds(seconds),
+        }
+    }
+
+    /// The wrapped store.
+    pub fn get_ref(&self) -> &S {
+        &self.store
+    }
+
+    /// `record` expiring an idle timeout from now: its own if it is remembered.
+    fn expiring(&self, record: &mut Record) {
+        let remembered = match record.data.get(AUTH_RECORD_KEY) {
+            Some(Value::String(json)) => split_stamp(json).1,
+            _ => None,
+        };
+        let idle = remembered.map_or(self.idle, |seconds| {
+            time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+        });
+        record.expiry_date = OffsetDateTime::now_utc().saturating_add(idle);
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for IdleExpiry<S> {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.expiring(record);
+        self.store.create(record).await
+    }
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let mut record = record.clone();
+        self.expiring(&mut record);
+        self.store.save(&record).await
+    }
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.store.load(id).await
+    }
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
     }
 }
 

@@ -132,15 +132,6 @@ pub fn session_idle_timeout(config: &Config, remembered: bool) -> Duration {
     idle.min(config.max_session_lifetime())
 }
 
-/// Whether a session last renewed at `renewed` has gone `idle` without a renewal at `now`:
-/// over, for an adapter whose store keeps records longer than the idle timeout. A renewal
-/// falls due every 1/[`RENEWALS_PER_IDLE_TIMEOUT`] of `idle`, so a session in use never
-/// reaches it; one without a renewal on record, or renewed in the future (a clock set
-/// back), is not idle.
-pub fn idled_out(renewed: Option<UnixTime>, now: UnixTime, idle: Duration) -> bool {
-    renewed.is_some_and(|renewed| now.0.saturating_sub(renewed.0) > idle.as_secs())
-}
-
 /// Whether the login start's query asks for "remember me": `remember` is `1`, `on` (an
 /// HTML checkbox), `true` or `yes`.
 pub fn wants_remembering(login_query: Option<&str>) -> bool {
@@ -683,21 +674,6 @@ mod tests {
         let old = serde_json::json!({"id": "x", "created_at": 1, "return_to": "/"});
         let old: PendingLogin = serde_json::from_value(old).unwrap();
         assert!(!old.remember);
-    }
-
-    #[test]
-    fn a_session_idles_out_only_past_its_whole_idle_timeout() {
-        let idle = Duration::from_secs(60);
-        assert!(
-            !idled_out(None, UnixTime(1_000), idle),
-            "no renewal on record"
-        );
-        assert!(!idled_out(Some(UnixTime(1_000)), UnixTime(1_060), idle));
-        assert!(idled_out(Some(UnixTime(1_000)), UnixTime(1_061), idle));
-        assert!(
-            !idled_out(Some(UnixTime(2_000)), UnixTime(1_000), idle),
-            "clock back"
-        );
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum SuiteStore {
     Sqlite,
     /// A database of the app's own on the process's throwaway Postgres server.
     Postgres,
+    /// A `redis-server` of the app's own, named by the one setting (`Config::redis_url`,
+    /// `KVIXI_REDIS_URL`): sessions, revocation stamps and spent logins in Redis.
+    Redis,
 }
 
 static SUITE_STORE: OnceLock<SuiteStore> = OnceLock::new();
@@ -80,7 +83,7 @@ pub fn suite_store() -> SuiteStore {
 /// the test runs on memory and says so).
 pub async fn suite_database() -> Option<(String, Option<topology::TempDir>)> {
     match suite_store() {
-        SuiteStore::Memory => None,
+        SuiteStore::Memory | SuiteStore::Redis => None,
         SuiteStore::Sqlite => {
             let dir = topology::TempDir::new("kvixi-sqlite");
             let url = format!("sqlite://{}", dir.path().join("kvixi.db").display());
@@ -158,6 +161,8 @@ pub struct TestApp {
     clock: Arc<AtomicU64>,
     /// The app's SQLite file, when the suite's store is SQLite.
     _database_dir: Option<topology::TempDir>,
+    /// The app's Redis, when the suite's store is Redis.
+    _redis: Option<service::Service>,
 }
 
 impl TestApp {
@@ -210,6 +215,15 @@ impl TestApp {
             }
             None => None,
         };
+        // Each app its own server: the scenarios of one process run at once, and a
+        // revocation of alice in one must not reach another's alice.
+        let redis = match suite_store() {
+            SuiteStore::Redis => service::redis(),
+            _ => None,
+        };
+        if let Some(redis) = &redis {
+            builder = builder.redis_url(format!("redis://127.0.0.1:{}", redis.port));
+        }
         let config = configure(builder).build().expect("valid config");
         let app_clock = clock.clone();
         let kvixi = customize(
@@ -234,6 +248,9 @@ impl TestApp {
                 "the suite's store"
             );
         }
+        if redis.is_some() {
+            assert_eq!(kvixi.session_store().kind(), "redis", "the suite's store");
+        }
         start(kvixi.clone(), listener);
         TestApp {
             base,
@@ -241,6 +258,7 @@ impl TestApp {
             kvixi,
             clock,
             _database_dir: database_dir,
+            _redis: redis,
         }
     }
 

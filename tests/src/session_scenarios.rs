@@ -163,29 +163,12 @@ fn session_set_cookie(response: &reqwest::Response) -> String {
 /// without it gets a browser-session cookie and ends after the idle timeout. The stores
 /// keep idle timeouts in real time, so the app's idle timeout is 2 s here.
 pub async fn remember_me_keeps_a_session_the_idle_timeout_would_end(start: StartApp) {
-    remember_me_on(start, None).await;
-}
-
-/// [`remember_me_keeps_a_session_the_idle_timeout_would_end`] with the sessions in a
-/// Redis the one setting names (`Config::redis_url`).
-pub async fn remember_me_keeps_a_session_on_redis(start: StartApp) {
-    let Some(redis) = service::redis() else {
-        return;
-    };
-    remember_me_on(start, Some(format!("redis://127.0.0.1:{}", redis.port))).await;
-}
-
-async fn remember_me_on(start: StartApp, redis_url: Option<String>) {
     let app = TestApp::start_configured(
         start,
         |config| {
-            let config = config
+            config
                 .idle_timeout(Duration::from_secs(2))
-                .remembered_idle_timeout(Duration::from_secs(3600));
-            match redis_url {
-                Some(url) => config.redis_url(url),
-                None => config,
-            }
+                .remembered_idle_timeout(Duration::from_secs(3600))
         },
         |builder| builder,
     )
@@ -395,20 +378,14 @@ macro_rules! redis_session_scenarios {
             mod axum {
                 $crate::session_scenarios!(@each $crate::apps::axum_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
-                $crate::session_scenarios!(@each $crate::apps::axum;
-                    remember_me_keeps_a_session_on_redis);
             }
             mod actix {
                 $crate::session_scenarios!(@each $crate::apps::actix_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
-                $crate::session_scenarios!(@each $crate::apps::actix;
-                    remember_me_keeps_a_session_on_redis);
             }
             mod rocket {
                 $crate::session_scenarios!(@each $crate::apps::rocket_redis;
                     revocation_reaches_a_second_flow_on_the_same_redis_in_one_process);
-                $crate::session_scenarios!(@each $crate::apps::rocket;
-                    remember_me_keeps_a_session_on_redis);
             }
         }
     };
