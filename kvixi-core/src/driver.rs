@@ -103,6 +103,54 @@ struct Inner {
     #[cfg(feature = "database")]
     database: Option<crate::database::Shared>,
     adapter_state: std::sync::Mutex<AdapterState>,
+    /// The warnings for answers a store outage made 503.
+    store_failure_lines: LogBudget,
+}
+
+/// At most one log line a second for one kind of failure, with the count of those left
+/// out: a session store that stalls answers thousands of requests a second with 503.
+#[derive(Debug)]
+struct LogBudget {
+    epoch: std::time::Instant,
+    /// Milliseconds from `epoch` before which no line is written.
+    next: std::sync::atomic::AtomicU64,
+    /// Lines left out since the last one written.
+    left_out: std::sync::atomic::AtomicU64,
+}
+
+impl LogBudget {
+    fn new() -> Self {
+        LogBudget {
+            epoch: std::time::Instant::now(),
+            next: std::sync::atomic::AtomicU64::new(0),
+            left_out: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a line may be written at `at`: `Some(n)` with the `n` lines left out since
+    /// the last one, `None` to leave this one out.
+    fn take(&self, at: std::time::Instant) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let now =
+            u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX);
+        let next = self.next.load(Ordering::Acquire);
+        let turn = now >= next
+            && self
+                .next
+                .compare_exchange(
+                    next,
+                    now.saturating_add(1000),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok();
+        if turn {
+            Some(self.left_out.swap(0, Ordering::AcqRel))
+        } else {
+            self.left_out.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
 }
 
 /// Values adapters keep once per flow (a memory session store that every worker shares).
@@ -243,6 +291,7 @@ impl KvixiBuilder {
                 #[cfg(feature = "database")]
                 database,
                 adapter_state: std::sync::Mutex::default(),
+                store_failure_lines: LogBudget::new(),
             }),
         })
     }
@@ -539,8 +588,20 @@ impl Kvixi {
     }
 
     /// The error page or JSON for `error`, logged at the level it deserves.
+    /// A store outage is logged at most once a second (it fails every request that
+    /// needs a session), with the count of the answers left out.
     pub fn failure(&self, error: &Error, prefers_json: bool) -> Reply {
-        if error.is_provider_failure() || error.status() >= 500 {
+        if let Error::SessionStoreUnavailable { .. } = error {
+            let budget = &self.inner.store_failure_lines;
+            if let Some(left_out) = budget.take(std::time::Instant::now()) {
+                tracing::warn!(
+                    error = %error,
+                    code = error.code(),
+                    left_out,
+                    "kvixi answered 503: the session store is unavailable (one line a second; left_out: the 503s since the last)"
+                );
+            }
+        } else if error.is_provider_failure() || error.status() >= 500 {
             tracing::warn!(error = %error, code = error.code(), "kvixi login failed");
         } else {
             tracing::info!(error = %error, code = error.code(), "kvixi login refused");
@@ -909,6 +970,24 @@ impl LiveRecord for AuthRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_outage_is_logged_once_a_second_with_what_was_left_out() {
+        let budget = LogBudget::new();
+        let start = budget.epoch;
+        let at = |ms| start + std::time::Duration::from_millis(ms);
+        assert_eq!(budget.take(at(0)), Some(0), "the first line is written");
+        for ms in [1, 10, 500, 999] {
+            assert_eq!(budget.take(at(ms)), None, "within the second: left out");
+        }
+        assert_eq!(
+            budget.take(at(1_000)),
+            Some(4),
+            "a second on: written, with the count"
+        );
+        assert_eq!(budget.take(at(1_001)), None);
+        assert_eq!(budget.take(at(5_000)), Some(1));
+    }
 
     #[test]
     fn adapter_state_is_made_once_and_shared_by_every_clone() {
