@@ -164,7 +164,9 @@ async fn read(
     let status = answer.status();
     let instance = answer.instance;
     if status == StatusCode::OK {
-        let body = answer.response.text().await.unwrap_or_default();
+        let Some(body) = answer.body(ledger, &what).await else {
+            return;
+        };
         ledger.latency(Latency {
             due: ledger.offset(due) as f32,
             took: due.elapsed().as_secs_f32(),

@@ -217,6 +217,22 @@ impl Answer {
         self.response.status()
     }
 
+    /// The answer's body; `None` when it broke off (the instance killed or restarted
+    /// mid-answer), counted as the 502 a balancer would answer: an empty body is not a
+    /// page without the user.
+    pub(super) async fn body(self, ledger: &Ledger, what: &str) -> Option<String> {
+        let (sent, instance) = (self.sent, self.instance);
+        match self.response.text().await {
+            Ok(body) => Some(body),
+            Err(error) => {
+                ledger.answer(sent, 502, Class::of(what), Some(instance), || {
+                    format!("{what} on instance {instance}: the body broke off ({error})")
+                });
+                None
+            }
+        }
+    }
+
     fn location(&self) -> Option<Url> {
         let value = self
             .response
@@ -469,7 +485,9 @@ impl Browser {
                     url.path() == "/sign-in" || url.path() == "/auth/kvixi/login"
                 }));
         if status == StatusCode::OK {
-            let body = answer.response.text().await.unwrap_or_default();
+            let Some(body) = answer.body(ledger, &what).await else {
+                return;
+            };
             let expected = if path == "/me/app" {
                 &self.user.id
             } else {
