@@ -290,6 +290,11 @@ impl Browser {
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
+            // A browser sends a request again when a kept-alive connection turns out closed;
+            // reqwest does not. Dropping idle connections well before the servers' keep-alive
+            // (5 s on actix and Rocket) keeps a slow machine from sending on one the server
+            // is closing at that moment (CI: IncompleteMessage in the burst scenario).
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("client builds");
         Browser { client, jar, base }

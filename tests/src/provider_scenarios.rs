@@ -181,7 +181,8 @@ pub async fn callbacks_beyond_the_bound_are_busy_at_once_and_can_try_again(start
 pub async fn a_burst_of_logins_against_a_healthy_kvixi_all_land_logged_in(start: StartApp) {
     let app = TestApp::start(start).await;
     // Approved in groups, so that the burst follows soon after each browser's last
-    // request: a connection idle past the server's keep-alive would be a race of its own.
+    // request. A browser that waited longer than its pool's idle timeout (see
+    // `Browser::new`) opens a fresh connection for its callback.
     let mut approved = Vec::with_capacity(BURST);
     while approved.len() < BURST {
         let group: Vec<_> = (0..APPROVE_AT_ONCE.min(BURST - approved.len()))
