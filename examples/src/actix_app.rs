@@ -98,8 +98,20 @@ async fn private(kvixi: web::Data<Kvixi>, user: KvixiUser) -> web::Html {
 }
 
 /// The user comes from the group guard, in the request extensions.
-async fn account(user: web::ReqData<KvixiUser>) -> web::Html {
-    web::Html::new(crate::pages::account(&user))
+async fn account(
+    kvixi: web::Data<Kvixi>,
+    user: web::ReqData<KvixiUser>,
+) -> Result<web::Html, actix_web::error::Error> {
+    // The store away: the page waits, as every page that needs the session does.
+    let devices = kvixi
+        .sessions_of(&user.id)
+        .await
+        .map_err(actix_web::error::ErrorServiceUnavailable)?;
+    Ok(web::Html::new(crate::pages::account(
+        kvixi.config(),
+        &user,
+        &devices,
+    )))
 }
 
 async fn verified(user: web::ReqData<KvixiUser>) -> web::Html {

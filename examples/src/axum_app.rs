@@ -69,8 +69,16 @@ async fn private(Extension(kvixi): Extension<Kvixi>, user: KvixiUser) -> Html<St
 }
 
 /// The user comes from the group guard, in the request extensions.
-async fn account(Extension(user): Extension<KvixiUser>) -> Html<String> {
-    Html(crate::pages::account(&user))
+async fn account(
+    Extension(kvixi): Extension<Kvixi>,
+    Extension(user): Extension<KvixiUser>,
+) -> Result<Html<String>, axum::http::StatusCode> {
+    // The store away: the page waits, as every page that needs the session does.
+    let devices = kvixi
+        .sessions_of(&user.id)
+        .await
+        .map_err(|_| axum::http::StatusCode::SERVICE_UNAVAILABLE)?;
+    Ok(Html(crate::pages::account(kvixi.config(), &user, &devices)))
 }
 
 async fn verified(Extension(user): Extension<KvixiUser>) -> Html<String> {

@@ -109,17 +109,49 @@ pub fn private(config: &Config, user: &KvixiUser) -> String {
 }
 
 /// `/account`: the page of the guarded group, built from the user the group guard
-/// passed on (its handler takes no Kvixi extractor).
-pub fn account(user: &KvixiUser) -> String {
+/// passed on (its handler takes no Kvixi extractor), with "your devices": each of the
+/// user's sessions and a button that logs that device out.
+pub fn account(
+    config: &Config,
+    user: &KvixiUser,
+    devices: &[kvixi_core::devices::Device],
+) -> String {
+    let mut rows = String::new();
+    for device in devices {
+        let since = ago(device.logged_in_at);
+        let seen = ago(device.last_seen);
+        let current = if device.current { " (this device)" } else { "" };
+        rows.push_str(&format!(
+            "<li class=\"device\">{browser}{current}, logged in {since}, last seen {seen} \
+<form method=\"post\" action=\"{end}\"><input type=\"hidden\" name=\"handle\" value=\"{handle}\">\
+<input type=\"hidden\" name=\"return_to\" value=\"/account\">\
+<button class=\"end-device\" type=\"submit\">Log out this device</button></form></li>",
+            browser = text(&device.browser),
+            end = attr(config.end_session_path()),
+            handle = attr(&device.handle.to_string()),
+        ));
+    }
     let body = format!(
         "<h1>{avatar}Account of <span id=\"user-name\">{name}</span></h1>\
 <p>Every page under <code>/account</code> is guarded by one line: the handlers never ask for a user.</p>\
 <p><a href=\"/account/verified\">Verified members only</a></p>\
+<h2 id=\"devices\">Your devices</h2><ul id=\"device-list\">{rows}</ul>\
 <p><a id=\"delete-link\" href=\"/account/delete\">Delete my account</a></p>",
         avatar = avatar(user),
         name = text(&user.display_name()),
     );
     layout("Account", &body)
+}
+
+/// How long ago `at` was, roughly: "just now", "5 min ago", "3 h ago", "2 days ago".
+fn ago(at: kvixi_core::UnixTime) -> String {
+    let seconds = kvixi_core::UnixTime::now().0.saturating_sub(at.0);
+    match seconds {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
 }
 
 /// How recent a login `/account/delete` asks for.

@@ -84,8 +84,17 @@ fn private(kvixi: &State<Kvixi>, user: KvixiUser) -> RawHtml<String> {
 /// (no second session read). Without the fairing, this handler would refuse anonymous
 /// visitors anyway; with it, a forgotten guard opens nothing.
 #[rocket::get("/account")]
-fn account(user: KvixiUser) -> RawHtml<String> {
-    RawHtml(crate::pages::account(&user))
+async fn account(kvixi: &State<Kvixi>, user: KvixiUser) -> Result<RawHtml<String>, Status> {
+    // The store away: the page waits, as every page that needs the session does.
+    let devices = kvixi
+        .sessions_of(&user.id)
+        .await
+        .map_err(|_| Status::ServiceUnavailable)?;
+    Ok(RawHtml(crate::pages::account(
+        kvixi.config(),
+        &user,
+        &devices,
+    )))
 }
 
 #[rocket::get("/account/verified")]

@@ -17,11 +17,15 @@ pub(crate) fn routes(kvixi: Kvixi) -> impl FnOnce(&mut web::ServiceConfig) {
         let logout = web::resource(paths.logout_path()).route(web::post().to(logout));
         let everywhere =
             web::resource(paths.logout_everywhere_path()).route(web::post().to(logout_everywhere));
+        let sessions = web::resource(paths.sessions_path()).route(web::get().to(sessions));
+        let end = web::resource(paths.end_session_path()).route(web::post().to(end_session));
         app.app_data(web::Data::new(kvixi))
             .service(login)
             .service(callback)
             .service(logout)
-            .service(everywhere);
+            .service(everywhere)
+            .service(sessions)
+            .service(end);
     }
 }
 
@@ -62,9 +66,13 @@ async fn callback(request: HttpRequest) -> HttpResponse {
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok());
     let login_cookie = kvixi_core::flow::cookie_value(cookies, kvixi_core::flow::LOGIN_COOKIE);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
     answer(&request, async |kvixi, session, json| {
         kvixi
-            .handle_callback(session, query, login_cookie, json)
+            .handle_callback(session, query, login_cookie, user_agent, json)
             .await
     })
     .await
@@ -80,6 +88,30 @@ async fn logout(request: HttpRequest) -> HttpResponse {
 async fn logout_everywhere(request: HttpRequest) -> HttpResponse {
     answer(&request, async |kvixi, session, json| {
         kvixi.handle_logout_everywhere(session, json).await
+    })
+    .await
+}
+
+async fn sessions(request: HttpRequest) -> HttpResponse {
+    answer(&request, async |kvixi, session, json| {
+        kvixi.handle_sessions(session, json).await
+    })
+    .await
+}
+
+/// Most bytes of an end-session form read: a handle and a `return_to`.
+const END_SESSION_FORM_LIMIT: usize = 4096;
+
+async fn end_session(request: HttpRequest, body: web::Payload) -> HttpResponse {
+    let Ok(form) = body.to_bytes_limited(END_SESSION_FORM_LIMIT).await else {
+        return HttpResponse::PayloadTooLarge().body("The form is too large.");
+    };
+    let Ok(form) = form else {
+        return HttpResponse::BadRequest().body("The form could not be read.");
+    };
+    let form = String::from_utf8_lossy(&form);
+    answer(&request, async |kvixi, session, json| {
+        kvixi.handle_end_session(session, &form, json).await
     })
     .await
 }

@@ -11,7 +11,7 @@ use tower_sessions::Session;
 use crate::response::{into_response, login_cookie, wants_json};
 use crate::session::TowerSession;
 
-/// The three routes at the configured paths. They need [`crate::KvixiLayer`] and a
+/// The login, callback, logout and "your devices" routes at the configured paths. They need [`crate::KvixiLayer`] and a
 /// tower-sessions `SessionManagerLayer` around them; [`crate::KvixiRouterExt::with_kvixi`]
 /// adds all of it at once.
 pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
@@ -20,7 +20,12 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
         .route(config.callback_path(), get(callback))
         .route(config.logout_path(), post(logout))
         .route(config.logout_everywhere_path(), post(logout_everywhere))
+        .route(config.sessions_path(), get(sessions))
+        .route(config.end_session_path(), post(end_session))
 }
+
+/// Most bytes of an end-session form read: a handle and a `return_to`.
+const END_SESSION_FORM_LIMIT: usize = 4096;
 
 async fn login(Extension(kvixi): Extension<Kvixi>, uri: Uri) -> Response {
     // The pending login travels in its own cookie: no session is touched here.
@@ -41,8 +46,12 @@ async fn callback(
         return into_response(kvixi.handle_test_login(&session, user).await);
     }
     let login_cookie = login_cookie(&headers);
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    let json = wants_json(&headers);
     let reply = kvixi
-        .handle_callback(&session, uri.query(), login_cookie, wants_json(&headers))
+        .handle_callback(&session, uri.query(), login_cookie, user_agent, json)
         .await;
     into_response(reply)
 }
@@ -67,4 +76,28 @@ async fn logout_everywhere(
             .handle_logout_everywhere(&session, wants_json(&headers))
             .await,
     )
+}
+
+async fn sessions(
+    Extension(kvixi): Extension<Kvixi>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    let session = TowerSession::new(&session, kvixi.config());
+    into_response(kvixi.handle_sessions(&session, wants_json(&headers)).await)
+}
+
+async fn end_session(
+    Extension(kvixi): Extension<Kvixi>,
+    session: Session,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let json = wants_json(&headers);
+    let Ok(form) = axum::body::to_bytes(body, END_SESSION_FORM_LIMIT).await else {
+        return into_response(kvixi_core::Reply::plain(413, "The form is too large."));
+    };
+    let session = TowerSession::new(&session, kvixi.config());
+    let form = String::from_utf8_lossy(&form);
+    into_response(kvixi.handle_end_session(&session, &form, json).await)
 }

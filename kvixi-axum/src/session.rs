@@ -1,6 +1,6 @@
 //! The core's session interface over `tower_sessions::Session`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
@@ -69,6 +69,8 @@ pub(crate) struct TowerSession<'s> {
     /// Seconds of idle timeout a login with "remember me" asked for (0: none), for the
     /// auth record written next.
     remember: AtomicU64,
+    /// A read renewed the session, not yet told to the flow ([`SessionStorage::renewed`]).
+    renewed: AtomicBool,
 }
 
 impl<'s> TowerSession<'s> {
@@ -78,6 +80,7 @@ impl<'s> TowerSession<'s> {
             session,
             idle_timeout: config.idle_timeout(),
             remember: AtomicU64::new(0),
+            renewed: AtomicBool::new(false),
         }
     }
 
@@ -131,8 +134,9 @@ impl SessionStorage for TowerSession<'_> {
             let (renewed, remembered, _) = split_stamp(record);
             let idle = remembered.map_or(self.idle_timeout, Duration::from_secs);
             if flow::renewal_due(renewed, UnixTime::now(), idle) {
-                if let Err(error) = self.write_record(record).await {
-                    tracing::warn!(%error, "kvixi session renewal not written");
+                match self.write_record(record).await {
+                    Ok(()) => self.renewed.store(true, Ordering::Relaxed),
+                    Err(error) => tracing::warn!(%error, "kvixi session renewal not written"),
                 }
             }
         }
@@ -159,6 +163,9 @@ impl SessionStorage for TowerSession<'_> {
     }
     async fn destroy(&self) -> Result<(), Error> {
         self.session.flush().await.map_err(store_error)
+    }
+    fn renewed(&self) -> bool {
+        self.renewed.swap(false, Ordering::Relaxed)
     }
     fn remember(&self, idle: Duration) {
         self.remember

@@ -91,6 +91,10 @@ struct AppRecord<'a> {
     obtained_at: crate::UnixTime,
     #[serde(default, borrow)]
     app_data: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    handle: Option<crate::devices::SessionHandle>,
+    #[serde(default)]
+    remembered: bool,
 }
 
 impl crate::driver::LiveRecord for AppRecord<'_> {
@@ -99,6 +103,12 @@ impl crate::driver::LiveRecord for AppRecord<'_> {
     }
     fn started(&self) -> crate::UnixTime {
         crate::flow::session_started(self.logged_in_at, self.obtained_at)
+    }
+    fn handle(&self) -> Option<crate::devices::SessionHandle> {
+        self.handle
+    }
+    fn remembered(&self) -> bool {
+        self.remembered
     }
 }
 

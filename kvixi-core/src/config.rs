@@ -39,6 +39,8 @@ pub struct Config {
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
+    sessions_path: String,
+    end_session_path: String,
     idle_timeout: Duration,
     remembered_idle_timeout: Duration,
     max_session_lifetime: Duration,
@@ -89,6 +91,7 @@ impl Config {
             session_store_timeout: Duration::from_secs(2),
             max_memory_sessions: 100_000,
             logout_everywhere_path: "/auth/kvixi/logout-everywhere".to_owned(),
+            sessions_path: "/auth/kvixi/sessions".to_owned(),
             idle_timeout: Duration::from_secs(24 * 3600),
             remembered_idle_timeout: None,
             max_session_lifetime: Duration::from_secs(7 * 24 * 3600),
@@ -292,6 +295,15 @@ impl Config {
     pub fn logout_everywhere_path(&self) -> &str {
         &self.logout_everywhere_path
     }
+    /// Path of "your devices" (GET): the current user's sessions as JSON.
+    pub fn sessions_path(&self) -> &str {
+        &self.sessions_path
+    }
+    /// Path that ends one of the current user's sessions (POST, form field `handle`):
+    /// [`sessions_path`](Config::sessions_path) followed by `/end`.
+    pub fn end_session_path(&self) -> &str {
+        &self.end_session_path
+    }
     /// How long a session lasts without a request: each adapter's session store
     /// expires it after that long.
     pub fn idle_timeout(&self) -> Duration {
@@ -335,6 +347,7 @@ pub struct ConfigBuilder {
     session_store_timeout: Duration,
     max_memory_sessions: u64,
     logout_everywhere_path: String,
+    sessions_path: String,
     idle_timeout: Duration,
     remembered_idle_timeout: Option<Duration>,
     max_session_lifetime: Duration,
@@ -555,6 +568,12 @@ impl ConfigBuilder {
         self.logout_everywhere_path = path.into();
         self
     }
+    /// Path of "your devices" (default `/auth/kvixi/sessions`); one session is ended by
+    /// a POST to it followed by `/end`.
+    pub fn sessions_path(mut self, path: impl Into<String>) -> Self {
+        self.sessions_path = path.into();
+        self
+    }
     /// How long a session lasts without a request (default 24 h).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
@@ -649,6 +668,7 @@ impl ConfigBuilder {
             ("login_path", &self.login_path),
             ("logout_path", &self.logout_path),
             ("logout_everywhere_path", &self.logout_everywhere_path),
+            ("sessions_path", &self.sessions_path),
         ] {
             if !path.starts_with('/') || path.starts_with("//") || path.contains(['?', '#']) {
                 return Err(invalid(
@@ -672,6 +692,19 @@ impl ConfigBuilder {
                 "must differ from login_path and logout_path".into(),
             ));
         }
+        if [
+            &self.login_path,
+            &self.logout_path,
+            &self.logout_everywhere_path,
+        ]
+        .contains(&&self.sessions_path)
+        {
+            return Err(invalid(
+                "sessions_path",
+                "must differ from the login and logout paths".into(),
+            ));
+        }
+        let end_session_path = format!("{}/end", self.sessions_path.trim_end_matches('/'));
         let default_return_to = ReturnTo::parse(&self.default_return_to)
             .map_err(|e| invalid("default_return_to", e.to_string()))?;
         for (setting, value) in [
@@ -819,6 +852,8 @@ impl ConfigBuilder {
             session_store_timeout: self.session_store_timeout,
             max_memory_sessions: self.max_memory_sessions,
             logout_everywhere_path: self.logout_everywhere_path,
+            sessions_path: self.sessions_path,
+            end_session_path,
             idle_timeout: self.idle_timeout,
             remembered_idle_timeout,
             max_session_lifetime: self.max_session_lifetime,

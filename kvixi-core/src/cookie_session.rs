@@ -114,6 +114,7 @@ impl CookieSessions {
             sessions: Arc::clone(self),
             cookie,
             loaded: Mutex::new(Loaded::default()),
+            renewed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -190,6 +191,9 @@ pub struct RequestSession {
     sessions: Arc<CookieSessions>,
     cookie: Option<String>,
     loaded: Mutex<Loaded>,
+    /// The read pushed the record's expiry back, not yet told to the flow
+    /// ([`SessionStorage::renewed`]).
+    renewed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RequestSession {
@@ -247,6 +251,10 @@ impl RequestSession {
         decide: impl FnOnce(Option<&str>) -> Option<R>,
     ) -> Result<Option<R>, Error> {
         let loaded = self.loaded().await?;
+        // A renewal is told to the flow by its full read (for "your devices").
+        if self.renewed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
         let value = loaded
             .record
             .as_ref()
@@ -301,6 +309,8 @@ impl RequestSession {
         if touched {
             record.expiry_date = sessions.fresh_expiry(&record);
             sessions.store.save(&record).await?;
+            self.renewed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         // A remembered session's cookie slides with its expiry.
         if reseal || (touched && remembered(&record).is_some()) {
@@ -414,6 +424,10 @@ impl SessionStorage for RequestSession {
         let removal = cookie::Cookie::build(SESSION_COOKIE).path("/").removal();
         loaded.set_cookie = Some(removal.build());
         Ok(())
+    }
+    fn renewed(&self) -> bool {
+        self.renewed
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
     fn remember(&self, idle: std::time::Duration) {
         // The flow calls it between its own awaited calls: nothing else holds the lock.

@@ -138,6 +138,9 @@ mod connected {
 
     use super::{DatabaseKind, DatabaseUrl};
     use crate::config::Config;
+    use crate::devices::{
+        EndedSession, IndexedSession, Revocation, SessionHandle, UserRevocations,
+    };
     use crate::error::Error;
     use crate::flow::UnixTime;
     use crate::revocation::{Revocations, StampCache};
@@ -175,6 +178,21 @@ mod connected {
     /// request, without taking a large share of the server's `max_connections` (100 by
     /// default) from the app and the other instances.
     const POSTGRES_CONNECTIONS: u32 = 8;
+
+    /// "Your devices": one row per indexed login (`ended = 0`) or ended session
+    /// (`ended = 1`), both kinds until `expires_at`. The same text for both databases.
+    const USER_SESSIONS_TABLE: &str = "create table if not exists kvixi_user_sessions (
+        handle text primary key not null,
+        user_id text not null,
+        logged_in_at bigint not null,
+        last_seen bigint not null,
+        browser text not null,
+        expires_at bigint not null,
+        ended integer not null)";
+
+    /// A user's rows are found without a scan.
+    const USER_SESSIONS_INDEX: &str = "create index if not exists kvixi_user_sessions_user \
+        on kvixi_user_sessions (user_id, ended, logged_in_at)";
 
     /// How often expired sessions, stamps and spent logins are deleted.
     const CLEANUP_EVERY: Duration = Duration::from_secs(60);
@@ -472,6 +490,8 @@ mod connected {
                     "create table if not exists kvixi_spent_logins (
                         id text primary key not null,
                         expires_at integer not null)",
+                    USER_SESSIONS_TABLE,
+                    USER_SESSIONS_INDEX,
                 ] {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
@@ -496,6 +516,8 @@ mod connected {
                     "create table if not exists kvixi_spent_logins (
                         id text primary key not null,
                         expires_at bigint not null)",
+                    USER_SESSIONS_TABLE,
+                    USER_SESSIONS_INDEX,
                 ] {
                     sqlx::query(statement).execute(&mut *tx).await?;
                 }
@@ -536,7 +558,19 @@ mod connected {
             }
             (Sessions::Postgres(_), Database::Sqlite(_)) => {}
         }
-        for table in ["kvixi_revocations", "kvixi_spent_logins"] {
+        // The newest listed sessions of each user, past MAX_LISTED_SESSIONS: not listed.
+        let beyond = format!(
+            "delete from kvixi_user_sessions where handle in (select handle from \
+             (select handle, row_number() over (partition by user_id order by logged_in_at desc) \
+             as newest from kvixi_user_sessions where ended = 0) as ranked where newest > {})",
+            crate::devices::MAX_LISTED_SESSIONS
+        );
+        on_pool!(database, pool => sqlx::query(&beyond).execute(pool).await.map(drop))?;
+        for table in [
+            "kvixi_revocations",
+            "kvixi_spent_logins",
+            "kvixi_user_sessions",
+        ] {
             let delete = format!("delete from {table} where expires_at < $1");
             on_pool!(database, pool => sqlx::query(&delete).bind(now).execute(pool).await.map(drop))?;
         }
@@ -655,44 +689,38 @@ mod connected {
     }
 
     impl DatabaseRevocations {
-        async fn read(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-            let stamp: Option<i64> = on_pool!(&self.shared.database, pool => self
+        /// The user's stamp and ended sessions: one query.
+        async fn read(&self, user_id: &str) -> Result<Revocation, Error> {
+            let rows: Vec<(Option<i64>, Option<String>)> = on_pool!(&self.shared.database, pool => self
                 .shared
                 .call(
-                    sqlx::query_scalar("select revoked_at from kvixi_revocations where user_id = $1")
-                        .bind(user_id)
-                        .fetch_optional(pool),
+                    sqlx::query_as(
+                        "select revoked_at, cast(null as text) from kvixi_revocations \
+                         where user_id = $1 union all \
+                         select cast(null as bigint), handle from kvixi_user_sessions \
+                         where user_id = $1 and ended = 1",
+                    )
+                    .bind(user_id)
+                    .fetch_all(pool),
                 )
                 .await?);
-            Ok(stamp.map(|stamp| UnixTime(u64::try_from(stamp).unwrap_or(0))))
-        }
-    }
-
-    #[async_trait]
-    impl Revocations for DatabaseRevocations {
-        async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-            if let Some(stamp) = self.cache.get(user_id) {
-                return Ok(stamp);
+            let mut revocation = Revocation::default();
+            let mut ended = Vec::new();
+            for (stamp, handle) in rows {
+                if let Some(stamp) = stamp {
+                    revocation.stamp = Some(UnixTime(u64::try_from(stamp).unwrap_or(0)));
+                }
+                ended.extend(handle.as_deref().and_then(SessionHandle::parse));
             }
-            self.latest_revocation(user_id).await
+            if !ended.is_empty() {
+                revocation.ended = Some(ended.into());
+            }
+            Ok(revocation)
         }
 
-        fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
-            self.cache.get(user_id)
-        }
-
-        async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-            let stamp = self.read(user_id).await?;
-            self.cache.put(user_id, stamp);
-            Ok(stamp)
-        }
-
-        async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
-            let current = self.read(user_id).await?;
-            let stamp = crate::flow::revocation_stamp(at, current);
-            let expires = to_i64(at.0.saturating_add(keep.as_secs()));
-            let value = to_i64(stamp.0);
-            // The later of the two stamps, should another instance revoke meanwhile.
+        /// Raises the user's stamp to `stamp` (the later of the two stays), kept until
+        /// `expires`.
+        async fn raise(&self, user_id: &str, stamp: UnixTime, expires: i64) -> Result<(), Error> {
             on_pool!(&self.shared.database, pool => self
                 .shared
                 .call(
@@ -701,18 +729,214 @@ mod connected {
                          values ($1, $2, $3) on conflict (user_id) do update set \
                          revoked_at = case when excluded.revoked_at > kvixi_revocations.revoked_at \
                          then excluded.revoked_at else kvixi_revocations.revoked_at end, \
-                         expires_at = excluded.expires_at",
+                         expires_at = case when excluded.expires_at > kvixi_revocations.expires_at \
+                         then excluded.expires_at else kvixi_revocations.expires_at end",
                     )
                     .bind(user_id)
-                    .bind(value)
+                    .bind(to_i64(stamp.0))
                     .bind(expires)
                     .execute(pool),
                 )
                 .await
-                .map(drop))?;
-            // This instance knows at once; the others within their cache time.
-            self.cache.put(user_id, Some(stamp));
+                .map(drop))
+        }
+    }
+
+    #[async_trait]
+    impl Revocations for DatabaseRevocations {
+        async fn revoked_at(&self, user_id: &str) -> Result<Revocation, Error> {
+            if let Some(revocation) = self.cache.get(user_id) {
+                return Ok(revocation);
+            }
+            let revocation = self.read(user_id).await?;
+            self.cache.put(user_id, revocation.clone());
+            Ok(revocation)
+        }
+
+        fn revoked_at_now(&self, user_id: &str) -> Option<Revocation> {
+            self.cache.get(user_id)
+        }
+
+        async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
+            let revocation = self.read(user_id).await?;
+            let stamp = revocation.stamp;
+            self.cache.put(user_id, revocation);
+            Ok(stamp)
+        }
+
+        async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
+            let mut state = UserRevocations::stamp_only(self.read(user_id).await?.stamp);
+            state.revoke(at);
+            let stamp = state.stamp.unwrap_or(at);
+            self.raise(user_id, stamp, to_i64(at.0.saturating_add(keep.as_secs())))
+                .await?;
+            // This instance knows at once; the others within their cache time. The
+            // ended sessions all began before the stamp: it covers them.
+            self.cache.put(user_id, Revocation::stamp(Some(stamp)));
             Ok(())
+        }
+
+        async fn index_login(
+            &self,
+            user_id: &str,
+            session: &IndexedSession,
+            _keep: Duration,
+        ) -> Result<(), Error> {
+            on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query(
+                        "insert into kvixi_user_sessions (handle, user_id, logged_in_at, \
+                         last_seen, browser, expires_at, ended) values ($1, $2, $3, $4, $5, $6, 0)",
+                    )
+                    .bind(session.handle.to_string())
+                    .bind(user_id)
+                    .bind(to_i64(session.logged_in_at.0))
+                    .bind(to_i64(session.last_seen.0))
+                    .bind(session.browser.as_str())
+                    .bind(to_i64(session.expires_at.0))
+                    .execute(pool),
+                )
+                .await
+                .map(drop))
+        }
+
+        async fn indexed_sessions(
+            &self,
+            user_id: &str,
+        ) -> Result<(Vec<IndexedSession>, Option<Revocation>), Error> {
+            // The stamp beside each row: one query. (Ended rows are not listed; with no
+            // row, no stamp is needed.)
+            let rows: Vec<(String, i64, i64, String, i64, Option<i64>)> = on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query_as(
+                        "select handle, logged_in_at, last_seen, browser, expires_at, \
+                         (select revoked_at from kvixi_revocations where user_id = $1) \
+                         from kvixi_user_sessions where user_id = $1 and ended = 0 \
+                         order by logged_in_at desc limit $2",
+                    )
+                    .bind(user_id)
+                    .bind(crate::devices::MAX_LISTED_SESSIONS as i64)
+                    .fetch_all(pool),
+                )
+                .await?);
+            let time = |seconds: i64| UnixTime(u64::try_from(seconds).unwrap_or(0));
+            let stamp = rows.first().and_then(|row| row.5).map(time);
+            let sessions = rows
+                .into_iter()
+                .filter_map(
+                    |(handle, logged_in_at, last_seen, browser, expires_at, _)| {
+                        Some(IndexedSession {
+                            handle: SessionHandle::parse(&handle)?,
+                            logged_in_at: time(logged_in_at),
+                            last_seen: time(last_seen),
+                            browser,
+                            expires_at: time(expires_at),
+                        })
+                    },
+                )
+                .collect();
+            Ok((sessions, Some(Revocation::stamp(stamp))))
+        }
+
+        async fn seen(
+            &self,
+            user_id: &str,
+            handle: SessionHandle,
+            at: UnixTime,
+            expires_at: UnixTime,
+        ) -> Result<(), Error> {
+            on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query(
+                        "update kvixi_user_sessions set last_seen = $3, expires_at = $4 \
+                         where handle = $1 and user_id = $2 and ended = 0",
+                    )
+                    .bind(handle.to_string())
+                    .bind(user_id)
+                    .bind(to_i64(at.0))
+                    .bind(to_i64(expires_at.0))
+                    .execute(pool),
+                )
+                .await
+                .map(drop))
+        }
+
+        async fn end_indexed(
+            &self,
+            user_id: &str,
+            handle: SessionHandle,
+            now: UnixTime,
+            keep: Duration,
+        ) -> Result<bool, Error> {
+            // Ended where it is listed, kept until its absolute lifetime.
+            let ended: Option<(i64,)> = on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query_as(
+                        "update kvixi_user_sessions set ended = 1, \
+                         expires_at = logged_in_at + $3 \
+                         where handle = $1 and user_id = $2 and ended = 0 \
+                         returning logged_in_at",
+                    )
+                    .bind(handle.to_string())
+                    .bind(user_id)
+                    .bind(to_i64(keep.as_secs()))
+                    .fetch_optional(pool),
+                )
+                .await?);
+            if ended.is_none() {
+                return Ok(false);
+            }
+            // Past MAX_ENDED_SESSIONS, the oldest are folded into the stamp.
+            let rows: Vec<(String, i64, i64)> = on_pool!(&self.shared.database, pool => self
+                .shared
+                .call(
+                    sqlx::query_as(
+                        "select handle, logged_in_at, expires_at from kvixi_user_sessions \
+                         where user_id = $1 and ended = 1 and expires_at > $2",
+                    )
+                    .bind(user_id)
+                    .bind(to_i64(now.0))
+                    .fetch_all(pool),
+                )
+                .await?);
+            if rows.len() > crate::devices::MAX_ENDED_SESSIONS {
+                let time = |seconds: i64| UnixTime(u64::try_from(seconds).unwrap_or(0));
+                let mut state = UserRevocations::stamp_only(self.read(user_id).await?.stamp);
+                for (handle, logged_in_at, until) in rows {
+                    if let Some(handle) = SessionHandle::parse(&handle) {
+                        let session = EndedSession {
+                            handle,
+                            logged_in_at: time(logged_in_at),
+                            until: time(until),
+                        };
+                        state.end(session, now);
+                    }
+                }
+                if let Some(stamp) = state.stamp {
+                    self.raise(user_id, stamp, to_i64(now.0.saturating_add(keep.as_secs())))
+                        .await?;
+                    // What the stamp covers needs no row of its own.
+                    on_pool!(&self.shared.database, pool => self
+                        .shared
+                        .call(
+                            sqlx::query(
+                                "delete from kvixi_user_sessions where user_id = $1 \
+                                 and ended = 1 and logged_in_at <= $2",
+                            )
+                            .bind(user_id)
+                            .bind(to_i64(stamp.0))
+                            .execute(pool),
+                        )
+                        .await
+                        .map(drop))?;
+                }
+            }
+            self.cache.put(user_id, self.read(user_id).await?);
+            Ok(true)
         }
     }
 

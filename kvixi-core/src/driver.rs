@@ -13,6 +13,7 @@ use tracing::Instrument;
 use crate::app_data::IntoAppData;
 use crate::client::KvixiClient;
 use crate::config::Config;
+use crate::devices::{Revocation, SessionHandle};
 use crate::error::Error;
 use crate::events::EventHooks;
 use crate::flow::{self, AuthRecord, PendingLogin, TokenState, UnixTime};
@@ -462,6 +463,7 @@ impl Kvixi {
         let mut record = flow::finish_login(self.config(), user, token, now);
         record.logged_in_at = flow::login_time(now, revoked_at);
         record.app_data = app_data;
+        record.handle = Some(SessionHandle::random());
         Ok(record)
     }
 
@@ -487,12 +489,22 @@ impl Kvixi {
     ) -> Result<bool, Error> {
         let user_id = record.user_id();
         // Without waiting when the store knows at once (memory, a fresh cache entry).
-        let revoked_at = match self.revocations().revoked_at_now(user_id) {
-            Some(stamp) => stamp,
+        let revocation = match self.revocations().revoked_at_now(user_id) {
+            Some(revocation) => revocation,
             None => self.revocations().revoked_at(user_id).await?,
         };
-        match flow::check_session(self.config(), record.started(), revoked_at, self.now()) {
-            flow::SessionCheck::Live => Ok(true),
+        match self.check(record, &revocation) {
+            flow::SessionCheck::Live => {
+                // A renewal of the session's expiry is when "your devices" sees it.
+                if let Some(handle) = record.handle() {
+                    if session.renewed() {
+                        let started = record.started();
+                        self.index_seen(user_id, handle, started, record.remembered())
+                            .await;
+                    }
+                }
+                Ok(true)
+            }
             ended => {
                 tracing::info!(user_id, ?ended, "kvixi session over");
                 self.drop_record(session).await?;
@@ -544,14 +556,21 @@ impl Kvixi {
     /// cleared whatever the outcome, except when the callback was refused before its
     /// pending login was spent (`provider_busy`, `provider_unavailable`): the browser keeps
     /// it, and loading the callback again logs in once Kvixi has room.
+    ///
+    /// `user_agent` is the request's `User-Agent`: only its browser family is kept, for
+    /// "your devices" ([`crate::devices::browser_family`]).
     pub async fn handle_callback(
         &self,
         session: &dyn SessionStorage,
         query: Option<&str>,
         login_cookie: Option<&str>,
+        user_agent: Option<&str>,
         prefers_json: bool,
     ) -> Reply {
-        let reply = match self.callback(session, query, login_cookie).await {
+        let reply = match self
+            .callback_from(session, query, login_cookie, user_agent)
+            .await
+        {
             Ok(logged_in) => Reply::see_other(logged_in.return_to.as_str()),
             // Refused before the pending login was spent: the browser keeps it, so that
             // loading the callback again logs in once Kvixi has room.
@@ -631,6 +650,18 @@ impl Kvixi {
         query: Option<&str>,
         login_cookie: Option<&str>,
     ) -> Result<LoggedIn, Error> {
+        self.callback_from(session, query, login_cookie, None).await
+    }
+
+    /// [`callback`](Kvixi::callback) from a browser that sent `user_agent` (see
+    /// [`handle_callback`](Kvixi::handle_callback)).
+    pub async fn callback_from(
+        &self,
+        session: &dyn SessionStorage,
+        query: Option<&str>,
+        login_cookie: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<LoggedIn, Error> {
         let now = self.now();
         let opened =
             login_cookie.and_then(|sealed| flow::open_pending_login(self.config(), sealed));
@@ -646,7 +677,7 @@ impl Kvixi {
             // A callback waiting for a slot holds only this small future; the calls to
             // Kvixi, the hook and the session write are sized apart (a queue of a
             // thousand callbacks would otherwise hold ~9 KiB each of futures not begun).
-            Box::pin(self.complete_login(session, accepted, slot, now)).await
+            Box::pin(self.complete_login(session, accepted, slot, now, user_agent)).await
         }
         .instrument(span.clone())
         .await;
@@ -668,6 +699,7 @@ impl Kvixi {
         accepted: flow::AcceptedCallback,
         mut slot: crate::provider_guard::Slot<'_>,
         now: UnixTime,
+        user_agent: Option<&str>,
     ) -> Result<LoggedIn, Error> {
         // One callback per pending login: a replayed copy of the cookie finds it used.
         if !self.consume(&accepted.pending, now).await? {
@@ -709,6 +741,7 @@ impl Kvixi {
             session.remember(flow::session_idle_timeout(self.config(), true));
         }
         write(session, flow::AUTH_RECORD_KEY, &record).await?;
+        self.index_login(&record, user_agent).await;
         self.inner.events.logged_in(&user).await;
         Ok(LoggedIn {
             user,
@@ -790,11 +823,11 @@ impl Kvixi {
             Err(error @ Error::SessionStoreUnavailable { .. }) => return Err(error),
             Err(_) => None,
         };
-        self.end_session(session, user).await
+        self.close_session(session, user).await
     }
 
     /// Destroys the session of `user` (read by the caller) and tells the audit hooks.
-    pub(crate) async fn end_session(
+    pub(crate) async fn close_session(
         &self,
         session: &dyn SessionStorage,
         user: Option<KvixiUser>,
@@ -842,11 +875,23 @@ impl Kvixi {
     /// its revocation stamp must be looked up or the session is over (the full read,
     /// [`still_counts`](Kvixi::still_counts), handles both).
     pub(crate) fn live_at_once(&self, record: &impl LiveRecord) -> bool {
-        let Some(revoked_at) = self.revocations().revoked_at_now(record.user_id()) else {
+        let Some(revocation) = self.revocations().revoked_at_now(record.user_id()) else {
             return false;
         };
-        let check = flow::check_session(self.config(), record.started(), revoked_at, self.now());
-        matches!(check, flow::SessionCheck::Live)
+        matches!(self.check(record, &revocation), flow::SessionCheck::Live)
+    }
+
+    /// Whether `record`'s session counts under its user's `revocation`.
+    fn check(&self, record: &impl LiveRecord, revocation: &Revocation) -> flow::SessionCheck {
+        if revocation.ends(record.handle()) {
+            return flow::SessionCheck::Ended;
+        }
+        flow::check_session(
+            self.config(),
+            record.started(),
+            revocation.stamp,
+            self.now(),
+        )
     }
 
     /// The access token, if someone is logged in and it has not expired.
@@ -931,6 +976,10 @@ struct UserOnly {
     #[serde(default)]
     logged_in_at: UnixTime,
     obtained_at: UnixTime,
+    #[serde(default)]
+    handle: Option<SessionHandle>,
+    #[serde(default)]
+    remembered: bool,
 }
 
 impl LiveRecord for UserOnly {
@@ -939,6 +988,12 @@ impl LiveRecord for UserOnly {
     }
     fn started(&self) -> UnixTime {
         flow::session_started(self.logged_in_at, self.obtained_at)
+    }
+    fn handle(&self) -> Option<SessionHandle> {
+        self.handle
+    }
+    fn remembered(&self) -> bool {
+        self.remembered
     }
 }
 
@@ -956,6 +1011,10 @@ pub(crate) trait LiveRecord {
     fn user_id(&self) -> &str;
     /// When it began (see [`flow::session_started`]).
     fn started(&self) -> UnixTime;
+    /// Its handle in "your devices", if it has one (logins since they exist).
+    fn handle(&self) -> Option<SessionHandle>;
+    /// Whether it was logged in with "remember me".
+    fn remembered(&self) -> bool;
 }
 
 impl LiveRecord for AuthRecord {
@@ -964,6 +1023,12 @@ impl LiveRecord for AuthRecord {
     }
     fn started(&self) -> UnixTime {
         self.session_started()
+    }
+    fn handle(&self) -> Option<SessionHandle> {
+        self.handle
+    }
+    fn remembered(&self) -> bool {
+        self.remembered
     }
 }
 

@@ -75,6 +75,10 @@ pub enum Error {
     /// ([`Requirement::recent`](crate::guard::Requirement::recent)): log in again.
     #[error("the login is older than this route accepts")]
     LoginTooOld,
+    /// "Your devices": the handle names none of the user's listed sessions (or is not a
+    /// handle at all). Says nothing more, whoever's it is.
+    #[error("no such session of the user's")]
+    UnknownSession,
     /// Kvixi answered with an error this library does not classify.
     #[error("Kvixi answered with an error: {provider_message}")]
     ProviderError {
@@ -160,6 +164,7 @@ impl Error {
             | Error::AuthKeyRejected { .. } => 400,
             Error::TokenExpired | Error::NotLoggedIn | Error::LoginTooOld => 401,
             Error::AccessDenied | Error::LoginRefused { .. } | Error::NotAllowed => 403,
+            Error::UnknownSession => 404,
             Error::AppCredentialsRejected { .. }
             | Error::ProviderError { .. }
             | Error::ProviderStatus { .. }
@@ -191,6 +196,7 @@ impl Error {
             Error::TokenExpired => "token_expired",
             Error::NotLoggedIn => "not_logged_in",
             Error::NotAllowed => "not_allowed",
+            Error::UnknownSession => "unknown_session",
             Error::LoginTooOld => "login_too_old",
             Error::ProviderError { .. } => "provider_error",
             Error::ProviderStatus { .. } => "provider_status",
@@ -226,6 +232,7 @@ impl Error {
             Error::TokenExpired => "Your Kvixi session has expired. Please log in again.",
             Error::NotLoggedIn => "You need to log in with Kvixi to see this page.",
             Error::NotAllowed => "Your account is not allowed to see this page.",
+            Error::UnknownSession => "There is no such session among yours.",
             Error::LoginTooOld => "This page needs a recent login. Please log in with Kvixi again.",
             Error::AppCredentialsRejected { .. } | Error::Config { .. } => {
                 "Logging in with Kvixi is not set up correctly on this site. Please try again later."

@@ -111,6 +111,10 @@ pub struct AuthRecord {
     /// [`Config::remembered_idle_timeout`] in a persistent cookie.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remembered: bool,
+    /// The session's handle in "your devices" ([`crate::devices`]); records written
+    /// before it existed have none and are not listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<crate::devices::SessionHandle>,
 }
 
 impl AuthRecord {
@@ -156,6 +160,8 @@ pub enum SessionCheck {
     LifetimeReached,
     /// The user was revoked (logged out everywhere) after this session began.
     Revoked,
+    /// The session was ended on its own, from "your devices".
+    Ended,
 }
 
 /// When a session began: its `logged_in_at`, or, for a record written before that field
@@ -348,6 +354,7 @@ pub fn finish_login(
         logged_in_at: now,
         app_data: None,
         remembered: false,
+        handle: None,
     }
 }
 

@@ -75,6 +75,7 @@ mod configured_store;
 #[cfg(feature = "tower-sessions-store")]
 mod cookie_session;
 mod database;
+pub mod devices;
 mod driver;
 mod error;
 mod events;

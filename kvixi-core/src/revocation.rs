@@ -23,25 +23,30 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::devices::{
+    EndedSession, IndexedSession, MAX_LISTED_SESSIONS, Revocation, SessionHandle, UserRevocations,
+};
 use crate::driver::{Kvixi, KvixiBuilder};
 use crate::error::Error;
 use crate::flow::UnixTime;
 use crate::reply::Reply;
 use crate::session::SessionStorage;
 
-/// Where the per-user revocation stamps live: it must be visible to every instance that
-/// serves the same sessions.
+/// Where the per-user revocation stamps live, with the ended sessions and the index of
+/// "your devices" ([`crate::devices`]): it must be visible to every instance that serves
+/// the same sessions.
 #[async_trait]
 pub trait Revocations: Send + Sync + 'static {
-    /// The user's latest revocation stamp, if any: every session of the user that began
-    /// at or before it is over. Called at every read of a logged-in session: keep it
-    /// cheap (a map lookup, or a cache in front of a network store).
-    async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error>;
+    /// The user's revocation state: the latest stamp, if any (every session of the user
+    /// that began at or before it is over), and the sessions ended one by one. Called at
+    /// every read of a logged-in session: keep it cheap (a map lookup, or a cache in
+    /// front of a network store).
+    async fn revoked_at(&self, user_id: &str) -> Result<Revocation, Error>;
 
-    /// The stamp when it is known without waiting (an in-memory map, a fresh cache
-    /// entry): `Some(stamp)`. `None` (the default) makes the caller await
+    /// The state when it is known without waiting (an in-memory map, a fresh cache
+    /// entry): `Some(state)`. `None` (the default) makes the caller await
     /// [`revoked_at`](Revocations::revoked_at). Spares the common path a boxed future.
-    fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
+    fn revoked_at_now(&self, user_id: &str) -> Option<Revocation> {
         let _ = user_id;
         None
     }
@@ -49,22 +54,77 @@ pub trait Revocations: Send + Sync + 'static {
     /// The stamp as the shared store holds it right now, bypassing any cache: read at
     /// login, so that a new session begins after the latest revocation.
     async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-        self.revoked_at(user_id).await
+        Ok(self.revoked_at(user_id).await?.stamp)
     }
 
     /// Records that every session of `user_id` that began at or before `at` is over,
     /// and keeps that stamp for `keep` (the absolute session lifetime). The stamp
     /// written is [`flow::revocation_stamp`](crate::flow::revocation_stamp) of `at` and
-    /// the current one: never earlier than it, and past the sessions begun in its second.
+    /// the current one: never earlier than it, and past the sessions begun in its second
+    /// ([`UserRevocations::revoke`](crate::devices::UserRevocations::revoke)).
     async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error>;
+
+    /// Adds a login to the user's index of sessions, kept at most `keep` (the absolute
+    /// session lifetime), the newest [`MAX_LISTED_SESSIONS`](crate::devices::MAX_LISTED_SESSIONS)
+    /// per user: one store write. The default keeps no index (nothing is listed).
+    async fn index_login(
+        &self,
+        user_id: &str,
+        session: &IndexedSession,
+        keep: Duration,
+    ) -> Result<(), Error> {
+        let _ = (user_id, session, keep);
+        Ok(())
+    }
+
+    /// The user's index as stored, and the user's revocation state when the same read
+    /// gives it (`None`: the caller reads it itself). The caller drops what is expired,
+    /// revoked or ended. One store round trip.
+    async fn indexed_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<(Vec<IndexedSession>, Option<Revocation>), Error> {
+        let _ = user_id;
+        Ok((Vec::new(), None))
+    }
+
+    /// Moves the indexed session's `last_seen` and `expires_at` (at a renewal of its
+    /// expiry); nothing when it is not indexed.
+    async fn seen(
+        &self,
+        user_id: &str,
+        handle: SessionHandle,
+        at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), Error> {
+        let _ = (user_id, handle, at, expires_at);
+        Ok(())
+    }
+
+    /// Ends the indexed session `handle` of `user_id`: out of the index, and among the
+    /// user's ended sessions ([`UserRevocations::end`](crate::devices::UserRevocations::end))
+    /// until `keep` after its login. `false` when the user has no such indexed session.
+    async fn end_indexed(
+        &self,
+        user_id: &str,
+        handle: SessionHandle,
+        now: UnixTime,
+        keep: Duration,
+    ) -> Result<bool, Error> {
+        let _ = (user_id, handle, now, keep);
+        Ok(false)
+    }
 }
 
-/// Revocation stamps in this process's memory: the default, for one instance.
+/// Revocation stamps, ended sessions and the index of "your devices" in this process's
+/// memory: the default, for one instance.
 ///
 /// Bounded: it holds at most `capacity` users' stamps (65 536 by default). When full, a
 /// new stamp first drops the expired ones; if none is, the oldest stamp is dropped and
 /// its time becomes a floor below which *every* session counts as revoked. So a full map
 /// fails closed (some users log in again early), never open (a revoked session back).
+/// The index holds at most `capacity` users too; when full, it drops expired entries,
+/// then a whole user's list (those sessions are no longer listed; they stay live).
 ///
 /// A read is one atomic load and a short hash for a user who was never revoked (a 64-bit
 /// filter of the revoked users' ids), a read-locked map lookup otherwise.
@@ -78,10 +138,80 @@ pub struct MemoryRevocations {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    /// Stamp and the time after which it no longer matters, per user.
-    stamps: HashMap<String, (UnixTime, UnixTime)>,
+    /// Revocation state, what a read returns, and the time after which it no longer
+    /// matters, per user.
+    users: HashMap<String, MemoryUser>,
     /// Every session that began at or before it is revoked (stamps dropped when full).
     floor: Option<UnixTime>,
+    /// "Your devices", per user.
+    index: HashMap<String, Vec<IndexedSession>>,
+}
+
+#[derive(Debug)]
+struct MemoryUser {
+    state: UserRevocations,
+    read: Revocation,
+    until: UnixTime,
+}
+
+impl MemoryState {
+    /// Makes room for one more user in a full map: drops what expired by `now`, else the
+    /// user whose state is oldest, raising the floor over every session it ended.
+    fn make_room(&mut self, capacity: usize, user_id: &str, now: UnixTime) {
+        if self.users.contains_key(user_id) || self.users.len() < capacity {
+            return;
+        }
+        self.users.retain(|_, user| user.until > now);
+        if self.users.len() < capacity {
+            return;
+        }
+        let covers = |user: &MemoryUser| {
+            let ended = user
+                .state
+                .ended
+                .iter()
+                .map(|ended| ended.logged_in_at)
+                .max();
+            user.state.stamp.max(ended)
+        };
+        let oldest = self
+            .users
+            .iter()
+            .min_by_key(|(_, user)| covers(user))
+            .map(|(id, user)| (id.clone(), covers(user)));
+        if let Some((id, covered)) = oldest {
+            self.users.remove(&id);
+            self.floor = self.floor.max(covered);
+        }
+    }
+
+    /// Changes `user_id`'s state with `change`, keeping it at least until `until`.
+    fn change(
+        &mut self,
+        capacity: usize,
+        user_id: &str,
+        now: UnixTime,
+        until: UnixTime,
+        change: impl FnOnce(&mut UserRevocations),
+    ) {
+        self.make_room(capacity, user_id, now);
+        let floor = self.floor;
+        let user = self
+            .users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| MemoryUser {
+                state: UserRevocations {
+                    stamp: floor,
+                    ended: Vec::new(),
+                },
+                read: Revocation::default(),
+                until,
+            });
+        user.state.stamp = user.state.stamp.max(floor);
+        change(&mut user.state);
+        user.read = user.state.revocation();
+        user.until = user.until.max(until);
+    }
 }
 
 /// How long an instance trusts a stamp it read from a shared store (Redis, the
@@ -98,7 +228,7 @@ const MAX_CACHED_USERS: usize = 65_536;
 #[cfg_attr(not(any(feature = "redis", feature = "database")), allow(dead_code))]
 pub(crate) struct StampCache {
     pub(crate) cache_for: Duration,
-    stamps: std::sync::Mutex<HashMap<String, (Option<UnixTime>, std::time::Instant)>>,
+    stamps: std::sync::Mutex<HashMap<String, (Revocation, std::time::Instant)>>,
 }
 
 impl Default for StampCache {
@@ -112,20 +242,20 @@ impl Default for StampCache {
 
 #[cfg_attr(not(any(feature = "redis", feature = "database")), allow(dead_code))]
 impl StampCache {
-    /// The stamp read less than `cache_for` ago, if any.
-    pub(crate) fn get(&self, user_id: &str) -> Option<Option<UnixTime>> {
+    /// The state read less than `cache_for` ago, if any.
+    pub(crate) fn get(&self, user_id: &str) -> Option<Revocation> {
         let stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-        let (stamp, read_at) = stamps.get(user_id)?;
-        (read_at.elapsed() < self.cache_for).then_some(*stamp)
+        let (revocation, read_at) = stamps.get(user_id)?;
+        (read_at.elapsed() < self.cache_for).then(|| revocation.clone())
     }
 
-    /// Remembers `stamp` as read now.
-    pub(crate) fn put(&self, user_id: &str, stamp: Option<UnixTime>) {
+    /// Remembers `revocation` as read now.
+    pub(crate) fn put(&self, user_id: &str, revocation: Revocation) {
         let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
         if stamps.len() >= MAX_CACHED_USERS && !stamps.contains_key(user_id) {
             stamps.clear();
         }
-        stamps.insert(user_id.to_owned(), (stamp, std::time::Instant::now()));
+        stamps.insert(user_id.to_owned(), (revocation, std::time::Instant::now()));
     }
 }
 
@@ -150,7 +280,7 @@ impl MemoryRevocations {
 
     /// How many users' stamps are held.
     pub fn len(&self) -> usize {
-        self.read().stamps.len()
+        self.read().users.len()
     }
 
     /// Whether no stamp is held.
@@ -158,59 +288,143 @@ impl MemoryRevocations {
         self.len() == 0
     }
 
-    fn lookup(&self, user_id: &str) -> Option<UnixTime> {
+    fn lookup(&self, user_id: &str) -> Revocation {
         if self.filter.load(Ordering::Acquire) & filter_bit(user_id) == 0 {
-            return None;
+            return Revocation::default();
         }
         let state = self.read();
-        let stamp = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
-        stamp.max(state.floor)
+        match state.users.get(user_id) {
+            Some(user) => {
+                let mut read = user.read.clone();
+                read.stamp = read.stamp.max(state.floor);
+                read
+            }
+            None => Revocation::stamp(state.floor),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, MemoryState> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-#[async_trait]
-impl Revocations for MemoryRevocations {
-    async fn revoked_at(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-        Ok(self.lookup(user_id))
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, MemoryState> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn revoked_at_now(&self, user_id: &str) -> Option<Option<UnixTime>> {
-        Some(self.lookup(user_id))
-    }
-
-    async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if !state.stamps.contains_key(user_id) && state.stamps.len() >= self.capacity {
-            state.stamps.retain(|_, (_, until)| *until > at);
-            if state.stamps.len() >= self.capacity {
-                let oldest = state
-                    .stamps
-                    .iter()
-                    .min_by_key(|(_, (stamp, _))| *stamp)
-                    .map(|(user, (stamp, _))| (user.clone(), *stamp));
-                if let Some((user, stamp)) = oldest {
-                    state.stamps.remove(&user);
-                    state.floor = state.floor.max(Some(stamp));
-                }
-            }
-        }
-        let current = state.stamps.get(user_id).map(|(stamp, _)| *stamp);
-        let stamp = crate::flow::revocation_stamp(at, current.max(state.floor));
-        let entry = state
-            .stamps
-            .entry(user_id.to_owned())
-            .or_insert((stamp, at.plus(keep)));
-        *entry = (stamp, entry.1.max(at.plus(keep)));
+    /// Lets reads of `user_id` (every user's, once a floor exists) see the map.
+    fn mark(&self, state: &MemoryState, user_id: &str) {
         let bits = match state.floor {
             Some(_) => u64::MAX,
             None => filter_bit(user_id),
         };
         self.filter.fetch_or(bits, Ordering::Release);
+    }
+}
+
+#[async_trait]
+impl Revocations for MemoryRevocations {
+    async fn revoked_at(&self, user_id: &str) -> Result<Revocation, Error> {
+        Ok(self.lookup(user_id))
+    }
+
+    fn revoked_at_now(&self, user_id: &str) -> Option<Revocation> {
+        Some(self.lookup(user_id))
+    }
+
+    async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
+        let mut state = self.write();
+        state.change(self.capacity, user_id, at, at.plus(keep), |user| {
+            user.revoke(at);
+        });
+        self.mark(&state, user_id);
         Ok(())
+    }
+
+    async fn index_login(
+        &self,
+        user_id: &str,
+        session: &IndexedSession,
+        _keep: Duration,
+    ) -> Result<(), Error> {
+        let now = session.logged_in_at;
+        let mut state = self.write();
+        if !state.index.contains_key(user_id) && state.index.len() >= self.capacity {
+            state.index.retain(|_, sessions| {
+                sessions.retain(|session| session.expires_at > now);
+                !sessions.is_empty()
+            });
+            if state.index.len() >= self.capacity {
+                let some = state.index.keys().next().cloned();
+                if let Some(user) = some {
+                    state.index.remove(&user);
+                }
+            }
+        }
+        let sessions = state.index.entry(user_id.to_owned()).or_default();
+        sessions.retain(|kept| kept.expires_at > now && kept.handle != session.handle);
+        sessions.push(session.clone());
+        if sessions.len() > MAX_LISTED_SESSIONS {
+            sessions.sort_by_key(|session| std::cmp::Reverse(session.logged_in_at));
+            sessions.truncate(MAX_LISTED_SESSIONS);
+        }
+        Ok(())
+    }
+
+    async fn indexed_sessions(
+        &self,
+        user_id: &str,
+    ) -> Result<(Vec<IndexedSession>, Option<Revocation>), Error> {
+        let sessions = self.read().index.get(user_id).cloned().unwrap_or_default();
+        Ok((sessions, Some(self.lookup(user_id))))
+    }
+
+    async fn seen(
+        &self,
+        user_id: &str,
+        handle: SessionHandle,
+        at: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), Error> {
+        let mut state = self.write();
+        let found = state
+            .index
+            .get_mut(user_id)
+            .and_then(|sessions| sessions.iter_mut().find(|s| s.handle == handle));
+        if let Some(session) = found {
+            session.last_seen = at;
+            session.expires_at = expires_at;
+        }
+        Ok(())
+    }
+
+    async fn end_indexed(
+        &self,
+        user_id: &str,
+        handle: SessionHandle,
+        now: UnixTime,
+        keep: Duration,
+    ) -> Result<bool, Error> {
+        let mut state = self.write();
+        let Some(sessions) = state.index.get_mut(user_id) else {
+            return Ok(false);
+        };
+        let Some(at) = sessions.iter().position(|s| s.handle == handle) else {
+            return Ok(false);
+        };
+        let ended = sessions.remove(at);
+        let until = ended.logged_in_at.plus(keep);
+        state.change(self.capacity, user_id, now, until, |user| {
+            user.end(
+                EndedSession {
+                    handle,
+                    logged_in_at: ended.logged_in_at,
+                    until,
+                },
+                now,
+            );
+        });
+        self.mark(&state, user_id);
+        Ok(true)
     }
 }
 
@@ -260,7 +474,7 @@ impl Kvixi {
         if let Some(user) = &user {
             self.revoke_user(&user.id).await?;
         }
-        self.end_session(session, user).await
+        self.close_session(session, user).await
     }
 
     /// `POST logout-everywhere`: [`Kvixi::logout_everywhere`]; 303 to `/`.
@@ -294,14 +508,14 @@ mod tests {
     #[tokio::test]
     async fn a_stamp_ends_the_sessions_that_began_before_it_and_only_those() {
         let revocations = MemoryRevocations::default();
-        assert_eq!(revocations.revoked_at("1001").await.unwrap(), None);
+        assert_eq!(revocations.revoked_at("1001").await.unwrap().stamp, None);
         revocations
             .revoke("1001", UnixTime(100), DAY)
             .await
             .unwrap();
-        let stamp = revocations.revoked_at("1001").await.unwrap();
+        let stamp = revocations.revoked_at("1001").await.unwrap().stamp;
         assert_eq!(stamp, Some(UnixTime(100)));
-        assert_eq!(revocations.revoked_at("1002").await.unwrap(), None);
+        assert_eq!(revocations.revoked_at("1002").await.unwrap().stamp, None);
 
         let config = config();
         let check = |started| check_session(&config, UnixTime(started), stamp, UnixTime(150));
@@ -315,7 +529,7 @@ mod tests {
 
         revocations.revoke("1001", UnixTime(50), DAY).await.unwrap();
         assert_eq!(
-            revocations.revoked_at("1001").await.unwrap(),
+            revocations.revoked_at("1001").await.unwrap().stamp,
             Some(UnixTime(101)),
             "an earlier stamp never un-revokes (and still ends the sessions dated 101)"
         );
@@ -330,14 +544,17 @@ mod tests {
             .await
             .unwrap();
         // The phone logs in after the first "log out everywhere", in its second.
-        let phone = login_time(UnixTime(100), revocations.revoked_at("1001").await.unwrap());
+        let phone = login_time(
+            UnixTime(100),
+            revocations.revoked_at("1001").await.unwrap().stamp,
+        );
         assert_eq!(phone, UnixTime(101));
         // The laptop logs out everywhere, still in that second: the phone is out too.
         revocations
             .revoke("1001", UnixTime(100), DAY)
             .await
             .unwrap();
-        let stamp = revocations.revoked_at("1001").await.unwrap();
+        let stamp = revocations.revoked_at("1001").await.unwrap().stamp;
         assert_eq!(
             check_session(&config, phone, stamp, UnixTime(100)),
             SessionCheck::Revoked,
@@ -373,13 +590,13 @@ mod tests {
             .expect("64 bits: some id shares the bit");
         revocations.revoke(revoked, UnixTime(5), DAY).await.unwrap();
         assert_eq!(
-            revocations.revoked_at(revoked).await.unwrap(),
+            revocations.revoked_at(revoked).await.unwrap().stamp,
             Some(UnixTime(5))
         );
-        assert_eq!(revocations.revoked_at(&twin).await.unwrap(), None);
+        assert_eq!(revocations.revoked_at(&twin).await.unwrap().stamp, None);
         assert_eq!(
             revocations.revoked_at_now(&twin),
-            Some(None),
+            Some(Revocation::default()),
             "never awaits"
         );
     }
@@ -393,15 +610,15 @@ mod tests {
         assert_eq!(revocations.len(), 2, "bounded");
         // a's stamp was dropped: its time became a floor for everyone.
         assert_eq!(
-            revocations.revoked_at("a").await.unwrap(),
+            revocations.revoked_at("a").await.unwrap().stamp,
             Some(UnixTime(10))
         );
         assert_eq!(
-            revocations.revoked_at("stranger").await.unwrap(),
+            revocations.revoked_at("stranger").await.unwrap().stamp,
             Some(UnixTime(10))
         );
         assert_eq!(
-            revocations.revoked_at("c").await.unwrap(),
+            revocations.revoked_at("c").await.unwrap().stamp,
             Some(UnixTime(30))
         );
 
@@ -412,6 +629,6 @@ mod tests {
         fresh.revoke("c", UnixTime(30), DAY).await.unwrap();
         fresh.revoke("d", later, DAY).await.unwrap();
         assert_eq!(fresh.len(), 1);
-        assert_eq!(fresh.revoked_at("stranger").await.unwrap(), None);
+        assert_eq!(fresh.revoked_at("stranger").await.unwrap().stamp, None);
     }
 }

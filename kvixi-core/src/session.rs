@@ -32,6 +32,12 @@ pub trait SessionStorage: Send + Sync {
     fn remember(&self, idle: std::time::Duration) {
         let _ = idle;
     }
+    /// Whether reading the auth record in this request pushed the session's expiry back
+    /// (a renewal), told once: the flow then moves the session's `last_seen` in "your
+    /// devices". The default says never (`last_seen` stays the login time).
+    fn renewed(&self) -> bool {
+        false
+    }
 }
 
 /// A single in-memory session, for tests, examples and command-line tools.

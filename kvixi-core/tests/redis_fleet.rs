@@ -286,3 +286,108 @@ async fn a_second_revocation_in_one_second_reaches_the_logins_between() {
         "the phone's session (dated {phone:?}) survives the second revocation (stamp {stamp:?})"
     );
 }
+
+/// `redis-cli INFO commandstats` of the Redis at `port`: calls per command.
+fn command_calls(port: u16) -> std::collections::HashMap<String, u64> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "commandstats"])
+        .output()
+        .expect("redis-cli runs (redis-tools)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// What changed between two [`command_calls`], without the `info` of the second.
+fn commands_between(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+) -> Vec<(String, u64)> {
+    let mut changed: Vec<_> = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "info")
+        .filter_map(|(name, calls)| {
+            let delta = calls - before.get(name).copied().unwrap_or(0);
+            (delta > 0).then(|| (name.clone(), delta))
+        })
+        .collect();
+    changed.sort();
+    changed
+}
+
+/// "Your devices" on Redis (issue 30), the cost measured in Redis's own command counts:
+/// a login adds one index write (one `EVAL`), and listing a user with 50 sessions (55
+/// logged in) on an instance with nothing cached is one pipeline of a `GET` and an
+/// `HGETALL`: one round trip. The figures are printed for BENCHMARKS.md.
+#[tokio::test]
+async fn your_devices_on_redis_is_one_write_per_login_and_one_round_trip_per_list() {
+    let Some(redis) = redis() else {
+        return;
+    };
+    let (emulator, a, b) = two_instances(redis.port).await;
+    let log_in = async |flow: &Kvixi| {
+        let started = flow.login(None);
+        let key = emulator.issue_auth_key("app", "alice").expect("a key");
+        let query = format!("auth_key={key}");
+        let session = MemorySession::default();
+        flow.callback(&session, Some(&query), Some(&started.login_cookie))
+            .await
+            .expect("alice logs in");
+    };
+    for _ in 0..54 {
+        log_in(&a).await;
+    }
+    let before = command_calls(redis.port);
+    log_in(&a).await;
+    let login = commands_between(&before, &command_calls(redis.port));
+    println!("one login, Redis commands: {login:?}");
+    // Redis counts the commands a script runs too (`hset`, `hlen`, ...): the round
+    // trips are the `eval` (the index), the `get` (the stamp a login starts after) and
+    // the `set` (the spent login), as before the index but for the `eval`.
+    assert_eq!(
+        login
+            .iter()
+            .find(|(name, _)| name == "eval")
+            .map(|(_, n)| *n),
+        Some(1),
+        "one index write per login: {login:?}"
+    );
+    let outside_scripts: Vec<_> = login
+        .iter()
+        .filter(|(name, _)| ["eval", "get", "set", "del", "exists"].contains(&name.as_str()))
+        .collect();
+    assert_eq!(outside_scripts.len(), 3, "{login:?}");
+
+    let alice = kvixi_mock::fixture::alice().user_id;
+    let before = command_calls(redis.port);
+    let listed = b.sessions_of(&alice).await.expect("listed");
+    let list = commands_between(&before, &command_calls(redis.port));
+    println!("sessions_of (50 listed), Redis commands: {list:?}");
+    assert_eq!(listed.len(), 50, "the newest 50 of 55");
+    assert_eq!(
+        list,
+        vec![("get".to_owned(), 1), ("hgetall".to_owned(), 1)],
+        "one pipeline, nothing else"
+    );
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        b.sessions_of(&alice).await.expect("listed");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "sessions_of (50 listed) on loopback Redis: median {:?}, p99 {:?} over 200",
+        times[100], times[198]
+    );
+}

@@ -34,6 +34,18 @@ pub(crate) fn routes(config: &Config) -> Result<Vec<Route>, Error> {
             config.logout_everywhere_path(),
             Flow::LogoutEverywhere,
         ),
+        (
+            "sessions_path",
+            Method::Get,
+            config.sessions_path(),
+            Flow::Sessions,
+        ),
+        (
+            "sessions_path",
+            Method::Post,
+            config.end_session_path(),
+            Flow::EndSession,
+        ),
     ]
     .into_iter()
     .map(|(setting, method, path, flow)| {
@@ -57,6 +69,8 @@ enum Flow {
     Callback,
     Logout,
     LogoutEverywhere,
+    Sessions,
+    EndSession,
 }
 
 impl Flow {
@@ -66,13 +80,15 @@ impl Flow {
             Flow::Callback => "kvixi_callback",
             Flow::Logout => "kvixi_logout",
             Flow::LogoutEverywhere => "kvixi_logout_everywhere",
+            Flow::Sessions => "kvixi_sessions",
+            Flow::EndSession => "kvixi_end_session",
         }
     }
 }
 
 #[rocket::async_trait]
 impl Handler for Flow {
-    async fn handle<'r>(&self, request: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r> {
         let Some(attached) = Attached::of(request) else {
             tracing::error!(error = %Error::NotAttached, "kvixi route without its fairing");
             return Outcome::Error(Status::InternalServerError);
@@ -98,14 +114,28 @@ impl Handler for Flow {
                     Some(_) => flow::cookie_value(headers, LOGIN_COOKIE),
                     None => request.cookies().get(LOGIN_COOKIE).map(Cookie::value),
                 };
+                let user_agent = request.headers().get_one("User-Agent");
+                let json = wants_json(request);
                 kvixi
-                    .handle_callback(&*session, query, login_cookie, wants_json(request))
+                    .handle_callback(&*session, query, login_cookie, user_agent, json)
                     .await
             }
             Flow::Logout => kvixi.handle_logout(&*session, wants_json(request)).await,
             Flow::LogoutEverywhere => {
                 let json = wants_json(request);
                 kvixi.handle_logout_everywhere(&*session, json).await
+            }
+            Flow::Sessions => kvixi.handle_sessions(&*session, wants_json(request)).await,
+            Flow::EndSession => {
+                // A handle and a `return_to`: a few hundred bytes.
+                let limit = rocket::data::ToByteUnit::kibibytes(4);
+                let form = match data.open(limit).into_string().await {
+                    Ok(form) if form.is_complete() => form.into_inner(),
+                    Ok(_) => return Outcome::Error(Status::PayloadTooLarge),
+                    Err(_) => return Outcome::Error(Status::BadRequest),
+                };
+                let json = wants_json(request);
+                kvixi.handle_end_session(&*session, &form, json).await
             }
         };
         // Through Rocket's jar, which writes the header (and which local clients track).

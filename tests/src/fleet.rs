@@ -551,6 +551,20 @@ impl FleetBrowser {
         .await
     }
 
+    /// A form POST of `form` (urlencoded) to `base`, as a browser submits it.
+    pub async fn post_form(&self, base: &Url, path: &str, form: &str) -> Response {
+        let url = base.join(path).expect("valid URL");
+        self.send(
+            &format!("POST {url}"),
+            self.client
+                .post(url.clone())
+                .header(header::ACCEPT, HTML)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
+        )
+        .await
+    }
+
     /// A navigation to `url` as is (a callback, say).
     pub async fn visit(&self, url: &Url) -> Response {
         self.send(
@@ -746,6 +760,80 @@ async fn revocation_reaches_every_instance(fleet: &Fleet) {
     assert_logged_in_everywhere(fleet, &bob, "bob").await;
 }
 
+/// The handle of `browser`'s own session in its user's "your devices" list, as instance
+/// `base` lists it.
+async fn own_handle(browser: &FleetBrowser, base: &Url) -> String {
+    let list = browser.get_json(base, "/auth/kvixi/sessions").await;
+    assert_eq!(list.status(), StatusCode::OK, "{}: the list", browser.name);
+    let list: serde_json::Value = list.json().await.expect("JSON");
+    let sessions = list["sessions"].as_array().expect("a list").clone();
+    let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{}: one current session", browser.name);
+    current[0]["handle"].as_str().expect("a handle").to_owned()
+}
+
+/// "Your devices" across the fleet: alice ends, from her laptop on the first instance,
+/// one session of hers per instance (each read by its own instance, which decides for
+/// itself); each is
+/// anonymous on every instance within the revocation cache's bound. Her phone and bob
+/// stay logged in everywhere, and bob's handle is a 404 to alice on every instance.
+async fn ending_one_session_reaches_every_instance(fleet: &Fleet) {
+    let laptop = fleet.browser("alice's laptop");
+    fleet.log_in(&laptop, "alice").await;
+    let phone = fleet.browser("alice's phone");
+    fleet.log_in(&phone, "alice").await;
+    let bob = fleet.browser("bob");
+    fleet.log_in(&bob, "bob").await;
+    let mut ended = Vec::new();
+    for index in 0..fleet.bases().len() {
+        let browser = fleet.browser(&format!("alice's tablet #{index}"));
+        fleet.log_in(&browser, "alice").await;
+        ended.push(browser);
+    }
+    for (browser, base) in ended.iter().zip(fleet.bases()) {
+        assert_logged_in_everywhere(fleet, browser, "alice").await;
+        // Its own instance reads it last: it has the freshest cached state.
+        assert_eq!(browser.me(&base).await.0, StatusCode::OK);
+    }
+    let mut handles = Vec::new();
+    for browser in &ended {
+        handles.push(own_handle(browser, &fleet.next()).await);
+    }
+    let bobs = own_handle(&bob, &fleet.next()).await;
+    // Every end on one instance: the others learn it only through the shared store.
+    let base = fleet.bases()[0].clone();
+    let since = Instant::now();
+    for handle in &handles {
+        let end = laptop
+            .post_form(
+                &base,
+                "/auth/kvixi/sessions/end",
+                &format!("handle={handle}"),
+            )
+            .await;
+        assert_eq!(
+            end.status(),
+            StatusCode::SEE_OTHER,
+            "ending {handle} on {}",
+            fleet.describe(&base)
+        );
+    }
+    assert_revoked_everywhere(fleet, &ended.iter().collect::<Vec<_>>(), since).await;
+    for base in fleet.bases() {
+        let refused = laptop
+            .post_form(&base, "/auth/kvixi/sessions/end", &format!("handle={bobs}"))
+            .await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::NOT_FOUND,
+            "bob's handle to alice"
+        );
+    }
+    assert_logged_in_everywhere(fleet, &laptop, "alice").await;
+    assert_logged_in_everywhere(fleet, &phone, "alice").await;
+    assert_logged_in_everywhere(fleet, &bob, "bob").await;
+}
+
 /// Three instances on one `redis://`: a login started on one and finished on another is
 /// seen by the third; `logout-everywhere` on any reaches all within 1.5 s and leaves bob
 /// logged in; a spent login cookie replayed to any instance buys no exchange; logged-in
@@ -761,6 +849,7 @@ pub async fn three_instances_one_redis(example: Example) {
         "the sessions are in the fleet's Redis"
     );
     revocation_reaches_every_instance(&fleet).await;
+    ending_one_session_reaches_every_instance(&fleet).await;
     spent_login_cookie_buys_nothing_anywhere(&fleet).await;
     sessions_survive_a_restart_of_every_instance(&mut fleet).await;
 }
@@ -782,6 +871,7 @@ pub async fn three_instances_one_postgres(example: Example) {
         count_rows(&url, "kvixi_revocations").await > 0,
         "the revocation stamp is in the fleet's Postgres"
     );
+    ending_one_session_reaches_every_instance(&fleet).await;
     spent_login_cookie_buys_nothing_anywhere(&fleet).await;
     sessions_survive_a_restart_of_every_instance(&mut fleet).await;
     drop(fleet);

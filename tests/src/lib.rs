@@ -283,10 +283,19 @@ pub struct Browser {
 impl Browser {
     /// A browser for the app at `base`.
     pub fn new(base: Url) -> Browser {
+        Browser::with_user_agent(base, None)
+    }
+
+    /// A browser for the app at `base` that sends `user_agent` (none by default).
+    pub fn with_user_agent(base: Url, user_agent: Option<&str>) -> Browser {
         // reqwest is built without a default TLS provider; it needs one even for http.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let jar = Arc::new(Jar::default());
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if let Some(agent) = user_agent {
+            client = client.user_agent(agent);
+        }
+        let client = client
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
@@ -329,6 +338,20 @@ impl Browser {
                 .header(header::ACCEPT, HTML)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(""),
+        )
+        .await
+    }
+
+    /// A form POST of `form` (urlencoded), as a browser submits it; `json` asks for a
+    /// JSON answer as an API client does.
+    pub async fn post_form(&self, path: &str, form: &str, json: bool) -> Response {
+        let accept = if json { "application/json" } else { HTML };
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header(header::ACCEPT, accept)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.to_owned()),
         )
         .await
     }
@@ -546,6 +569,7 @@ macro_rules! store_scenarios {
             absolute_lifetime_reached_asks_for_login,
             app_data_round_trips_typed,
             remember_me_keeps_a_session_the_idle_timeout_would_end,
+            your_devices_lists_and_ends_one_session,
         );
     };
     (@main $store:expr, $start:path; $($name:ident),* $(,)?) => {

@@ -259,6 +259,198 @@ pub async fn app_data_round_trips_typed(start: StartApp) {
     }
 }
 
+/// alice's sessions as "your devices" lists them to `browser`: `(handle, current)` each,
+/// newest first, after checking the shape of every entry.
+async fn devices(browser: &Browser) -> Vec<(String, bool, String)> {
+    let list = browser.get_json("/auth/kvixi/sessions").await;
+    assert_eq!(list.status(), StatusCode::OK, "the list");
+    let list: Value = list.json().await.expect("JSON");
+    let sessions = list["sessions"].as_array().expect("a list");
+    let mut newest = u64::MAX;
+    sessions
+        .iter()
+        .map(|session| {
+            let logged_in_at = session["logged_in_at"].as_u64().expect("logged_in_at");
+            assert!(logged_in_at <= newest, "newest first: {list}");
+            newest = logged_in_at;
+            assert!(
+                session["last_seen"].as_u64().expect("last_seen") >= logged_in_at,
+                "{session}"
+            );
+            (
+                session["handle"].as_str().expect("handle").to_owned(),
+                session["current"].as_bool().expect("current"),
+                session["browser"].as_str().expect("browser").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// "Your devices" (issue 30): three browsers of alice and one of bob. alice's list
+/// shows exactly her three, the asking one marked current, each named by its browser
+/// family only, with no handle a cookie could be made from. Ending the second from the
+/// first logs the second out (and out of the list) while the third and bob stay logged
+/// in; a handle of bob's, or anything that is not a handle, is a 404 to alice and bob
+/// stays in; an API client gets JSON; nobody logged in gets 401.
+pub async fn your_devices_lists_and_ends_one_session(start: StartApp) {
+    let app = TestApp::start(start).await;
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let first = Browser::with_user_agent(app.base.clone(), Some(firefox));
+    assert_eq!(
+        first.log_in("alice", None).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let second = logged_in(&app, "alice").await;
+    let third = logged_in(&app, "alice").await;
+    let bob_app = app.browser();
+    // bob is refused by the suite's app; carol is the other user here.
+    add_carol(&app);
+    assert_eq!(
+        bob_app.log_in("carol", None).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let carol = bob_app;
+
+    let listed = devices(&first).await;
+    assert_eq!(listed.len(), 3, "alice's three sessions: {listed:?}");
+    let current: Vec<_> = listed.iter().filter(|(_, current, _)| *current).collect();
+    assert_eq!(current.len(), 1, "one current: {listed:?}");
+    assert_eq!(
+        current[0].2, "Firefox on Linux",
+        "the family, not the header"
+    );
+    let cookies: Vec<String> = [&first, &second, &third]
+        .iter()
+        .filter_map(|browser| browser.session_cookie())
+        .collect();
+    for (handle, _, _) in &listed {
+        assert_eq!(handle.len(), 32, "an opaque handle: {handle}");
+        for cookie in &cookies {
+            assert!(
+                !cookie.contains(handle.as_str()),
+                "the handle is not in a cookie"
+            );
+        }
+        let forged = Browser::new(app.base.clone());
+        forged.set_session_cookie(handle);
+        assert_eq!(
+            status_of_me(&forged).await,
+            StatusCode::UNAUTHORIZED,
+            "a handle opens nothing"
+        );
+    }
+    // The example's account page: each session with its own "Log out this device".
+    let page = first.get("/account").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.expect("body");
+    assert_eq!(page.matches("Log out this device").count(), 3, "{page}");
+    for (handle, _, _) in &listed {
+        assert!(
+            page.contains(&format!("value=\"{handle}\"")),
+            "{handle} on the page"
+        );
+    }
+    let second_handle = devices(&second)
+        .await
+        .into_iter()
+        .find(|(_, current, _)| *current)
+        .expect("the second's own")
+        .0;
+    let carol_handle = devices(&carol).await.remove(0).0;
+
+    // Another user's handle, or no handle at all: a 404 that says nothing more.
+    for form in [
+        format!("handle={carol_handle}"),
+        "handle=not-a-handle".to_owned(),
+        String::new(),
+    ] {
+        let refused = first
+            .post_form("/auth/kvixi/sessions/end", &form, true)
+            .await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "{form}");
+        let body: Value = refused.json().await.expect("JSON");
+        assert_eq!(body["error"], "unknown_session");
+    }
+    assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
+
+    let ended = first
+        .post_form(
+            "/auth/kvixi/sessions/end",
+            &format!("handle={second_handle}&return_to=%2Faccount"),
+            false,
+        )
+        .await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(raw_location(&ended), "/account");
+    assert_eq!(
+        status_of_me(&second).await,
+        StatusCode::UNAUTHORIZED,
+        "the second is out"
+    );
+    assert_eq!(
+        status_of_me(&first).await,
+        StatusCode::OK,
+        "the first stays"
+    );
+    assert_eq!(
+        status_of_me(&third).await,
+        StatusCode::OK,
+        "the third stays"
+    );
+    assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
+    let left: Vec<_> = devices(&first)
+        .await
+        .into_iter()
+        .map(|(h, _, _)| h)
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        !left.contains(&second_handle),
+        "the ended one is not listed"
+    );
+    // Ended once: a second try is a 404.
+    let again = first
+        .post_form(
+            "/auth/kvixi/sessions/end",
+            &format!("handle={second_handle}"),
+            true,
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // An API client ending its own session: JSON, and it is logged out.
+    let third_handle = devices(&third)
+        .await
+        .into_iter()
+        .find(|(_, current, _)| *current)
+        .expect("the third's own")
+        .0;
+    let own = third
+        .post_form(
+            "/auth/kvixi/sessions/end",
+            &format!("handle={third_handle}"),
+            true,
+        )
+        .await;
+    assert_eq!(own.status(), StatusCode::OK);
+    let body: Value = own.json().await.expect("JSON");
+    assert_eq!(body["ended"], third_handle.as_str());
+    assert_eq!(status_of_me(&third).await, StatusCode::UNAUTHORIZED);
+
+    let anonymous = app.browser();
+    let list = anonymous.get_json("/auth/kvixi/sessions").await;
+    assert_eq!(list.status(), StatusCode::UNAUTHORIZED);
+    let end = anonymous
+        .post_form(
+            "/auth/kvixi/sessions/end",
+            &format!("handle={carol_handle}"),
+            true,
+        )
+        .await;
+    assert_eq!(end.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
+}
+
 /// A fred pool on the Redis at `url`, of one instance's own.
 async fn redis_pool(url: &str) -> Pool {
     let pool = Pool::new(
@@ -358,6 +550,7 @@ macro_rules! session_scenarios {
             absolute_lifetime_reached_asks_for_login,
             app_data_round_trips_typed,
             remember_me_keeps_a_session_the_idle_timeout_would_end,
+            your_devices_lists_and_ends_one_session,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {
