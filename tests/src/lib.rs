@@ -570,6 +570,7 @@ macro_rules! store_scenarios {
             app_data_round_trips_typed,
             remember_me_keeps_a_session_the_idle_timeout_would_end,
             your_devices_lists_and_ends_one_session,
+            your_devices_last_seen_follows_the_renewals,
         );
     };
     (@main $store:expr, $start:path; $($name:ident),* $(,)?) => {

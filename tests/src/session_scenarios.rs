@@ -451,6 +451,64 @@ pub async fn your_devices_lists_and_ends_one_session(start: StartApp) {
     assert_eq!(status_of_me(&carol).await, StatusCode::OK, "carol stays");
 }
 
+/// "Your devices" keeps `last_seen` at the renewals of a session in use; a session not
+/// read since its login keeps its login time: a 12 s idle timeout renews a
+/// session read two seconds after its login (renewals come every sixth of it); the
+/// flow's clock, moved 5 s on, dates that renewal.
+pub async fn your_devices_last_seen_follows_the_renewals(start: StartApp) {
+    let app = TestApp::start_configured(
+        start,
+        |config| config.idle_timeout(Duration::from_secs(12)),
+        |builder| builder,
+    )
+    .await;
+    let busy = logged_in(&app, "alice").await;
+    let idle = logged_in(&app, "alice").await;
+    let seen = |list: &Value, current: bool| {
+        let session = list["sessions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|s| s["current"] == current)
+            .expect("the session")
+            .clone();
+        (
+            session["logged_in_at"].as_u64().expect("logged_in_at"),
+            session["last_seen"].as_u64().expect("last_seen"),
+        )
+    };
+    let before: Value = busy
+        .get_json("/auth/kvixi/sessions")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let (logged_in_at, last_seen) = seen(&before, true);
+    assert_eq!(last_seen, logged_in_at, "seen at its login");
+
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    app.advance_clock(Duration::from_secs(5));
+    assert_eq!(
+        status_of_me(&busy).await,
+        StatusCode::OK,
+        "a read that renews"
+    );
+    let after: Value = busy
+        .get_json("/auth/kvixi/sessions")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let (_, busy_seen) = seen(&after, true);
+    assert_eq!(busy_seen, logged_in_at + 5, "seen at the renewal: {after}");
+    let (idle_login, idle_seen) = seen(&after, false);
+    assert_eq!(
+        idle_seen, idle_login,
+        "the other was not read since: {after}"
+    );
+    assert_eq!(status_of_me(&idle).await, StatusCode::OK);
+}
+
 /// A fred pool on the Redis at `url`, of one instance's own.
 async fn redis_pool(url: &str) -> Pool {
     let pool = Pool::new(
@@ -551,6 +609,7 @@ macro_rules! session_scenarios {
             app_data_round_trips_typed,
             remember_me_keeps_a_session_the_idle_timeout_would_end,
             your_devices_lists_and_ends_one_session,
+            your_devices_last_seen_follows_the_renewals,
         );
     };
     (@each $start:path; $($name:ident),* $(,)?) => {
