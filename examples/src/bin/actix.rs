@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use kvixi_examples::serve::{self, Framework};
 
+/// mimalloc gives the memory of a burst (a store failover's pile-up of connections) back
+/// to the system; glibc's allocator keeps the high-water mark.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     serve::run(Framework::Actix)
 }

@@ -48,6 +48,11 @@ use crate::child::{App, OwnKvixi, Sessions, cpu_time_of};
 use crate::phase::{Plan, Work};
 use crate::report::Measured;
 
+/// The example binaries' allocator (see `examples/src/bin`): the instances this binary
+/// serves in `serve` mode run exactly as those do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Logged-in sessions the app holds when its memory is read.
 pub const SESSIONS: u64 = 10_000;
 
