@@ -99,11 +99,11 @@ async fn sessions(request: HttpRequest) -> HttpResponse {
     .await
 }
 
-/// Most bytes of an end-session form read: a handle and a `return_to`.
-const END_SESSION_FORM_LIMIT: usize = 4096;
-
 async fn end_session(request: HttpRequest, body: web::Payload) -> HttpResponse {
-    let Ok(form) = body.to_bytes_limited(END_SESSION_FORM_LIMIT).await else {
+    let Ok(form) = body
+        .to_bytes_limited(kvixi_core::devices::MAX_END_SESSION_FORM_BYTES)
+        .await
+    else {
         return HttpResponse::PayloadTooLarge().body("The form is too large.");
     };
     let Ok(form) = form else {

@@ -24,9 +24,6 @@ pub fn routes<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
         .route(config.end_session_path(), post(end_session))
 }
 
-/// Most bytes of an end-session form read: a handle and a `return_to`.
-const END_SESSION_FORM_LIMIT: usize = 4096;
-
 async fn login(Extension(kvixi): Extension<Kvixi>, uri: Uri) -> Response {
     // The pending login travels in its own cookie: no session is touched here.
     into_response(kvixi.handle_login(uri.query()))
@@ -94,7 +91,9 @@ async fn end_session(
     body: axum::body::Body,
 ) -> Response {
     let json = wants_json(&headers);
-    let Ok(form) = axum::body::to_bytes(body, END_SESSION_FORM_LIMIT).await else {
+    let Ok(form) =
+        axum::body::to_bytes(body, kvixi_core::devices::MAX_END_SESSION_FORM_BYTES).await
+    else {
         return into_response(kvixi_core::Reply::plain(413, "The form is too large."));
     };
     let session = TowerSession::new(&session, kvixi.config());

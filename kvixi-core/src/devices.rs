@@ -32,6 +32,10 @@ use crate::session::SessionStorage;
 /// newest. Older sessions are not listed; "log out everywhere" still ends them.
 pub const MAX_LISTED_SESSIONS: usize = 50;
 
+/// Most bytes of the form an adapter reads for `POST sessions/end`
+/// ([`Kvixi::handle_end_session`]): a handle and a `return_to`. A larger form is a 413.
+pub const MAX_END_SESSION_FORM_BYTES: usize = 4096;
+
 /// Most ended sessions whose handles one user's revocation state carries. Past it, the
 /// oldest ended session is folded into the user's revocation stamp: it stays over, and
 /// so does every session of the user begun no later (fails closed, never open).

@@ -169,6 +169,18 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
 return 1
 ";
 
+/// The user's state stored as `text` under `key` (empty: none).
+fn decode_state(key: &str, text: &str) -> Result<UserRevocations, Error> {
+    if text.is_empty() {
+        return Ok(UserRevocations::default());
+    }
+    // Not ours to read: failing closed would log nobody out, failing open might let a
+    // revoked session back. Say so.
+    UserRevocations::decode(text).ok_or_else(|| Error::SessionStoreUnavailable {
+        problem: format!("revocations: the value of {key} is not a revocation state"),
+    })
+}
+
 /// How often a change of a user's state is tried again when other instances keep
 /// changing it between the read and the write.
 const CHANGE_ATTEMPTS: usize = 8;
@@ -182,17 +194,15 @@ impl RedisRevocations {
     async fn state(&self, key: &str) -> Result<(UserRevocations, String), Error> {
         let text: Option<String> = self.call(self.pool.get(key)).await?;
         let text = text.unwrap_or_default();
-        if text.is_empty() {
-            return Ok((UserRevocations::default(), text));
-        }
-        match UserRevocations::decode(&text) {
-            Some(state) => Ok((state, text)),
-            // Not ours to read: failing closed would log nobody out, failing open might
-            // let a revoked session back. Say so.
-            None => Err(Error::SessionStoreUnavailable {
-                problem: format!("revocations: the value of {key} is not a revocation state"),
-            }),
-        }
+        Ok((decode_state(key, &text)?, text))
+    }
+
+    /// The user's state read from Redis now, remembered in the cache.
+    async fn fresh(&self, user_id: &str) -> Result<Revocation, Error> {
+        let (state, _) = self.state(&self.key(user_id)).await?;
+        let revocation = state.revocation();
+        self.cache.put(user_id, revocation.clone());
+        Ok(revocation)
     }
 
     /// Changes the user's state with `change`, atomically against other instances.
@@ -233,10 +243,7 @@ impl Revocations for RedisRevocations {
         if let Some(revocation) = self.cache.get(user_id) {
             return Ok(revocation);
         }
-        let (state, _) = self.state(&self.key(user_id)).await?;
-        let revocation = state.revocation();
-        self.cache.put(user_id, revocation.clone());
-        Ok(revocation)
+        self.fresh(user_id).await
     }
 
     fn revoked_at_now(&self, user_id: &str) -> Option<Revocation> {
@@ -244,11 +251,7 @@ impl Revocations for RedisRevocations {
     }
 
     async fn latest_revocation(&self, user_id: &str) -> Result<Option<UnixTime>, Error> {
-        let (state, _) = self.state(&self.key(user_id)).await?;
-        let revocation = state.revocation();
-        let stamp = revocation.stamp;
-        self.cache.put(user_id, revocation);
-        Ok(stamp)
+        Ok(self.fresh(user_id).await?.stamp)
     }
 
     async fn revoke(&self, user_id: &str, at: UnixTime, keep: Duration) -> Result<(), Error> {
@@ -292,14 +295,7 @@ impl Revocations for RedisRevocations {
         self.call(async { queued }).await?;
         let (state, all): (Option<String>, HashMap<String, String>) =
             self.call(pipeline.all()).await?;
-        let state = match state.as_deref() {
-            None | Some("") => UserRevocations::default(),
-            Some(text) => {
-                UserRevocations::decode(text).ok_or_else(|| Error::SessionStoreUnavailable {
-                    problem: format!("revocations: the value of {key} is not a revocation state"),
-                })?
-            }
-        };
+        let state = decode_state(&key, state.as_deref().unwrap_or_default())?;
         let revocation = state.revocation();
         self.cache.put(user_id, revocation.clone());
         let sessions = all

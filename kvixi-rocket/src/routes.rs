@@ -127,8 +127,9 @@ impl Handler for Flow {
             }
             Flow::Sessions => kvixi.handle_sessions(&*session, wants_json(request)).await,
             Flow::EndSession => {
-                // A handle and a `return_to`: a few hundred bytes.
-                let limit = rocket::data::ToByteUnit::kibibytes(4);
+                let limit = rocket::data::ToByteUnit::bytes(
+                    kvixi_core::devices::MAX_END_SESSION_FORM_BYTES,
+                );
                 let form = match data.open(limit).into_string().await {
                     Ok(form) if form.is_complete() => form.into_inner(),
                     Ok(_) => return Outcome::Error(Status::PayloadTooLarge),
