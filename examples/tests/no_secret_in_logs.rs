@@ -4,8 +4,8 @@
 
 use std::fs::File;
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, header};
@@ -17,12 +17,30 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn wait_for_port(port: u16) {
+/// Whether the example started: it printed its banner (which it does once it listens)
+/// and its port answers. `Err` with its output when it exited instead.
+///
+/// A port that answers is not enough. The ports are picked free before the example
+/// starts, and the three tests run at once: another test's process can take one of them
+/// first, and then the port answers while this example has exited with "cannot listen"
+/// (CI saw that as a refused login). A connect that meets itself (same source and
+/// destination port) does not count either.
+fn wait_until_started(child: &mut Child, port: u16, out: &Path) -> Result<(), String> {
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        let printed = std::fs::read_to_string(out).unwrap_or_default();
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the example exited ({status}):\n{printed}"));
+        }
+        let listens = TcpStream::connect(("127.0.0.1", port))
+            .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+            .unwrap_or(false);
+        if listens && printed.contains(" example: open http://127.0.0.1:") {
+            return Ok(());
+        }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "the example never listened"
+            "the example never listened:\n{printed}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -123,29 +141,52 @@ async fn exercise(app: &str, mock: &str) -> Vec<String> {
     secrets
 }
 
+/// The example, started at `RUST_LOG=trace` on two free ports with its output in a
+/// file: (process, app port, mock port, output file, its directory). A start that lost
+/// a port to another process is tried again on new ports, twice at most.
+fn start_example(binary: &str) -> (Child, u16, u16, PathBuf, PathBuf) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let (app_port, mock_port) = (free_port(), free_port());
+        let name = format!("kvixi-log-{}-{app_port}", std::process::id());
+        let out = std::env::temp_dir().join(format!("{name}.txt"));
+        let file = File::create(&out).expect("log file");
+        // The example's SQLite file and key, out of the checkout.
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("a directory for the example");
+        let mut child = Command::new(binary)
+            .env_remove("KVIXI_APP_ID")
+            .env_remove("KVIXI_REDIS_URL")
+            .env_remove("KVIXI_DATABASE_URL")
+            .env("KVIXI_EXAMPLE_DIR", &dir)
+            .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
+            .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
+            .env("KVIXI_MOCK_ADDR", format!("127.0.0.1:{mock_port}"))
+            .env("RUST_LOG", "trace")
+            .env_remove("ROCKET_LOG_LEVEL")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .expect("the example starts");
+        match wait_until_started(&mut child, app_port, &out) {
+            Ok(()) => return (child, app_port, mock_port, out, dir),
+            Err(failure) => {
+                let _ = std::fs::remove_file(&out);
+                let _ = std::fs::remove_dir_all(&dir);
+                // Only a lost port (the app's or the emulator's) is worth another try.
+                let lost_port = failure.contains("cannot listen")
+                    || failure.contains("could not start the embedded Kvixi emulator");
+                assert!(lost_port, "{failure}");
+                failures.push(failure);
+            }
+        }
+    }
+    panic!("the example could not start: {failures:#?}");
+}
+
 async fn check_example(binary: &str) {
-    let (app_port, mock_port) = (free_port(), free_port());
-    let out = std::env::temp_dir().join(format!("kvixi-log-{}-{app_port}.txt", std::process::id()));
-    let file = File::create(&out).expect("log file");
-    // The example's SQLite file and key, out of the checkout.
-    let dir = std::env::temp_dir().join(format!("kvixi-log-{}-{app_port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a directory for the example");
-    let mut child = Command::new(binary)
-        .env_remove("KVIXI_APP_ID")
-        .env_remove("KVIXI_REDIS_URL")
-        .env_remove("KVIXI_DATABASE_URL")
-        .env("KVIXI_EXAMPLE_DIR", &dir)
-        .env("KVIXI_EXAMPLE_ADDR", format!("127.0.0.1:{app_port}"))
-        .env("KVIXI_PUBLIC_URL", format!("http://127.0.0.1:{app_port}"))
-        .env("KVIXI_MOCK_ADDR", format!("127.0.0.1:{mock_port}"))
-        .env("RUST_LOG", "trace")
-        .env_remove("ROCKET_LOG_LEVEL")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log file"))
-        .stderr(file)
-        .spawn()
-        .expect("the example starts");
-    wait_for_port(app_port);
+    let (mut child, app_port, mock_port, out, dir) = start_example(binary);
     let secrets = exercise(
         &format!("http://127.0.0.1:{app_port}"),
         &format!("http://127.0.0.1:{mock_port}"),

@@ -65,7 +65,11 @@ fn redis_on(port: u16) -> Redis {
         .spawn()
         .expect("redis-server starts");
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connect that meets itself (same source and destination port) is not redis.
+    while !TcpStream::connect(("127.0.0.1", port))
+        .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+        .unwrap_or(false)
+    {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "redis listens on {port}"

@@ -3,7 +3,6 @@
 //! [`StartRedisApp`](crate::StartRedisApp) functions, whose instances all share the same
 //! cookie key, as instances behind a load balancer must).
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use kvixi_core::Kvixi;
@@ -141,7 +140,7 @@ fn rocket_on(kvixi: Kvixi, listener: std::net::TcpListener, redis_url: Option<St
     });
     tokio::task::block_in_place(|| {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !crate::service::listens(port) {
             assert!(Instant::now() < deadline, "the Rocket app never listened");
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -76,7 +76,7 @@ pub async fn redis_sessions_outlive_a_stopped_server_in_the_same_process(start: 
     // one starts (the fleet scenarios do the same with a SIGKILLed process).
     let port = app.base.port().expect("a port");
     let stopped = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+    while crate::service::listens(port) {
         assert!(
             stopped.elapsed() < Duration::from_secs(5),
             "the stopped instance still accepts connections on {port}"

@@ -57,10 +57,21 @@ pub fn start(program: &str, args: &[String], port: u16) -> Service {
     service
 }
 
+/// Whether something listens on `127.0.0.1:port`.
+///
+/// A connection whose two ends are the same address does not count: a connect to a free
+/// port of the ephemeral range can pick that very port as its source and "open" to itself
+/// (TCP simultaneous open), which once let a test go on before its server listened.
+pub fn listens(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port))
+        .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+        .unwrap_or(false)
+}
+
 /// Polls until `127.0.0.1:port` accepts a TCP connection.
 pub fn wait_for_port(port: u16, limit: Duration) {
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !listens(port) {
         assert!(
             started.elapsed() < limit,
             "nothing listens on 127.0.0.1:{port} after {limit:?}"

@@ -141,13 +141,15 @@ impl Drop for Process {
     }
 }
 
-/// Whether something accepts TCP connections on `127.0.0.1:port`.
+/// Whether something accepts TCP connections on `127.0.0.1:port` (a connect that meets
+/// itself does not count: see [`service::listens`]).
 pub fn port_open(port: u16) -> bool {
     TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         Duration::from_millis(500),
     )
-    .is_ok()
+    .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+    .unwrap_or(false)
 }
 
 /// How redis-cli's answer starts when the command failed: an error reply (printed as is,

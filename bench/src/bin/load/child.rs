@@ -109,7 +109,12 @@ impl App {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("the example exited: {status}"));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // A connect that meets itself (same source and destination port) is not
+            // the example.
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+                .unwrap_or(false)
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

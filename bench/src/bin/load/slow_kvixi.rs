@@ -192,7 +192,12 @@ async fn wait_listening(child: &mut Child, app: SocketAddr) -> Result<(), String
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("the example exited: {status}"));
         }
-        if TcpStream::connect(app).await.is_ok() {
+        // A connect that meets itself (same source and destination port) is not the app.
+        if TcpStream::connect(app)
+            .await
+            .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
