@@ -5,7 +5,8 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
 use kvixi_actix::{
-    Kvixi, KvixiAppExt, KvixiToken, KvixiUser, RequireLogin, SessionStore, require_recent_login,
+    Kvixi, KvixiAppExt, KvixiDevices, KvixiToken, KvixiUser, RequireLogin, SessionStore,
+    require_recent_login,
 };
 
 pub use crate::pages::own_pages;
@@ -97,21 +98,14 @@ async fn private(kvixi: web::Data<Kvixi>, user: KvixiUser) -> web::Html {
     web::Html::new(crate::pages::private(kvixi.config(), &user))
 }
 
-/// The user comes from the group guard, in the request extensions.
+/// The user comes from the group guard, in the request extensions; "your devices" from
+/// the session the guard read.
 async fn account(
     kvixi: web::Data<Kvixi>,
     user: web::ReqData<KvixiUser>,
-) -> Result<web::Html, actix_web::error::Error> {
-    // The store away: the page waits, as every page that needs the session does.
-    let devices = kvixi
-        .sessions_of(&user.id)
-        .await
-        .map_err(actix_web::error::ErrorServiceUnavailable)?;
-    Ok(web::Html::new(crate::pages::account(
-        kvixi.config(),
-        &user,
-        &devices,
-    )))
+    devices: KvixiDevices,
+) -> web::Html {
+    web::Html::new(crate::pages::account(kvixi.config(), &user, &devices))
 }
 
 async fn verified(user: web::ReqData<KvixiUser>) -> web::Html {

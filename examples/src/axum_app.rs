@@ -6,7 +6,7 @@ use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use kvixi_axum::{
-    Kvixi, KvixiRouterExt, KvixiToken, KvixiUser, require_login, require_recent_login,
+    Kvixi, KvixiDevices, KvixiRouterExt, KvixiToken, KvixiUser, require_login, require_recent_login,
 };
 use tower_sessions::SessionStore;
 
@@ -68,17 +68,14 @@ async fn private(Extension(kvixi): Extension<Kvixi>, user: KvixiUser) -> Html<St
     Html(crate::pages::private(kvixi.config(), &user))
 }
 
-/// The user comes from the group guard, in the request extensions.
+/// The user comes from the group guard, in the request extensions; "your devices" from
+/// the session the guard read.
 async fn account(
     Extension(kvixi): Extension<Kvixi>,
     Extension(user): Extension<KvixiUser>,
-) -> Result<Html<String>, axum::http::StatusCode> {
-    // The store away: the page waits, as every page that needs the session does.
-    let devices = kvixi
-        .sessions_of(&user.id)
-        .await
-        .map_err(|_| axum::http::StatusCode::SERVICE_UNAVAILABLE)?;
-    Ok(Html(crate::pages::account(kvixi.config(), &user, &devices)))
+    devices: KvixiDevices,
+) -> Html<String> {
+    Html(crate::pages::account(kvixi.config(), &user, &devices))
 }
 
 async fn verified(Extension(user): Extension<KvixiUser>) -> Html<String> {

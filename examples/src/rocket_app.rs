@@ -1,7 +1,9 @@
 //! The Rocket example app, built only with `kvixi-rocket`'s public API.
 
 use kvixi_core::Kvixi;
-use kvixi_rocket::{KvixiFairing, KvixiToken, KvixiUser, RequireLogin, require_recent_login};
+use kvixi_rocket::{
+    KvixiDevices, KvixiFairing, KvixiToken, KvixiUser, RequireLogin, require_recent_login,
+};
 use rocket::figment::Figment;
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Status};
@@ -84,17 +86,8 @@ fn private(kvixi: &State<Kvixi>, user: KvixiUser) -> RawHtml<String> {
 /// (no second session read). Without the fairing, this handler would refuse anonymous
 /// visitors anyway; with it, a forgotten guard opens nothing.
 #[rocket::get("/account")]
-async fn account(kvixi: &State<Kvixi>, user: KvixiUser) -> Result<RawHtml<String>, Status> {
-    // The store away: the page waits, as every page that needs the session does.
-    let devices = kvixi
-        .sessions_of(&user.id)
-        .await
-        .map_err(|_| Status::ServiceUnavailable)?;
-    Ok(RawHtml(crate::pages::account(
-        kvixi.config(),
-        &user,
-        &devices,
-    )))
+async fn account(kvixi: &State<Kvixi>, user: KvixiUser, devices: KvixiDevices) -> RawHtml<String> {
+    RawHtml(crate::pages::account(kvixi.config(), &user, &devices))
 }
 
 #[rocket::get("/account/verified")]

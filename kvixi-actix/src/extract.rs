@@ -1,4 +1,4 @@
-//! Extractors: `KvixiUser`, `Option<KvixiUser>` and `KvixiToken`.
+//! Extractors: `KvixiUser`, `Option<KvixiUser>`, `KvixiToken` and `KvixiDevices`.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -39,6 +39,24 @@ impl Deref for KvixiUser {
 /// again) while [`KvixiUser`] still finds the user.
 #[derive(Clone, Debug)]
 pub struct KvixiToken(pub AccessToken);
+
+/// The current user's sessions ("your devices"), newest first, with this request's own
+/// marked [`current`](kvixi_core::devices::Device::current): for an account page where
+/// each has a "log out this device" form (posting its `handle` to
+/// [`Config::end_session_path`](kvixi_core::Config::end_session_path)). Anonymous
+/// requests are refused as [`KvixiUser`] refuses them.
+///
+/// Costs the session read (shared with a guard or another extractor of the request) and
+/// one read of the user's index in the store. Derefs to the list.
+#[derive(Clone, Debug)]
+pub struct KvixiDevices(pub Vec<kvixi_core::devices::Device>);
+
+impl Deref for KvixiDevices {
+    type Target = [kvixi_core::devices::Device];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 pub(crate) type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, Error>>>>;
 
@@ -88,6 +106,20 @@ impl FromRequest for KvixiToken {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         extract(request, async |kvixi, session| {
             Ok(kvixi.current_token(&*session).await?.map(KvixiToken))
+        })
+    }
+}
+
+impl FromRequest for KvixiDevices {
+    type Error = Error;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        extract(request, async |kvixi, session| {
+            Ok(kvixi
+                .sessions_of_current(&*session)
+                .await?
+                .map(KvixiDevices))
         })
     }
 }

@@ -3,7 +3,8 @@
 //! [`App::with_kvixi`](KvixiAppExt::with_kvixi) mounts the login, callback and logout
 //! routes, puts the flow in the app data and wraps the app in the session middleware,
 //! with the store and the cookie key the flow's [`Config`] names. Handlers then take
-//! [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`]. Every decision of the flow is
+//! [`KvixiUser`], `Option<KvixiUser>`, [`KvixiToken`] or [`KvixiDevices`] (the user's
+//! sessions, for an account page). Every decision of the flow is
 //! made by [`kvixi_core`], sessions included; this crate only translates.
 //!
 //! To protect a whole scope at once, wrap it in [`RequireLogin`]: its handlers need no
@@ -145,7 +146,7 @@ pub mod testing;
 pub use app::KvixiAppExt;
 pub use app_user::AppUser;
 pub use error::Error;
-pub use extract::{KvixiToken, KvixiUser};
+pub use extract::{KvixiDevices, KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
 pub use require::{RequireLogin, RequireLoginService, require_recent_login};

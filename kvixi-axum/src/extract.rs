@@ -1,4 +1,4 @@
-//! Extractors: `KvixiUser`, `Option<KvixiUser>` and `KvixiToken`.
+//! Extractors: `KvixiUser`, `Option<KvixiUser>`, `KvixiToken` and `KvixiDevices`.
 
 use std::ops::Deref;
 
@@ -33,6 +33,24 @@ impl Deref for KvixiUser {
 /// to the app.
 #[derive(Clone, Debug)]
 pub struct KvixiToken(pub AccessToken);
+
+/// The current user's sessions ("your devices"), newest first, with this request's own
+/// marked [`current`](kvixi_core::devices::Device::current): for an account page where
+/// each has a "log out this device" form (posting its `handle` to
+/// [`Config::end_session_path`](kvixi_core::Config::end_session_path)). Anonymous
+/// requests are refused as [`KvixiUser`] refuses them.
+///
+/// Costs the session read (shared with a guard or another extractor of the request) and
+/// one read of the user's index in the store. Derefs to the list.
+#[derive(Clone, Debug)]
+pub struct KvixiDevices(pub Vec<kvixi_core::devices::Device>);
+
+impl Deref for KvixiDevices {
+    type Target = [kvixi_core::devices::Device];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// Why an extractor refused a request; answers the response the core decided.
 #[derive(Debug)]
@@ -126,6 +144,19 @@ impl<S: Send + Sync> FromRequestParts<S> for KvixiToken {
         let (kvixi, session) = flow_and_session(&parts.extensions)?;
         match kvixi.current_token(&session).await {
             Ok(Some(token)) => Ok(KvixiToken(token)),
+            Ok(None) => Err(anonymous(kvixi, parts)),
+            Err(error) => Err(failure(kvixi, parts, &error)),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KvixiDevices {
+    type Rejection = KvixiRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let (kvixi, session) = flow_and_session(&parts.extensions)?;
+        match kvixi.sessions_of_current(&session).await {
+            Ok(Some(devices)) => Ok(KvixiDevices(devices)),
             Ok(None) => Err(anonymous(kvixi, parts)),
             Err(error) => Err(failure(kvixi, parts, &error)),
         }

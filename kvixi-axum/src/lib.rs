@@ -3,7 +3,8 @@
 //! [`KvixiRouterExt::with_kvixi`] mounts the login, callback and logout routes, the
 //! [`KvixiLayer`] and an in-memory session store ([`MemoryStore`]) with the right cookie
 //! settings.
-//! Handlers then take [`KvixiUser`], `Option<KvixiUser>` or [`KvixiToken`]. Every decision
+//! Handlers then take [`KvixiUser`], `Option<KvixiUser>`, [`KvixiToken`] or
+//! [`KvixiDevices`] (the user's sessions, for an account page). Every decision
 //! of the flow is made by [`kvixi_core`]; this crate only translates.
 //!
 //! To protect a whole group of routes at once, pass [`require_login()`] to
@@ -106,7 +107,7 @@ pub mod testing;
 
 pub use app_user::AppUser;
 use axum::Router;
-pub use extract::{KvixiRejection, KvixiToken, KvixiUser};
+pub use extract::{KvixiDevices, KvixiRejection, KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, MemoryStore, SESSION_COOKIE};
 pub use layer::{KvixiFuture, KvixiLayer, KvixiService, session_layer};

@@ -1,4 +1,4 @@
-//! Request guards: `KvixiUser`, `Option<KvixiUser>` and `KvixiToken`.
+//! Request guards: `KvixiUser`, `Option<KvixiUser>`, `KvixiToken` and `KvixiDevices`.
 
 use std::ops::Deref;
 
@@ -32,6 +32,24 @@ impl Deref for KvixiUser {
 /// to the app.
 #[derive(Clone, Debug)]
 pub struct KvixiToken(pub AccessToken);
+
+/// The current user's sessions ("your devices"), newest first, with this request's own
+/// marked [`current`](kvixi_core::devices::Device::current): for an account page where
+/// each has a "log out this device" form (posting its `handle` to
+/// [`Config::end_session_path`](kvixi_core::Config::end_session_path)). Anonymous
+/// requests are refused as [`KvixiUser`] refuses them.
+///
+/// Costs the session read (shared with a guard or another extractor of the request) and
+/// one read of the user's index in the store. Derefs to the list.
+#[derive(Clone, Debug)]
+pub struct KvixiDevices(pub Vec<kvixi_core::devices::Device>);
+
+impl Deref for KvixiDevices {
+    type Target = [kvixi_core::devices::Device];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 /// Fails the guard with 401, leaving `reply` for the catcher.
 fn refuse<T>(request: &Request<'_>, reply: Reply, error: Error) -> Outcome<T, Error> {
@@ -93,6 +111,23 @@ impl<'r> FromRequest<'r> for KvixiToken {
         let session = crate::session::of(&attached.sessions, request);
         match attached.kvixi.current_token(&*session).await {
             Ok(Some(token)) => Outcome::Success(KvixiToken(token)),
+            Ok(None) => anonymous(request, attached),
+            Err(error) => failed(request, attached, error),
+        }
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for KvixiDevices {
+    type Error = Error;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
+        let Some(attached) = Attached::of(request) else {
+            return not_attached();
+        };
+        let session = crate::session::of(&attached.sessions, request);
+        match attached.kvixi.sessions_of_current(&*session).await {
+            Ok(Some(devices)) => Outcome::Success(KvixiDevices(devices)),
             Ok(None) => anonymous(request, attached),
             Err(error) => failed(request, attached, error),
         }

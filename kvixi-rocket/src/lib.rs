@@ -11,8 +11,8 @@
 //!
 //! [`KvixiFairing`] mounts the login, callback and logout routes at the configured paths,
 //! registers the catcher that answers refused guards, and keeps sessions in an in-memory
-//! store. Handlers then take the request guards [`KvixiUser`], `Option<KvixiUser>` or
-//! [`KvixiToken`], and `&State<Kvixi>` for the flow itself. Every decision of the flow is
+//! store. Handlers then take the request guards [`KvixiUser`], `Option<KvixiUser>`,
+//! [`KvixiToken`] or [`KvixiDevices`] (the user's sessions, for an account page), and `&State<Kvixi>` for the flow itself. Every decision of the flow is
 //! made by [`kvixi_core`]; this crate only translates.
 //!
 //! To protect every route under a base path at once, attach [`RequireLogin`]: a request
@@ -136,7 +136,7 @@ pub mod testing;
 
 pub use app_user::AppUser;
 pub use fairing::KvixiFairing;
-pub use guard::{KvixiToken, KvixiUser};
+pub use guard::{KvixiDevices, KvixiToken, KvixiUser};
 pub use kvixi_core::AppData;
 pub use kvixi_core::{Config, Kvixi, SESSION_COOKIE};
 pub use require::{RequireLogin, require_recent_login};

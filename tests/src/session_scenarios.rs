@@ -350,6 +350,17 @@ pub async fn your_devices_lists_and_ends_one_session(start: StartApp) {
             "{handle} on the page"
         );
     }
+    // The page marks the device it was asked from, and only that one.
+    let marked: Vec<&str> = page
+        .split("<li class=\"device\">")
+        .filter(|row| row.contains("(this device)"))
+        .collect();
+    assert_eq!(marked.len(), 1, "one device marked as this one: {page}");
+    let own = &current[0].0;
+    assert!(
+        marked[0].contains(&format!("value=\"{own}\"")),
+        "the marked device is the one asking ({own}): {page}"
+    );
     let second_handle = devices(&second)
         .await
         .into_iter()
