@@ -43,7 +43,8 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// Starts `program args…` and waits until it accepts connections on `port`.
+/// Starts `program args…` and waits until it accepts connections on `port`. Panics if
+/// it exited right after the port answered: another process took the port first.
 pub fn start(program: &str, args: &[String], port: u16) -> Service {
     let child = Command::new(program)
         .args(args)
@@ -52,8 +53,12 @@ pub fn start(program: &str, args: &[String], port: u16) -> Service {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let service = Service { child, port };
+    let mut service = Service { child, port };
     wait_for_port(port, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(100));
+    if let Ok(Some(status)) = service.child.try_wait() {
+        panic!("{program} exited ({status}) although {port} answers: another process has it");
+    }
     service
 }
 

@@ -273,7 +273,9 @@ fn redis_server(name: &str, dir: &Path, port: u16, extra: &[String]) -> Process 
     Process::spawn(name, command, log)
 }
 
-/// Waits until `process` accepts connections on `port`; `Err` if it exits first.
+/// Waits until `process` accepts connections on `port`; `Err` if it exits first, or
+/// right after: a port another process took in the meantime answers too, while ours
+/// exits on "address in use" (a server binds within milliseconds of starting).
 fn wait_listening(process: &mut Process, port: u16) -> Result<(), String> {
     let started = Instant::now();
     while !port_open(port) {
@@ -290,6 +292,13 @@ fn wait_listening(process: &mut Process, port: u16) -> Result<(), String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    if let Some(status) = process.exited() {
+        return Err(format!(
+            "{} exited ({status}) although {port} answers: another process has it",
+            process.name
+        ));
     }
     Ok(())
 }
