@@ -28,10 +28,12 @@ fn free_port() -> u16 {
 fn wait_until_started(child: &mut Child, port: u16, out: &Path) -> Result<(), String> {
     let started = Instant::now();
     loop {
-        let printed = std::fs::read_to_string(out).unwrap_or_default();
         if let Ok(Some(status)) = child.try_wait() {
+            // Read after the exit: all it printed.
+            let printed = std::fs::read_to_string(out).unwrap_or_default();
             return Err(format!("the example exited ({status}):\n{printed}"));
         }
+        let printed = std::fs::read_to_string(out).unwrap_or_default();
         let listens = TcpStream::connect(("127.0.0.1", port))
             .and_then(|s| Ok(s.local_addr()? != s.peer_addr()?))
             .unwrap_or(false);
