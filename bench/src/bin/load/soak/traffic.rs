@@ -57,8 +57,9 @@ struct Revoke {
     /// It answered 303 from a live session (else a 5xx, or from a session that may have
     /// been revoked already: it may or may not have revoked anyone).
     certain: bool,
-    /// It answered 5xx or no answer: the store failed, so it wrote no stamp and explains
-    /// no logout.
+    /// It answered 5xx: the store failed, so it wrote no stamp and explains no logout.
+    /// (Without an answer, as when its instance is killed mid-request, it may have
+    /// written its stamp first: not failed.)
     failed: bool,
 }
 
@@ -621,7 +622,9 @@ impl Browser {
             })
             .await
         else {
-            self.unsure(pending);
+            // No answer (its instance killed or restarted mid-request): it may have
+            // written its stamp before the answer was lost, as CI saw once.
+            self.unsure(pending, false);
             return;
         };
         let status = answer.status();
@@ -639,7 +642,7 @@ impl Browser {
             self.publish(shared);
             shared.bury(cookie);
         } else if status.is_server_error() {
-            self.unsure(pending);
+            self.unsure(pending, true);
         } else {
             if let Some(index) = pending {
                 lock(&self.user.revokes)[index].answered = Some(Instant::now());
@@ -654,9 +657,9 @@ impl Browser {
     }
 
     /// A logout without a clear answer (5xx, or none): this browser's own session may
-    /// or may not have ended, but a "log out everywhere" that failed wrote no stamp, so
-    /// it explains no other device's logout.
-    fn unsure(&mut self, pending: Option<usize>) {
+    /// or may not have ended. A "log out everywhere" that answered 5xx (`failed`) wrote
+    /// no stamp, so it explains no other device's logout; one without an answer may have.
+    fn unsure(&mut self, pending: Option<usize>, failed: bool) {
         if let State::LoggedIn {
             sent: login,
             answered,
@@ -674,7 +677,7 @@ impl Browser {
         if let Some(index) = pending {
             let revoke = &mut lock(&self.user.revokes)[index];
             revoke.answered = Some(Instant::now());
-            revoke.failed = true;
+            revoke.failed = failed;
         }
     }
 }
