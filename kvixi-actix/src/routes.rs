@@ -171,72 +171,79 @@ mod tests {
     use super::shared_prefix;
     use crate::KvixiAppExt;
 
-    #[actix_web::test]
-    async fn the_apps_own_routes_under_the_prefix_still_answer() {
-        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+    /// An app with kvixi (its callback at `callback`, login at `login_path`) and one own
+    /// route at
+    /// `route`, asked each `(method, path)`: the statuses must be as listed.
+    async fn answers(
+        callback: &str,
+        login_path: &str,
+        route: &str,
+        expected: &[(&str, &str, StatusCode)],
+    ) {
+        let config = Config::builder("app", "secret", callback)
+            .login_path(login_path)
             .build()
             .expect("valid config");
         let kvixi = Kvixi::new(config).expect("flow builds");
         let app = test::init_service(
             App::new()
                 .with_kvixi(kvixi)
-                .route("/auth/kvixi/help", web::get().to(|| async { "help" }))
+                .route(route, web::get().to(|| async { "the app's" }))
                 .route("/me", web::get().to(|| async { "me" })),
         )
         .await;
-        for (method, path, status) in [
-            ("GET", "/auth/kvixi/help", StatusCode::OK),
-            ("GET", "/me", StatusCode::OK),
-            ("GET", "/auth/kvixi/login", StatusCode::SEE_OTHER),
-            // Escapes are matched decoded, as before the routes shared a scope.
-            ("GET", "/auth/kvixi/log%69n", StatusCode::SEE_OTHER),
-            ("POST", "/auth/kvixi/logout", StatusCode::SEE_OTHER),
-            ("GET", "/auth/kvixi/logout", StatusCode::METHOD_NOT_ALLOWED),
-            ("GET", "/auth/kvixi/nothing", StatusCode::NOT_FOUND),
-            // An escaped path of the app's is the app's.
-            ("GET", "/auth/kvixi/h%65lp", StatusCode::OK),
-        ] {
+        for (method, path, status) in expected {
             let request = TestRequest::default()
                 .method(method.parse().expect("a method"))
                 .uri(path)
                 .insert_header(("accept", "text/html"))
                 .to_request();
             let response = test::call_service(&app, request).await;
-            assert_eq!(response.status(), status, "{method} {path}");
+            assert_eq!(response.status(), *status, "{method} {path}");
         }
+    }
+
+    #[actix_web::test]
+    async fn the_apps_own_routes_under_the_prefix_still_answer() {
+        answers(
+            "http://localhost/auth/kvixi/callback",
+            "/auth/kvixi/login",
+            "/auth/kvixi/help",
+            &[
+                ("GET", "/auth/kvixi/help", StatusCode::OK),
+                ("GET", "/me", StatusCode::OK),
+                ("GET", "/auth/kvixi/login", StatusCode::SEE_OTHER),
+                // Escapes are matched decoded, as before the routes shared a scope.
+                ("GET", "/auth/kvixi/log%69n", StatusCode::SEE_OTHER),
+                ("POST", "/auth/kvixi/logout", StatusCode::SEE_OTHER),
+                ("GET", "/auth/kvixi/logout", StatusCode::METHOD_NOT_ALLOWED),
+                ("GET", "/auth/kvixi/nothing", StatusCode::NOT_FOUND),
+                // An escaped path of the app's is the app's.
+                ("GET", "/auth/kvixi/h%65lp", StatusCode::OK),
+            ],
+        )
+        .await;
+    }
+
+    #[actix_web::test]
+    async fn paths_that_share_no_prefix_leave_the_apps_routes_alone() {
+        answers(
+            "http://localhost/callback",
+            "/login",
+            "/files/{name}",
+            &[
+                ("GET", "/files/my%20doc", StatusCode::OK),
+                ("GET", "/files/notes", StatusCode::OK),
+                ("GET", "/login", StatusCode::SEE_OTHER),
+                ("GET", "/log%69n", StatusCode::SEE_OTHER),
+            ],
+        )
+        .await;
     }
 
     fn prefix(paths: &[&str]) -> String {
         let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
         shared_prefix(&paths).to_owned()
-    }
-
-    #[actix_web::test]
-    async fn paths_that_share_no_prefix_leave_the_apps_routes_alone() {
-        let config = Config::builder("app", "secret", "http://localhost/callback")
-            .login_path("/login")
-            .build()
-            .expect("valid config");
-        let kvixi = Kvixi::new(config).expect("flow builds");
-        let app = test::init_service(
-            App::new()
-                .with_kvixi(kvixi)
-                .route("/files/{name}", web::get().to(|| async { "file" })),
-        )
-        .await;
-        for (path, status) in [
-            ("/files/my%20doc", StatusCode::OK),
-            ("/files/notes", StatusCode::OK),
-            ("/login", StatusCode::SEE_OTHER),
-            ("/log%69n", StatusCode::SEE_OTHER),
-        ] {
-            let request = TestRequest::get()
-                .uri(path)
-                .insert_header(("accept", "text/html"))
-                .to_request();
-            let response = test::call_service(&app, request).await;
-            assert_eq!(response.status(), status, "GET {path}");
-        }
     }
 
     #[test]
