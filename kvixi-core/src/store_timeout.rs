@@ -28,9 +28,10 @@ use crate::{Config, Error};
 /// waiting and the store has answered none of them (nor any other call) for
 /// [`StoreTimeout::stall_after`] (an eighth of the timeout, at least 100 ms: 250 ms by
 /// default), each further call that would wait is answered the same store error at once,
-/// until the store answers again or every waiting call has timed out (then a new batch
-/// is let through to probe). A Redis failover thus holds a few hundred milliseconds of
-/// requests per instance, not the whole timeout's worth; a burst against a store that
+/// and so are the calls that were waiting, until the store answers again (a new call
+/// when none waits is let through to probe). A Redis failover thus holds a few hundred
+/// milliseconds of requests per instance, each for at most that long, not the whole
+/// timeout's worth; a burst against a store that
 /// answers, however large, is never refused, because its answers keep coming. Each call
 /// refused so is counted in `kvixi_session_store_shed_total`, and the first of a stall is
 /// logged.
@@ -71,6 +72,9 @@ struct Stall {
     progress: AtomicU64,
     /// Calls are being shed (for logging the start and end of a stall once).
     shedding: AtomicBool,
+    /// Wakes the waiting calls when a stall is seen: they are given up at once too, so
+    /// a stall holds no request (nor its connection and buffers) for the whole timeout.
+    released: tokio::sync::Notify,
 }
 
 impl Stall {
@@ -81,6 +85,7 @@ impl Stall {
             waiting: AtomicUsize::new(0),
             progress: AtomicU64::new(0),
             shedding: AtomicBool::new(false),
+            released: tokio::sync::Notify::new(),
         }
     }
 
@@ -118,6 +123,7 @@ impl Stall {
             );
         }
         crate::telemetry::store_call_shed();
+        self.released.notify_waiters();
         true
     }
 
@@ -203,11 +209,18 @@ impl<S> StoreTimeout<S> {
         if let Poll::Ready(answer) = first {
             return answer;
         }
+        // Registered before this call counts as waiting: a stall seen from then on
+        // releases it.
+        let released = self.stall.released.notified();
         let started = Instant::now();
         let Some(_waiting) = self.stall.wait(started) else {
             return shed();
         };
-        let answer = tokio::time::timeout(self.timeout, call).await;
+        let answer = tokio::select! {
+            biased;
+            answer = tokio::time::timeout(self.timeout, call) => answer,
+            () = released => return shed(),
+        };
         let ended = Instant::now();
         crate::telemetry::store_call(ended.saturating_duration_since(started));
         match answer {
@@ -463,9 +476,19 @@ mod tests {
             "the shed call was not sent"
         );
 
-        // The waiting calls end at the deadline; then a new call probes the store again.
-        assert!(waiting.await.unwrap().is_err());
+        // The calls that were waiting are given up with it, long before the deadline;
+        // then a new call probes the store again.
+        let released = Instant::now();
+        let first = Error::from(waiting.await.unwrap().unwrap_err());
+        assert!(
+            matches!(&first, Error::SessionStoreUnavailable { problem } if problem.contains("answered nothing")),
+            "{first:?}"
+        );
         assert!(second.await.unwrap().is_err());
+        assert!(
+            released.elapsed() < Duration::from_millis(100),
+            "the waiting calls were released, not kept to the deadline"
+        );
         let started = Instant::now();
         assert!(store.load(&Id::default()).await.is_err());
         assert!(
