@@ -4,9 +4,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::cookie::Cookie;
-use actix_web::dev::{Service, ServiceResponse};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, Either, HttpMessage, HttpRequest, HttpResponse, web};
 use criterion::Criterion;
@@ -54,6 +56,17 @@ async fn floor_me<St: SessionStore>(
     request: HttpRequest,
     floor: web::Data<Floor<St>>,
 ) -> Either<String, HttpResponse> {
+    match floor_user(&request, &floor).await {
+        Some(user) => Either::Left(user.id),
+        None => Either::Right(floor_anonymous(&request)),
+    }
+}
+
+/// The floor's work: the user of the request's session, if any.
+async fn floor_user<St: SessionStore>(
+    request: &HttpRequest,
+    floor: &Floor<St>,
+) -> Option<kvixi_core::KvixiUser> {
     let cookies = request.headers().get_all(header::COOKIE);
     let id = flow::cookie_value(cookies.filter_map(|v| v.to_str().ok()), SESSION_COOKIE)
         .and_then(|sealed| floor.key.open(SESSION_COOKIE, sealed))
@@ -62,12 +75,34 @@ async fn floor_me<St: SessionStore>(
         Some(id) => floor.store.load(&id).await.ok().flatten(),
         None => None,
     };
-    let user = record
+    record
         .and_then(|mut record| record.data.remove(AUTH_RECORD_KEY))
-        .and_then(floor::auth_record);
+        .and_then(floor::auth_record)
+        .map(|record| record.user)
+}
+
+/// The hand-written group guard ([`table::HAND_GUARD`]): the floor's work in actix's own
+/// `from_fn` middleware on the scope, the user left in the extensions for the handler,
+/// as `RequireLogin` leaves it.
+async fn hand_guard(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let user = match request.app_data::<web::Data<Floor<MemoryStore>>>() {
+        Some(floor) => floor_user(request.request(), floor).await,
+        None => None,
+    };
     match user {
-        Some(record) => Either::Left(record.user.id),
-        None => Either::Right(floor_anonymous(&request)),
+        Some(user) => {
+            request.extensions_mut().insert(KvixiUser(user));
+            next.call(request)
+                .await
+                .map(ServiceResponse::map_into_left_body)
+        }
+        None => {
+            let response = floor_anonymous(request.request());
+            Ok(request.into_response(response).map_into_right_body())
+        }
     }
 }
 
@@ -158,6 +193,13 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
         store: store.clone(),
         key: kvixi.config().cookie_key().clone(),
     });
+    let hand_guard_app = system.block_on(test::init_service(
+        App::new().app_data(floor.clone()).service(
+            web::scope("/me")
+                .wrap(from_fn(hand_guard))
+                .route("", web::get().to(guarded_me)),
+        ),
+    ));
     let floor_app = system.block_on(test::init_service(
         App::new()
             .app_data(floor)
@@ -177,6 +219,8 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
         expect(&floor_app, Some(&cookie), JSON, 200).await;
         expect(&guarded_app, Some(&cookie), JSON, 200).await;
         expect(&guarded_app, None, JSON, 401).await;
+        expect(&hand_guard_app, Some(&cookie), JSON, 200).await;
+        expect(&hand_guard_app, None, JSON, 401).await;
         for accept in [JSON, BROWSER] {
             let status = if accept == JSON { 401 } else { 303 };
             expect(&kvixi_app, None, accept, status).await;
@@ -205,6 +249,11 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
         &table::id(table::AUTHENTICATED, "actix", table::GUARDED),
         |iters| system.block_on(run(&guarded_app, cookie, JSON, iters)),
     );
+    bench(
+        criterion,
+        &table::id(table::AUTHENTICATED, "actix", table::HAND_GUARD),
+        |iters| system.block_on(run(&hand_guard_app, cookie, JSON, iters)),
+    );
 
     // Issue 14: the app's own data, typed, from the same record.
     let app_data_app = system.block_on(test::init_service(
@@ -228,6 +277,9 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) {
         }),
         (authenticated(table::GUARDED), &mut |n| {
             system.block_on(run(&guarded_app, cookie, JSON, n))
+        }),
+        (authenticated(table::HAND_GUARD), &mut |n| {
+            system.block_on(run(&hand_guard_app, cookie, JSON, n))
         }),
         (authenticated(app_data::KVIXI_APP), &mut |n| {
             system.block_on(run(&app_data_app, cookie, JSON, n))

@@ -12,6 +12,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend, login_required};
@@ -43,6 +44,23 @@ async fn guarded_me(mut request: Request) -> Response {
     match request.extensions_mut().remove::<KvixiUser>() {
         Some(user) => user.0.id.into_response(),
         None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The hand-written group guard ([`table::HAND_GUARD`]): the floor's work in axum's own
+/// `from_fn` middleware, the user left in the extensions for the handler, as
+/// `require_login` leaves it.
+async fn hand_guard(session: Session, mut request: Request, next: Next) -> Response {
+    match session.get_value(AUTH_RECORD_KEY).await {
+        Ok(Some(value)) => match floor::auth_record(value) {
+            Some(record) => {
+                request.extensions_mut().insert(KvixiUser(record.user));
+                next.run(request).await
+            }
+            None => floor_anonymous(&request),
+        },
+        Ok(None) => floor_anonymous(&request),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
@@ -222,6 +240,12 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
             .route("/me", get(floor_me))
             .layer(session_layer(kvixi.config(), store.clone())),
     );
+    let hand_guard_app = served(
+        Router::new()
+            .route("/me", get(guarded_me))
+            .route_layer(from_fn(hand_guard))
+            .layer(session_layer(kvixi.config(), store.clone())),
+    );
 
     let cookie = runtime
         .block_on(kvixi_axum::testing::log_in(
@@ -285,7 +309,7 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
 
     use floor::{ACCEPT_BROWSER as BROWSER, ACCEPT_JSON as JSON};
     runtime.block_on(async {
-        for app in [&kvixi_app, &floor_app, &guarded_app] {
+        for app in [&kvixi_app, &floor_app, &guarded_app, &hand_guard_app] {
             expect(app, Some(&cookie), JSON, 200).await;
             expect(app, None, JSON, 401).await;
             expect(app, None, BROWSER, 303).await;
@@ -294,7 +318,7 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
         expect(&peer_app, None, JSON, 401).await;
     });
 
-    let cases: [(&str, &str, &Router, Option<&HeaderValue>, &'static str); 9] = [
+    let cases: [(&str, &str, &Router, Option<&HeaderValue>, &'static str); 10] = [
         (
             table::AUTHENTICATED,
             table::FLOOR,
@@ -313,6 +337,13 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
             table::AUTHENTICATED,
             table::GUARDED,
             &guarded_app,
+            Some(&cookie),
+            JSON,
+        ),
+        (
+            table::AUTHENTICATED,
+            table::HAND_GUARD,
+            &hand_guard_app,
             Some(&cookie),
             JSON,
         ),
@@ -371,6 +402,9 @@ pub fn benches(criterion: &mut Criterion, provider: &Provider) -> usize {
         }),
         (authenticated(table::GUARDED), &mut |n| {
             me(&guarded_app, &cookie, n)
+        }),
+        (authenticated(table::HAND_GUARD), &mut |n| {
+            me(&hand_guard_app, &cookie, n)
         }),
         (authenticated(app_data::KVIXI_APP), &mut |n| {
             me(&app_data_app, &cookie, n)

@@ -23,6 +23,10 @@ static TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
 /// The interleaved comparison's ratio to the floor, by benchmark id.
 static INTERLEAVED: Mutex<BTreeMap<String, f64>> = Mutex::new(BTreeMap::new());
 
+/// The interleaved comparison's batch times, round by round, by benchmark id: for ratios
+/// between two variants other than the floor ([`interleaved_between`]).
+static ROUND_TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
 /// Rounds of the interleaved comparison (odd: the median is one of them).
 pub const ROUNDS: usize = 41;
 
@@ -103,6 +107,7 @@ pub fn interleave_rounds(variants: &mut [Variant<'_>], rounds: usize) {
     let batch = ((BATCH_TIME.as_secs_f64() / per_request.max(1e-9)) as u64).max(16);
     let n = variants.len();
     let mut ratios = vec![Vec::with_capacity(rounds); n];
+    let mut all_times = vec![Vec::with_capacity(rounds); n];
     for round in 0..=rounds {
         let mut times = vec![0.0; n];
         for k in 0..n {
@@ -114,8 +119,16 @@ pub fn interleave_rounds(variants: &mut [Variant<'_>], rounds: usize) {
             for i in 1..n {
                 ratios[i].push(times[i] / times[0]);
             }
+            for i in 0..n {
+                all_times[i].push(times[i]);
+            }
         }
     }
+    let mut round_times = ROUND_TIMES.lock().unwrap_or_else(PoisonError::into_inner);
+    for (i, variant) in variants.iter().enumerate() {
+        round_times.insert(variant.0.clone(), all_times[i].clone());
+    }
+    drop(round_times);
     let mut recorded = INTERLEAVED.lock().unwrap_or_else(PoisonError::into_inner);
     for (i, variant) in variants.iter().enumerate().skip(1) {
         let mut round_ratios = std::mem::take(&mut ratios[i]);
@@ -131,6 +144,19 @@ pub fn interleaved_ratio(id: &str) -> Option<f64> {
         .unwrap_or_else(PoisonError::into_inner)
         .get(id)
         .copied()
+}
+
+/// The median over the interleaved rounds of `numerator`'s batch time to
+/// `denominator`'s (two variants of one comparison), when both were measured.
+pub fn interleaved_between(numerator: &str, denominator: &str) -> Option<f64> {
+    let times = ROUND_TIMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let (top, bottom) = (times.get(numerator)?, times.get(denominator)?);
+    let mut ratios: Vec<f64> = top.iter().zip(bottom).map(|(t, b)| t / b).collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    Some(ratios[ratios.len() / 2])
 }
 
 /// `KVIXI_BENCH_ONLY=<id>:<iterations>`, when set.

@@ -25,6 +25,12 @@ pub const PEER: &str = "axum-login";
 /// answers the user the guard passed on.
 pub const GUARDED: &str = "guarded";
 
+/// A hand-written group guard in the framework's own middleware (axum's and actix's
+/// `from_fn`, a Rocket fairing with a request-local cache), doing the floor's work and
+/// passing the user on as the kvixi guard does, in front of the same handler: what the
+/// framework's guard mechanism costs by itself, kvixi or not.
+pub const HAND_GUARD: &str = "hand-guard";
+
 const FRAMEWORKS: [&str; 3] = ["axum", "actix", "rocket"];
 
 /// The benchmark id criterion shows.
@@ -122,6 +128,29 @@ pub fn print(auth_record_bytes: Option<usize>) {
             of(GUARDED),
             of(crate::app_data::KVIXI_APP),
             of(PEER),
+        );
+    }
+    println!();
+    println!(
+        "group guards, interleaved: the framework's own guard mechanism (a hand-written guard doing the floor's work) against the floor, and kvixi's guard against it (median of the rounds' ratios)"
+    );
+    println!(
+        "{:<7} {:>18} {:>22}",
+        "server", "hand-guard/floor", "guarded/hand-guard"
+    );
+    for framework in FRAMEWORKS {
+        let hand = id(AUTHENTICATED, framework, HAND_GUARD);
+        let Some(hand_ratio) = crate::record::interleaved_ratio(&hand) else {
+            continue;
+        };
+        let kvixi =
+            crate::record::interleaved_between(&id(AUTHENTICATED, framework, GUARDED), &hand)
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}"));
+        println!(
+            "{:<7} {:>18} {:>22}",
+            framework,
+            format!("{hand_ratio:.3}"),
+            kvixi
         );
     }
     print_shared();
