@@ -837,6 +837,23 @@ impl Kvixi {
         Ok(())
     }
 
+    /// [`close_session`](Kvixi::close_session) for a session its user's revocation stamp
+    /// already ends: a store that fails to remove the record is logged, not returned.
+    pub(crate) async fn close_revoked_session(
+        &self,
+        session: &dyn SessionStorage,
+        user: KvixiUser,
+    ) {
+        if let Err(error) = session.destroy().await {
+            tracing::warn!(
+                user_id = %user.id,
+                %error,
+                "kvixi logged out everywhere; this session's record stays until its next read, which ends it"
+            );
+        }
+        self.inner.events.logged_out(Some(user)).await;
+    }
+
     /// The stored auth record, if someone is logged in. A record that does not parse
     /// (tampered, or from an incompatible version) is removed and counts as anonymous.
     pub async fn auth_record(

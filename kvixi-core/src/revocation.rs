@@ -470,11 +470,15 @@ impl Kvixi {
     pub async fn logout_everywhere(&self, session: &dyn SessionStorage) -> Result<(), Error> {
         // Read once: after the revocation this session no longer counts, and the audit
         // event must still name who left.
-        let user = self.current_user(session).await?;
-        if let Some(user) = &user {
-            self.revoke_user(&user.id).await?;
-        }
-        self.close_session(session, user).await
+        let Some(user) = self.current_user(session).await? else {
+            return self.close_session(session, None).await;
+        };
+        self.revoke_user(&user.id).await?;
+        // Done: the stamp ends this session too. A store that fails to remove its record
+        // now (an outage that began after the stamp) changes nothing for the user, so it
+        // is not answered as a failure: the record goes at its next read.
+        self.close_revoked_session(session, user).await;
+        Ok(())
     }
 
     /// `POST logout-everywhere`: [`Kvixi::logout_everywhere`]; 303 to `/`.

@@ -168,6 +168,50 @@ async fn logout_everywhere_revokes_the_sessions_user() {
     assert!(setup.kvixi.current_user(&later).await.unwrap().is_some());
 }
 
+/// A session whose store goes away between the revocation stamp and the removal of the
+/// record: every call but `destroy` reaches the memory session.
+struct GoneBeforeDestroy(MemorySession);
+
+#[async_trait::async_trait]
+impl kvixi_core::SessionStorage for GoneBeforeDestroy {
+    async fn get(&self, key: &str) -> Result<Option<String>, kvixi_core::Error> {
+        self.0.get(key).await
+    }
+    async fn insert(&self, key: &str, json: String) -> Result<(), kvixi_core::Error> {
+        self.0.insert(key, json).await
+    }
+    async fn remove(&self, key: &str) -> Result<(), kvixi_core::Error> {
+        self.0.remove(key).await
+    }
+    async fn rotate_id(&self) -> Result<(), kvixi_core::Error> {
+        self.0.rotate_id().await
+    }
+    async fn destroy(&self) -> Result<(), kvixi_core::Error> {
+        Err(kvixi_core::Error::SessionStoreUnavailable {
+            problem: "the store went away".to_owned(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn logout_everywhere_succeeds_once_the_stamp_is_written_whatever_the_store_does_next() {
+    let setup = setup().await;
+    let (laptop, phone) = (MemorySession::default(), MemorySession::default());
+    log_in(&setup, &laptop, "alice").await.unwrap();
+    log_in(&setup, &phone, "alice").await.unwrap();
+    let laptop = GoneBeforeDestroy(laptop);
+    setup
+        .kvixi
+        .logout_everywhere(&laptop)
+        .await
+        .expect("logged out everywhere: the stamp was written");
+    assert!(setup.kvixi.current_user(&phone).await.unwrap().is_none());
+    assert!(
+        setup.kvixi.current_user(&laptop.0).await.unwrap().is_none(),
+        "the stamp ends the session whose record stayed"
+    );
+}
+
 #[tokio::test]
 async fn logout_everywhere_tells_the_audit_hook_who_left() {
     let setup = setup().await;
