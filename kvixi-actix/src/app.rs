@@ -135,7 +135,7 @@ where
     > {
         // Once per flow, so that every worker shares the store.
         let store = kvixi.session_store();
-        let sessions = kvixi.adapter_state(|| Arc::new(CookieSessions::new(store, kvixi.config())));
+        let sessions = kvixi.adapter_state(|| Arc::new(CookieSessions::for_flow(store, &kvixi)));
         let middleware = KvixiSessions::new(None);
         self.app_data(web::Data::from(sessions))
             .wrap(middleware)
@@ -156,7 +156,7 @@ where
         >,
     > {
         let refusal = kvixi.check_store::<S>().err();
-        let sessions = Arc::new(CookieSessions::new(store, kvixi.config()));
+        let sessions = Arc::new(CookieSessions::for_flow(store, &kvixi));
         let middleware = KvixiSessions::new(refusal);
         self.app_data(web::Data::from(sessions))
             .wrap(middleware)

@@ -85,7 +85,7 @@ pub(crate) fn flow_and_session(
         .get::<Session>()
         .ok_or(Error::LayerMissing("SessionManagerLayer"))
         .map_err(missing)?;
-    Ok((kvixi, TowerSession::new(session, kvixi.config())))
+    Ok((kvixi, TowerSession::new(session, kvixi)))
 }
 
 pub(crate) fn failure(kvixi: &Kvixi, parts: &Parts, error: &CoreError) -> KvixiRejection {

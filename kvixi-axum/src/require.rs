@@ -190,13 +190,13 @@ fn read_user(request: &Request, requirement: &Requirement) -> Result<ReadUser, K
     let (kvixi, session) = (kvixi.clone(), session.session().clone());
     if let Some(max_age) = requirement.max_login_age() {
         return Ok(Box::pin(async move {
-            let session = TowerSession::new(&session, kvixi.config());
+            let session = TowerSession::new(&session, &kvixi);
             kvixi.recent_user(&session, max_age).await
         }));
     }
     Ok(Box::pin(async move {
         kvixi
-            .current_user(&TowerSession::new(&session, kvixi.config()))
+            .current_user(&TowerSession::new(&session, &kvixi))
             .await
     }))
 }

@@ -36,7 +36,7 @@ async fn callback(
     headers: HeaderMap,
     #[cfg(feature = "testing")] test_login: Option<Extension<kvixi_core::testing::TestLogin>>,
 ) -> Response {
-    let session = TowerSession::new(&session, kvixi.config());
+    let session = TowerSession::new(&session, &kvixi);
     // Only an in-process test request carries this extension (see `testing::log_in_as`).
     #[cfg(feature = "testing")]
     if let Some(Extension(kvixi_core::testing::TestLogin(user))) = test_login {
@@ -58,7 +58,7 @@ async fn logout(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let session = TowerSession::new(&session, kvixi.config());
+    let session = TowerSession::new(&session, &kvixi);
     into_response(kvixi.handle_logout(&session, wants_json(&headers)).await)
 }
 
@@ -67,7 +67,7 @@ async fn logout_everywhere(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let session = TowerSession::new(&session, kvixi.config());
+    let session = TowerSession::new(&session, &kvixi);
     into_response(
         kvixi
             .handle_logout_everywhere(&session, wants_json(&headers))
@@ -80,7 +80,7 @@ async fn sessions(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let session = TowerSession::new(&session, kvixi.config());
+    let session = TowerSession::new(&session, &kvixi);
     into_response(kvixi.handle_sessions(&session, wants_json(&headers)).await)
 }
 
@@ -96,7 +96,7 @@ async fn end_session(
     else {
         return into_response(kvixi_core::Reply::plain(413, "The form is too large."));
     };
-    let session = TowerSession::new(&session, kvixi.config());
+    let session = TowerSession::new(&session, &kvixi);
     let form = String::from_utf8_lossy(&form);
     into_response(kvixi.handle_end_session(&session, &form, json).await)
 }

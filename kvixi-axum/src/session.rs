@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
-use kvixi_core::{Config, Error, SessionStorage, UnixTime, async_trait};
+use kvixi_core::{Config, Error, Kvixi, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -64,8 +64,9 @@ fn stamped(json: &str, now: UnixTime, remember: Option<u64>) -> String {
 /// renews the session when [`flow::renewal_due`] says so.
 pub(crate) struct TowerSession<'s> {
     session: &'s Session,
-    /// [`Config::idle_timeout`], which the renewals keep a session in use from reaching.
-    idle_timeout: Duration,
+    /// The flow: its [`Config::idle_timeout`], which the renewals keep a session in use
+    /// from reaching, and its clock, on which renewals are stamped and idleness judged.
+    kvixi: &'s Kvixi,
     /// Seconds of idle timeout a login with "remember me" asked for (0: none), for the
     /// auth record written next.
     remember: AtomicU64,
@@ -74,11 +75,11 @@ pub(crate) struct TowerSession<'s> {
 }
 
 impl<'s> TowerSession<'s> {
-    /// `session` under the idle timeout of `config`.
-    pub(crate) fn new(session: &'s Session, config: &Config) -> Self {
+    /// `session` under the idle timeout and clock of `kvixi`.
+    pub(crate) fn new(session: &'s Session, kvixi: &'s Kvixi) -> Self {
         TowerSession {
             session,
-            idle_timeout: config.idle_timeout(),
+            kvixi,
             remember: AtomicU64::new(0),
             renewed: AtomicBool::new(false),
         }
@@ -97,7 +98,7 @@ impl<'s> TowerSession<'s> {
         let (_, remembered, _) = split_stamp(json);
         let asked = self.remember.load(Ordering::Relaxed);
         let remember = remembered.or((asked > 0).then_some(asked));
-        let record = Value::String(stamped(json, UnixTime::now(), remember));
+        let record = Value::String(stamped(json, self.kvixi.now(), remember));
         self.session.insert_value(AUTH_RECORD_KEY, record).await?;
         // A stamp equal to the stored one (two renewals in a second, as a 1 s idle
         // timeout needs) is no change to tower-sessions: setting the session's expiry
@@ -132,8 +133,16 @@ impl SessionStorage for TowerSession<'_> {
         // failed renewal is logged and the read stands: the next read tries again.
         if let (AUTH_RECORD_KEY, Some(record)) = (key, &json) {
             let (renewed, remembered, _) = split_stamp(record);
-            let idle = remembered.map_or(self.idle_timeout, Duration::from_secs);
-            if flow::renewal_due(renewed, UnixTime::now(), idle) {
+            let idle = remembered.map_or(self.kvixi.config().idle_timeout(), Duration::from_secs);
+            let now = self.kvixi.now();
+            if renewed.is_some_and(|renewed| flow::idle_over(renewed, now, idle)) {
+                // Idle too long on the flow's clock, though the store kept it: over, as
+                // the store would have ended it.
+                tracing::info!("kvixi session over: idle past its idle timeout");
+                self.session.flush().await.map_err(store_error)?;
+                return Ok(None);
+            }
+            if flow::renewal_due(renewed, now, idle) {
                 match self.write_record(record).await {
                     Ok(()) => self.renewed.store(true, Ordering::Relaxed),
                     Err(error) => tracing::warn!(%error, "kvixi session renewal not written"),
@@ -396,10 +405,11 @@ mod tests {
         let kvixi = Kvixi::builder(config.clone()).build().expect("flow builds");
         let record = r#"{"user":{"id":"7"},"obtained_at":1}"#;
         // A login with remember me, as the flow writes it; and one without.
+        let flow = kvixi.clone();
         let log_in = move |remember: bool| {
-            let config = config.clone();
+            let kvixi = flow.clone();
             async move |session: Session| {
-                let stored = TowerSession::new(&session, &config);
+                let stored = TowerSession::new(&session, &kvixi);
                 if remember {
                     stored.remember(Duration::from_secs(3600));
                 }

@@ -24,6 +24,15 @@ fn remembered(record: &Record) -> Option<Duration> {
     let seconds = record.data.get(REMEMBER_KEY)?.as_i64()?;
     Some(Duration::seconds(seconds))
 }
+
+/// When a record expiring at `expiry` after `inactivity` idle was last saved (renewed),
+/// in whole seconds.
+fn saved(expiry: OffsetDateTime, inactivity: Duration) -> UnixTime {
+    let saved = expiry
+        .unix_timestamp()
+        .saturating_sub(inactivity.whole_seconds());
+    UnixTime(u64::try_from(saved).unwrap_or(0))
+}
 use crate::{
     AppUser, Config, CookieKey, Error, Kvixi, KvixiUser, SESSION_COOKIE, SessionStorage,
     StoreTimeout, UnixTime,
@@ -80,6 +89,8 @@ pub struct CookieSessions {
     previous_keys: Vec<CookieKey>,
     /// A session ends after this long without a request ([`Config::idle_timeout`]).
     inactivity: Duration,
+    /// The flow's clock: expiries are set and judged on it.
+    clock: crate::driver::Clock,
 }
 
 impl std::fmt::Debug for CookieSessions {
@@ -93,8 +104,18 @@ impl std::fmt::Debug for CookieSessions {
 
 impl CookieSessions {
     /// Sessions in `store`, each call under [`Config::session_store_timeout`], with the
-    /// cookie keys, `Secure` flag and idle timeout of `config`.
+    /// cookie keys, `Secure` flag and idle timeout of `config`, on the system clock.
     pub fn new<S: SessionStore>(store: S, config: &Config) -> Self {
+        Self::with_clock(store, config, std::sync::Arc::new(UnixTime::now))
+    }
+
+    /// Sessions in `store` for `kvixi`: its config, as [`new`](Self::new), and its clock
+    /// ([`Kvixi::now`]), on which expiries are set and judged. What the adapters use.
+    pub fn for_flow<S: SessionStore>(store: S, kvixi: &Kvixi) -> Self {
+        Self::with_clock(store, kvixi.config(), kvixi.clock())
+    }
+
+    fn with_clock<S: SessionStore>(store: S, config: &Config, clock: crate::driver::Clock) -> Self {
         CookieSessions {
             store: Arc::new(StoreTimeout::from_config(store, config)),
             secure: config.cookie_secure(),
@@ -103,7 +124,13 @@ impl CookieSessions {
             inactivity: Duration::seconds(
                 i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX),
             ),
+            clock,
         }
+    }
+
+    /// Now, on the flow's clock.
+    fn now(&self) -> UnixTime {
+        (self.clock)()
     }
 
     /// The session of one request, given the value of its [`SESSION_COOKIE`] (see
@@ -120,7 +147,10 @@ impl CookieSessions {
 
     /// When `record` expires if saved now: its remembered idle timeout, or the default.
     fn fresh_expiry(&self, record: &Record) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + remembered(record).unwrap_or(self.inactivity)
+        let now = i64::try_from(self.now().0).unwrap_or(i64::MAX);
+        let now =
+            OffsetDateTime::from_unix_timestamp(now).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        now.saturating_add(remembered(record).unwrap_or(self.inactivity))
     }
 
     /// Whether `record` is due for its expiry to be pushed back, as
@@ -128,15 +158,24 @@ impl CookieSessions {
     /// Whole seconds from the core's clock (no calendar date on every request). Only a
     /// record the default idle timeout finds due is looked at for a remembered one (whose
     /// far expiry reads as due under the default), so other sessions pay nothing more.
-    fn due_for_touch(&self, record: &Record) -> bool {
-        Self::due(record.expiry_date, self.inactivity)
-            && remembered(record).is_none_or(|idle| Self::due(record.expiry_date, idle))
+    fn due_for_touch(&self, record: &Record, now: UnixTime) -> bool {
+        Self::due(record.expiry_date, self.inactivity, now)
+            && remembered(record).is_none_or(|idle| Self::due(record.expiry_date, idle, now))
     }
 
-    fn due(expiry: OffsetDateTime, inactivity: Duration) -> bool {
-        let saved = expiry.unix_timestamp() - inactivity.whole_seconds();
-        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
-        flow::renewal_due(Some(saved), UnixTime::now(), inactivity.unsigned_abs())
+    fn due(expiry: OffsetDateTime, inactivity: Duration, now: UnixTime) -> bool {
+        flow::renewal_due(
+            Some(saved(expiry, inactivity)),
+            now,
+            inactivity.unsigned_abs(),
+        )
+    }
+
+    /// Whether `record` has been idle past its idle timeout at `now` ([`flow::idle_over`]):
+    /// the session is over even if its store still holds it.
+    fn idle_over(&self, record: &Record, now: UnixTime) -> bool {
+        let idle = remembered(record).unwrap_or(self.inactivity);
+        flow::idle_over(saved(record.expiry_date, idle), now, idle.unsigned_abs())
     }
 
     /// The session cookie pointing at `record`, sealed with the current key: a
@@ -305,7 +344,14 @@ impl RequestSession {
         let Some(mut record) = sessions.store.load(&id).await? else {
             return Ok(None);
         };
-        let touched = sessions.due_for_touch(&record);
+        let now = sessions.now();
+        if sessions.idle_over(&record, now) {
+            // Idle too long on the flow's clock, though the store kept it: over.
+            tracing::info!("kvixi session over: idle past its idle timeout");
+            sessions.store.delete(&id).await?;
+            return Ok(None);
+        }
+        let touched = sessions.due_for_touch(&record, now);
         if touched {
             record.expiry_date = sessions.fresh_expiry(&record);
             sessions.store.save(&record).await?;
@@ -470,14 +516,61 @@ mod tests {
         // whole seconds rounded the wrong way it would idle out while in use).
         let short = sessions(5);
         for left in [4_700, 4_500, 1_000, 100] {
-            let due = CookieSessions::due(now + millis(left), short.inactivity);
+            let due = CookieSessions::due(now + millis(left), short.inactivity, UnixTime::now());
             assert!(due, "{left} ms left");
         }
         // The default 24 h: touched at most about once an hour, not at every request.
         let day = sessions(24 * 3600);
-        let day = |expiry| CookieSessions::due(expiry, day.inactivity);
+        let day = |expiry| CookieSessions::due(expiry, day.inactivity, UnixTime::now());
         assert!(!day(now + Duration::hours(24) - Duration::minutes(10)));
         assert!(day(now + Duration::hours(22)));
+    }
+
+    /// A session idle past its timeout on the flow's clock is over at its next read,
+    /// whatever the store still holds (a store that keeps expired records, or the test
+    /// suite's clock): anonymous, and its record deleted. One read now and then keeps it.
+    #[tokio::test]
+    async fn a_session_idle_past_its_timeout_on_the_flows_clock_is_over() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let config = Config::builder("app", "secret", "http://localhost/cb")
+            .build()
+            .expect("valid config");
+        let clock = Arc::new(AtomicU64::new(UnixTime::now().0));
+        let read_clock = Arc::clone(&clock);
+        let store = MemoryStore::default();
+        let sessions = Arc::new(CookieSessions::with_clock(
+            store.clone(),
+            &config,
+            Arc::new(move || UnixTime(read_clock.load(Ordering::SeqCst))),
+        ));
+        let hours = |n: u64| clock.fetch_add(n * 3600, Ordering::SeqCst);
+        let log_in = async || {
+            let request = sessions.request(None);
+            request.insert(AUTH_RECORD_KEY, "{}".into()).await.unwrap();
+            request
+                .take_set_cookie()
+                .expect("a new session's cookie")
+                .value()
+                .to_owned()
+        };
+        let read = async |cookie: &str| {
+            let request = sessions.request(Some(cookie.to_owned()));
+            request.get(AUTH_RECORD_KEY).await.unwrap()
+        };
+        let (idle, used) = (log_in().await, log_in().await);
+        // 23 h, 46 h, 69 h: the used one is read each time, and renewed.
+        for _ in 0..3 {
+            hours(23);
+            assert!(read(&used).await.is_some(), "read within the idle timeout");
+        }
+        assert!(read(&idle).await.is_none(), "69 h without a request");
+        let id = sessions.open(&idle).expect("our cookie").0;
+        assert!(
+            store.load(&id).await.unwrap().is_none(),
+            "its record deleted"
+        );
+        hours(25);
+        assert!(read(&used).await.is_none(), "25 h without a request");
     }
 
     #[tokio::test]

@@ -62,7 +62,7 @@ pub type AdmittedLogin = Result<Option<serde_json::Value>, Error>;
 pub type LoginHookFuture =
     Pin<Box<dyn Future<Output = Result<AdmittedLogin, LoginRefused>> + Send>>;
 type LoginHook = Arc<dyn Fn(KvixiUser, AccessToken) -> LoginHookFuture + Send + Sync>;
-type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
 /// The login flow for one app: configuration, Kvixi client and hooks, shared by all
 /// requests (cheap to clone). Adapters call the `handle_*` methods from their routes and
@@ -443,8 +443,17 @@ impl Kvixi {
         &self.inner.client
     }
 
-    pub(crate) fn now(&self) -> UnixTime {
+    /// The flow's clock: the system's, unless the builder's
+    /// [`clock`](KvixiBuilder::clock) replaced it. Every time the flow decides on (token
+    /// expiry, lifetimes, idle timeouts, renewals) is read from it.
+    pub fn now(&self) -> UnixTime {
         (self.inner.clock)()
+    }
+
+    /// The clock itself, for the cookie-session engine ([`CookieSessions::for_flow`](crate::CookieSessions::for_flow)).
+    #[cfg(feature = "tower-sessions-store")]
+    pub(crate) fn clock(&self) -> Clock {
+        Arc::clone(&self.inner.clock)
     }
 
     pub(crate) fn revocations(&self) -> &dyn Revocations {

@@ -234,6 +234,19 @@ pub fn renewal_due(renewed: Option<UnixTime>, now: UnixTime, idle: Duration) -> 
     (now.0 - renewed.0).saturating_add(1) >= every
 }
 
+/// Whether a session last renewed at `renewed` (as [`renewal_due`] reads it) has been
+/// idle for longer than `idle` at `now`, on the flow's clock: then it is over, whatever
+/// its store still holds. The stores end such a session by themselves (its expiry is
+/// `renewed + idle`); this is the flow's own decision, for a store that keeps expired
+/// records and for a clock that is not the system's (the test suite's).
+///
+/// Rounded towards keeping, the other way from [`renewal_due`]: both times are whole
+/// seconds, so a session is over only once its age is read as more than `idle` plus one
+/// second. A `renewed` after `now` is not over.
+pub fn idle_over(renewed: UnixTime, now: UnixTime, idle: Duration) -> bool {
+    now.0.saturating_sub(renewed.0) > idle.as_secs().saturating_add(1)
+}
+
 /// What starting a login produces: the pending login for the browser's login cookie and
 /// where to send the browser.
 #[derive(Clone, Debug)]
@@ -580,6 +593,26 @@ mod tests {
         assert!(renewal_due(Some(UnixTime(1_000)), UnixTime(90_000), day));
         // A stamp from the future cannot be trusted to be recent.
         assert!(renewal_due(Some(UnixTime(1_001)), UnixTime(1_000), day));
+    }
+
+    #[test]
+    fn a_session_is_idle_over_only_past_its_idle_timeout_and_a_second() {
+        let day = Duration::from_secs(24 * 3600);
+        let renewed = UnixTime(1_000);
+        assert!(!idle_over(renewed, UnixTime(1_000), day));
+        assert!(
+            !idle_over(renewed, UnixTime(1_000 + 86_401), day),
+            "a second of doubt"
+        );
+        assert!(idle_over(renewed, UnixTime(1_000 + 86_402), day));
+        assert!(
+            !idle_over(UnixTime(5_000), UnixTime(1_000), day),
+            "renewed ahead"
+        );
+        assert!(
+            !idle_over(renewed, UnixTime(u64::MAX), Duration::MAX),
+            "no overflow"
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl KvixiFairing {
     pub fn new(kvixi: Kvixi) -> Self {
         let store = kvixi.session_store();
         KvixiFairing {
-            sessions: Arc::new(CookieSessions::new(store, kvixi.config())),
+            sessions: Arc::new(CookieSessions::for_flow(store, &kvixi)),
             kvixi,
             misconfigured: None,
         }
@@ -74,7 +74,7 @@ impl KvixiFairing {
     /// that names the fix ([`Kvixi::check_own_store`]).
     pub fn store<St: SessionStore>(mut self, store: St) -> Self {
         self.misconfigured = self.kvixi.check_store::<St>().err();
-        self.sessions = Arc::new(CookieSessions::new(store, self.kvixi.config()));
+        self.sessions = Arc::new(CookieSessions::for_flow(store, &self.kvixi));
         self
     }
 }
