@@ -113,7 +113,23 @@ pub fn session_layer<St: SessionStore + Clone>(
     config: &Config,
     store: St,
 ) -> SessionManagerLayer<IdleExpiry<St>> {
-    SessionManagerLayer::new(IdleExpiry::new(store, config))
+    manager(config, IdleExpiry::new(store, config))
+}
+
+/// [`session_layer`] for `kvixi`, on its clock ([`IdleExpiry::for_flow`]): what
+/// `with_kvixi_store` mounts.
+pub(crate) fn flow_session_layer<St: SessionStore + Clone>(
+    kvixi: &Kvixi,
+    store: St,
+) -> SessionManagerLayer<IdleExpiry<St>> {
+    manager(kvixi.config(), IdleExpiry::for_flow(store, kvixi))
+}
+
+fn manager<St: SessionStore + Clone>(
+    config: &Config,
+    store: IdleExpiry<St>,
+) -> SessionManagerLayer<IdleExpiry<St>> {
+    SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

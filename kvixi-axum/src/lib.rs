@@ -169,7 +169,7 @@ impl<S: Clone + Send + Sync + 'static> KvixiRouterExt for Router<S> {
             panic!("kvixi: {error}");
         }
         let store = kvixi_core::StoreTimeout::from_config(store, kvixi.config());
-        let sessions = session_layer(kvixi.config(), store);
+        let sessions = layer::flow_session_layer(&kvixi, store);
         self.merge(routes(kvixi.config()))
             .layer(KvixiLayer::new(kvixi))
             .layer(sessions)

@@ -1,5 +1,6 @@
 //! The core's session interface over `tower_sessions::Session`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -139,7 +140,10 @@ impl SessionStorage for TowerSession<'_> {
                 // Idle too long on the flow's clock, though the store kept it: over, as
                 // the store would have ended it.
                 tracing::info!("kvixi session over: idle past its idle timeout");
-                self.session.flush().await.map_err(store_error)?;
+                self.session
+                    .remove_value(AUTH_RECORD_KEY)
+                    .await
+                    .map_err(store_error)?;
                 return Ok(None);
             }
             if flow::renewal_due(renewed, now, idle) {
@@ -186,20 +190,49 @@ impl SessionStorage for TowerSession<'_> {
 /// with each record it saves expiring an idle timeout after the save. A session's cookie
 /// has no `Max-Age` (it ends with the browser), so tower-sessions would give its record
 /// two weeks; this keeps [`Config::idle_timeout`] on the server, or the remembered idle
-/// timeout of a login with "remember me" (as its auth record says).
-#[derive(Clone, Debug)]
+/// timeout of a login with "remember me" (as its auth record says). Each save also
+/// stamps the auth record it carries (`kvixi.renewed`) with the time of the save, so that
+/// the flow's own idle decision ([`flow::idle_over`]) counts the app's writes as the
+/// store does.
+#[derive(Clone)]
 pub struct IdleExpiry<S> {
     store: S,
     idle: time::Duration,
+    clock: Arc<dyn Fn() -> UnixTime + Send + Sync>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for IdleExpiry<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdleExpiry")
+            .field("store", &self.store)
+            .field("idle", &self.idle)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> IdleExpiry<S> {
-    /// `store`, its records expiring after `config`'s idle timeout without a save.
+    /// `store`, its records expiring after `config`'s idle timeout without a save, on
+    /// the system clock.
     pub fn new(store: S, config: &Config) -> Self {
+        Self::with_clock(store, config, Arc::new(UnixTime::now))
+    }
+
+    /// `store` for `kvixi`: its idle timeout, as [`new`](Self::new), and its clock
+    /// ([`Kvixi::now`]), on which the auth record's renewal stamp is written.
+    pub fn for_flow(store: S, kvixi: &Kvixi) -> Self {
+        Self::with_clock(store, kvixi.config(), kvixi.clock())
+    }
+
+    fn with_clock(
+        store: S,
+        config: &Config,
+        clock: Arc<dyn Fn() -> UnixTime + Send + Sync>,
+    ) -> Self {
         let seconds = i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         IdleExpiry {
             store,
             idle: time::Duration::seconds(seconds),
+            clock,
         }
     }
 
@@ -208,10 +241,15 @@ impl<S> IdleExpiry<S> {
         &self.store
     }
 
-    /// `record` expiring an idle timeout from now: its own if it is remembered.
+    /// `record` expiring an idle timeout from now: its own if it is remembered. Its auth
+    /// record, if any, is stamped as renewed now.
     fn expiring(&self, record: &mut Record) {
-        let remembered = match record.data.get(AUTH_RECORD_KEY) {
-            Some(Value::String(json)) => split_stamp(json).1,
+        let remembered = match record.data.get_mut(AUTH_RECORD_KEY) {
+            Some(Value::String(json)) => {
+                let remembered = split_stamp(json).1;
+                *json = stamped(json, (self.clock)(), remembered);
+                remembered
+            }
             _ => None,
         };
         let idle = remembered.map_or(self.idle, |seconds| {
@@ -259,13 +297,15 @@ pub(crate) fn remembered_now(session: &Session) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
     use axum::Router;
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
     use axum::routing::get;
-    use kvixi_core::{Config, Kvixi, SESSION_COOKIE, async_trait};
+    use kvixi_core::{Config, Kvixi, SESSION_COOKIE, UnixTime, async_trait};
     use tower::ServiceExt;
     use tower_sessions::session::{Id, Record};
     use tower_sessions::{SessionStore, session_store};
@@ -394,6 +434,74 @@ mod tests {
             .filter_map(|value| value.to_str().ok())
             .find(|value| value.starts_with(SESSION_COOKIE))
             .map(str::to_owned)
+    }
+
+    /// The app's own writes keep a login from idling out, as reads do: the store pushes
+    /// its expiry back at each save, and the save stamps the auth record, which the
+    /// flow's own idle decision reads (on the flow's clock, moved here by hours).
+    #[tokio::test]
+    async fn the_apps_own_writes_keep_a_login_from_idling_out() {
+        use std::sync::atomic::AtomicU64;
+        use tower_sessions::Session;
+
+        use crate::{KvixiRouterExt, KvixiUser};
+        let config = Config::builder("app", "secret", "http://localhost/auth/kvixi/callback")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .expect("valid config");
+        let clock = Arc::new(AtomicU64::new(UnixTime::now().0));
+        let read = Arc::clone(&clock);
+        let kvixi = Kvixi::builder(config)
+            .clock(move || UnixTime(read.load(Ordering::SeqCst)))
+            .build()
+            .expect("flow builds");
+        let at = clock.load(Ordering::SeqCst);
+        let record = format!(
+            r#"{{"user":{{"id":"7"}},"obtained_at":{at},"token_expires_at":{at},"logged_in_at":{at}}}"#
+        );
+        let flow = kvixi.clone();
+        let log_in = move |session: Session| {
+            let (kvixi, record) = (flow.clone(), record.clone());
+            async move {
+                let stored = TowerSession::new(&session, &kvixi);
+                stored.insert(AUTH_RECORD_KEY, record).await.unwrap();
+            }
+        };
+        let note = async |session: Session| session.insert("note", 1).await.unwrap();
+        let me = async |user: Option<KvixiUser>| match user {
+            Some(_) => StatusCode::OK,
+            None => StatusCode::UNAUTHORIZED,
+        };
+        let app = Router::new()
+            .route("/login", get(log_in))
+            .route("/note", get(note))
+            .route("/me", get(me))
+            .with_kvixi_store(kvixi, kvixi_core::MemoryStore::default());
+        let get = |uri: &str, cookie: Option<&str>| {
+            let mut request = Request::get(uri);
+            if let Some(cookie) = cookie {
+                request = request.header(header::COOKIE, cookie);
+            }
+            request.body(Body::empty()).expect("request")
+        };
+        let logged_in = app.clone().oneshot(get("/login", None)).await.unwrap();
+        let cookie = session_cookie(&logged_in).expect("a session cookie");
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        let hours = |n: u64| clock.fetch_add(n * 3600, Ordering::SeqCst);
+        let status = async |uri: &str| {
+            app.clone()
+                .oneshot(get(uri, Some(&pair)))
+                .await
+                .unwrap()
+                .status()
+        };
+
+        hours(20);
+        assert_eq!(status("/note").await, StatusCode::OK);
+        hours(20);
+        assert_eq!(status("/me").await, StatusCode::OK, "written 20 h ago");
+        hours(25);
+        assert_eq!(status("/me").await, StatusCode::UNAUTHORIZED, "25 h idle");
     }
 
     #[tokio::test]

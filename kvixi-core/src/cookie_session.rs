@@ -147,9 +147,13 @@ impl CookieSessions {
 
     /// When `record` expires if saved now: its remembered idle timeout, or the default.
     fn fresh_expiry(&self, record: &Record) -> OffsetDateTime {
+        // The flow's whole second, with the system clock's fraction of a second: on the
+        // system clock, exactly as precise as the stores that judge it.
+        let system = OffsetDateTime::now_utc();
         let now = i64::try_from(self.now().0).unwrap_or(i64::MAX);
-        let now =
-            OffsetDateTime::from_unix_timestamp(now).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        let now = OffsetDateTime::from_unix_timestamp(now)
+            .and_then(|now| now.replace_nanosecond(system.nanosecond()))
+            .unwrap_or(system);
         now.saturating_add(remembered(record).unwrap_or(self.inactivity))
     }
 

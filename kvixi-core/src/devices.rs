@@ -152,6 +152,22 @@ impl Revocation {
             _ => false,
         }
     }
+
+    /// What this revocation state and the session limits of `config` make, at `now`, of
+    /// a session that began at `started` (see [`flow::session_started`]) under `handle`:
+    /// the one decision behind a read ([`Kvixi::current_user`]) and "your devices".
+    pub(crate) fn check(
+        &self,
+        config: &crate::Config,
+        started: UnixTime,
+        handle: Option<SessionHandle>,
+        now: UnixTime,
+    ) -> flow::SessionCheck {
+        if self.ends(handle) {
+            return flow::SessionCheck::Ended;
+        }
+        flow::check_session(config, started, self.stamp, now)
+    }
 }
 
 /// An ended session, as a user's revocation state keeps it until it no longer matters.
@@ -349,11 +365,11 @@ impl Kvixi {
             None => revocations.revoked_at(user_id).await?,
         };
         let now = self.now();
+        // An entry's login time is its session's start (`index_login` writes it).
         entries.retain(|entry| {
             entry.expires_at > now
-                && flow::check_session(self.config(), entry.logged_in_at, revocation.stamp, now)
+                && revocation.check(self.config(), entry.logged_in_at, Some(entry.handle), now)
                     == flow::SessionCheck::Live
-                && !revocation.ends(Some(entry.handle))
         });
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.logged_in_at));
         entries.truncate(MAX_LISTED_SESSIONS);

@@ -450,9 +450,11 @@ impl Kvixi {
         (self.inner.clock)()
     }
 
-    /// The clock itself, for the cookie-session engine ([`CookieSessions::for_flow`](crate::CookieSessions::for_flow)).
-    #[cfg(feature = "tower-sessions-store")]
-    pub(crate) fn clock(&self) -> Clock {
+    /// The flow's clock itself ([`now`](Kvixi::now) is a call of it), for session
+    /// layers that set and judge expiries on it: kvixi-core's
+    /// [`CookieSessions::for_flow`](crate::CookieSessions::for_flow), kvixi-axum's store
+    /// wrapper.
+    pub fn clock(&self) -> Arc<dyn Fn() -> UnixTime + Send + Sync> {
         Arc::clone(&self.inner.clock)
     }
 
@@ -909,15 +911,7 @@ impl Kvixi {
 
     /// Whether `record`'s session counts under its user's `revocation`.
     fn check(&self, record: &impl LiveRecord, revocation: &Revocation) -> flow::SessionCheck {
-        if revocation.ends(record.handle()) {
-            return flow::SessionCheck::Ended;
-        }
-        flow::check_session(
-            self.config(),
-            record.started(),
-            revocation.stamp,
-            self.now(),
-        )
+        revocation.check(self.config(), record.started(), record.handle(), self.now())
     }
 
     /// The access token, if someone is logged in and it has not expired.
@@ -949,10 +943,14 @@ impl Kvixi {
                     user: user.clone(),
                     ..record
                 };
+                // The rewritten record stays remembered where the adapter keeps that
+                // beside it (kvixi-axum's stamp).
+                remember_again(self.config(), session, &updated);
                 write(session, flow::AUTH_RECORD_KEY, &updated).await?;
                 Ok(user)
             }
             Err(Error::TokenExpired) => {
+                remember_again(self.config(), session, &record);
                 write(session, flow::AUTH_RECORD_KEY, &flow::drop_token(record)).await?;
                 Err(Error::TokenExpired)
             }
@@ -1029,6 +1027,15 @@ struct LoginTime {
     #[serde(default)]
     logged_in_at: UnixTime,
     obtained_at: UnixTime,
+}
+
+/// Tells `session` again that `record`'s login was remembered, before the record is
+/// rewritten: an adapter that keeps the choice beside the record (kvixi-axum) would
+/// otherwise write it back as an ordinary session.
+fn remember_again(config: &crate::Config, session: &dyn SessionStorage, record: &AuthRecord) {
+    if record.remembered {
+        session.remember(flow::session_idle_timeout(config, true));
+    }
 }
 
 /// What a read of the auth record needs to decide whether the session still counts.

@@ -451,3 +451,63 @@ async fn tampered_session_value_counts_as_anonymous() {
         None
     );
 }
+
+/// A session that, as kvixi-axum's does, keeps "remember me" with each write of the auth
+/// record: a write that no `remember` call preceded makes an ordinary session again.
+#[derive(Default)]
+struct RememberedPerWrite {
+    inner: MemorySession,
+    asked: std::sync::Mutex<Option<Duration>>,
+    remembered: std::sync::Mutex<Option<Duration>>,
+}
+
+#[kvixi_core::async_trait]
+impl SessionStorage for RememberedPerWrite {
+    async fn get(&self, key: &str) -> Result<Option<String>, Error> {
+        self.inner.get(key).await
+    }
+    async fn insert(&self, key: &str, json: String) -> Result<(), Error> {
+        if key == kvixi_core::flow::AUTH_RECORD_KEY {
+            let asked = self.asked.lock().unwrap().take();
+            *self.remembered.lock().unwrap() = asked;
+        }
+        self.inner.insert(key, json).await
+    }
+    async fn remove(&self, key: &str) -> Result<(), Error> {
+        self.inner.remove(key).await
+    }
+    async fn rotate_id(&self) -> Result<(), Error> {
+        self.inner.rotate_id().await
+    }
+    async fn destroy(&self) -> Result<(), Error> {
+        self.inner.destroy().await
+    }
+    fn remember(&self, idle: Duration) {
+        *self.asked.lock().unwrap() = Some(idle);
+    }
+}
+
+/// Reading the profile again rewrites the auth record: a remembered login stays
+/// remembered, for an adapter that keeps the choice with each write (kvixi-axum).
+#[tokio::test]
+async fn a_remembered_login_stays_remembered_when_the_profile_is_read_again() {
+    let mock = emulator().await;
+    let kvixi = driver(&mock, Arc::new(AtomicU64::new(1_000_000)))
+        .build()
+        .unwrap();
+    let session = RememberedPerWrite::default();
+    let started = kvixi.login(Some("return_to=%2Fprivate&remember=1"));
+    let auth_key = mock.issue_auth_key(APP_ID, "alice").expect("key issued");
+    kvixi
+        .callback(
+            &session,
+            Some(&format!("auth_key={auth_key}")),
+            Some(&started.login_cookie),
+        )
+        .await
+        .unwrap();
+    let remembered = *session.remembered.lock().unwrap();
+    assert!(remembered.is_some(), "the login asked for remember me");
+    kvixi.refresh_user(&session).await.unwrap();
+    assert_eq!(*session.remembered.lock().unwrap(), remembered);
+}
