@@ -104,8 +104,9 @@ impl<F: Future> Future for KvixiFuture<F> {
 /// session at most once per 1/24 of its idle timeout (once an hour by default, at every
 /// request below 48 s; see [`kvixi_core::flow::renewal_due`]) by stamping the auth record
 /// it reads anyway (as its member `kvixi.renewed`, so deciding costs no second session
-/// read). The store is wrapped in [`IdleExpiry`], which keeps each record an idle timeout
-/// after its last save whatever the cookie says: a session ends between 23/24 of the idle
+/// read). The store is wrapped in [`IdleExpiry`] (on the system clock; `with_kvixi_store`
+/// mounts it on the flow's), which keeps each record an idle timeout after its last save
+/// whatever the cookie says: a session ends between 23/24 of the idle
 /// timeout and the whole of it after its last request. A session without a login, holding
 /// only the app's own data, is renewed when the app changes it. The [`KvixiLayer`] keeps a
 /// remembered session's cookie persistent when the app changes the session.

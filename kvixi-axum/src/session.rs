@@ -135,18 +135,7 @@ impl SessionStorage for TowerSession<'_> {
         if let (AUTH_RECORD_KEY, Some(record)) = (key, &json) {
             let (renewed, remembered, _) = split_stamp(record);
             let idle = remembered.map_or(self.kvixi.config().idle_timeout(), Duration::from_secs);
-            let now = self.kvixi.now();
-            if renewed.is_some_and(|renewed| flow::idle_over(renewed, now, idle)) {
-                // Idle too long on the flow's clock, though the store kept it: over, as
-                // the store would have ended it.
-                tracing::info!("kvixi session over: idle past its idle timeout");
-                self.session
-                    .remove_value(AUTH_RECORD_KEY)
-                    .await
-                    .map_err(store_error)?;
-                return Ok(None);
-            }
-            if flow::renewal_due(renewed, now, idle) {
+            if flow::renewal_due(renewed, self.kvixi.now(), idle) {
                 match self.write_record(record).await {
                     Ok(()) => self.renewed.store(true, Ordering::Relaxed),
                     Err(error) => tracing::warn!(%error, "kvixi session renewal not written"),
@@ -190,10 +179,11 @@ impl SessionStorage for TowerSession<'_> {
 /// with each record it saves expiring an idle timeout after the save. A session's cookie
 /// has no `Max-Age` (it ends with the browser), so tower-sessions would give its record
 /// two weeks; this keeps [`Config::idle_timeout`] on the server, or the remembered idle
-/// timeout of a login with "remember me" (as its auth record says). Each save also
-/// stamps the auth record it carries (`kvixi.renewed`) with the time of the save, so that
-/// the flow's own idle decision ([`flow::idle_over`]) counts the app's writes as the
-/// store does.
+/// timeout of a login with "remember me" (as its auth record says). A record loaded
+/// after that long without a save is over ([`flow::idle_over`]), even if the store kept
+/// it: it is deleted and the session starts empty. Expiries are set and judged on the
+/// flow's clock ([`for_flow`](Self::for_flow), which `with_kvixi_store` uses), or on the
+/// system clock ([`new`](Self::new)).
 #[derive(Clone)]
 pub struct IdleExpiry<S> {
     store: S,
@@ -241,21 +231,38 @@ impl<S> IdleExpiry<S> {
         &self.store
     }
 
-    /// `record` expiring an idle timeout from now: its own if it is remembered. Its auth
-    /// record, if any, is stamped as renewed now.
-    fn expiring(&self, record: &mut Record) {
-        let remembered = match record.data.get_mut(AUTH_RECORD_KEY) {
-            Some(Value::String(json)) => {
-                let remembered = split_stamp(json).1;
-                *json = stamped(json, (self.clock)(), remembered);
-                remembered
-            }
+    /// The idle timeout of `record`: its own if it is remembered.
+    fn idle_of(&self, record: &Record) -> time::Duration {
+        let remembered = match record.data.get(AUTH_RECORD_KEY) {
+            Some(Value::String(json)) => split_stamp(json).1,
             _ => None,
         };
-        let idle = remembered.map_or(self.idle, |seconds| {
+        remembered.map_or(self.idle, |seconds| {
             time::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
-        });
-        record.expiry_date = OffsetDateTime::now_utc().saturating_add(idle);
+        })
+    }
+
+    /// `record` expiring an idle timeout from now.
+    fn expiring(&self, record: &mut Record) {
+        // The flow's whole second, with the system clock's fraction of a second: on the
+        // system clock, exactly as precise as the stores that judge it.
+        let system = OffsetDateTime::now_utc();
+        let now = i64::try_from((self.clock)().0).unwrap_or(i64::MAX);
+        let now = OffsetDateTime::from_unix_timestamp(now)
+            .and_then(|now| now.replace_nanosecond(system.nanosecond()))
+            .unwrap_or(system);
+        record.expiry_date = now.saturating_add(self.idle_of(record));
+    }
+
+    /// Whether `record` was last saved longer than its idle timeout ago on the clock.
+    fn idle_over(&self, record: &Record) -> bool {
+        let idle = self.idle_of(record);
+        let saved = record
+            .expiry_date
+            .unix_timestamp()
+            .saturating_sub(idle.whole_seconds());
+        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
+        flow::idle_over(saved, (self.clock)(), idle.unsigned_abs())
     }
 }
 
@@ -271,7 +278,17 @@ impl<S: SessionStore> SessionStore for IdleExpiry<S> {
         self.store.save(&record).await
     }
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        self.store.load(id).await
+        let Some(record) = self.store.load(id).await? else {
+            return Ok(None);
+        };
+        if self.idle_over(&record) {
+            // Idle too long on the clock, though the store kept it: over, as the store
+            // would have ended it.
+            tracing::info!("kvixi session over: idle past its idle timeout");
+            self.store.delete(id).await?;
+            return Ok(None);
+        }
+        Ok(Some(record))
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.store.delete(id).await
@@ -436,9 +453,9 @@ mod tests {
             .map(str::to_owned)
     }
 
-    /// The app's own writes keep a login from idling out, as reads do: the store pushes
-    /// its expiry back at each save, and the save stamps the auth record, which the
-    /// flow's own idle decision reads (on the flow's clock, moved here by hours).
+    /// The app's own writes keep a login from idling out, as reads do: each save pushes
+    /// the record's expiry back, which the idle decision reads (on the flow's clock,
+    /// moved here by hours); past it the session is over though the store kept it.
     #[tokio::test]
     async fn the_apps_own_writes_keep_a_login_from_idling_out() {
         use std::sync::atomic::AtomicU64;
@@ -484,24 +501,45 @@ mod tests {
             }
             request.body(Body::empty()).expect("request")
         };
-        let logged_in = app.clone().oneshot(get("/login", None)).await.unwrap();
-        let cookie = session_cookie(&logged_in).expect("a session cookie");
-        let pair = cookie.split(';').next().unwrap().to_owned();
+        let log_in = async || {
+            let logged_in = app.clone().oneshot(get("/login", None)).await.unwrap();
+            let cookie = session_cookie(&logged_in).expect("a session cookie");
+            cookie.split(';').next().unwrap().to_owned()
+        };
         let hours = |n: u64| clock.fetch_add(n * 3600, Ordering::SeqCst);
-        let status = async |uri: &str| {
+        let status = async |pair: &str, uri: &str| {
             app.clone()
-                .oneshot(get(uri, Some(&pair)))
+                .oneshot(get(uri, Some(pair)))
                 .await
                 .unwrap()
                 .status()
         };
 
+        let pair = log_in().await;
         hours(20);
-        assert_eq!(status("/note").await, StatusCode::OK);
+        assert_eq!(status(&pair, "/note").await, StatusCode::OK);
         hours(20);
-        assert_eq!(status("/me").await, StatusCode::OK, "written 20 h ago");
+        assert_eq!(
+            status(&pair, "/me").await,
+            StatusCode::OK,
+            "written 20 h ago"
+        );
         hours(25);
-        assert_eq!(status("/me").await, StatusCode::UNAUTHORIZED, "25 h idle");
+        assert_eq!(
+            status(&pair, "/me").await,
+            StatusCode::UNAUTHORIZED,
+            "25 h idle"
+        );
+
+        // A write after the idle timeout starts an empty session: the login stays over.
+        let pair = log_in().await;
+        hours(25);
+        assert_eq!(status(&pair, "/note").await, StatusCode::OK);
+        assert_eq!(
+            status(&pair, "/me").await,
+            StatusCode::UNAUTHORIZED,
+            "not revived"
+        );
     }
 
     #[tokio::test]
