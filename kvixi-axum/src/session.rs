@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
+use kvixi_core::record_expiry;
 use kvixi_core::{Config, Error, Kvixi, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
-use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
 use tower_sessions::{Expiry, Session, SessionStore};
@@ -244,25 +244,12 @@ impl<S> IdleExpiry<S> {
 
     /// `record` expiring an idle timeout from now.
     fn expiring(&self, record: &mut Record) {
-        // The flow's whole second, with the system clock's fraction of a second: on the
-        // system clock, exactly as precise as the stores that judge it.
-        let system = OffsetDateTime::now_utc();
-        let now = i64::try_from((self.clock)().0).unwrap_or(i64::MAX);
-        let now = OffsetDateTime::from_unix_timestamp(now)
-            .and_then(|now| now.replace_nanosecond(system.nanosecond()))
-            .unwrap_or(system);
-        record.expiry_date = now.saturating_add(self.idle_of(record));
+        record.expiry_date = record_expiry::expiring_at((self.clock)(), self.idle_of(record));
     }
 
     /// Whether `record` was last saved longer than its idle timeout ago on the clock.
     fn idle_over(&self, record: &Record) -> bool {
-        let idle = self.idle_of(record);
-        let saved = record
-            .expiry_date
-            .unix_timestamp()
-            .saturating_sub(idle.whole_seconds());
-        let saved = UnixTime(u64::try_from(saved).unwrap_or(0));
-        flow::idle_over(saved, (self.clock)(), idle.unsigned_abs())
+        record_expiry::idle_over(record.expiry_date, self.idle_of(record), (self.clock)())
     }
 }
 

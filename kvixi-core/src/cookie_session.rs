@@ -15,6 +15,7 @@ use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
 
 use crate::flow::{self, AUTH_RECORD_KEY};
+use crate::record_expiry;
 
 /// The record member of a remembered session: its idle timeout in seconds.
 const REMEMBER_KEY: &str = "kvixi.remember";
@@ -23,15 +24,6 @@ const REMEMBER_KEY: &str = "kvixi.remember";
 fn remembered(record: &Record) -> Option<Duration> {
     let seconds = record.data.get(REMEMBER_KEY)?.as_i64()?;
     Some(Duration::seconds(seconds))
-}
-
-/// When a record expiring at `expiry` after `inactivity` idle was last saved (renewed),
-/// in whole seconds.
-fn saved(expiry: OffsetDateTime, inactivity: Duration) -> UnixTime {
-    let saved = expiry
-        .unix_timestamp()
-        .saturating_sub(inactivity.whole_seconds());
-    UnixTime(u64::try_from(saved).unwrap_or(0))
 }
 use crate::{
     AppUser, Config, CookieKey, Error, Kvixi, KvixiUser, SESSION_COOKIE, SessionStorage,
@@ -147,14 +139,8 @@ impl CookieSessions {
 
     /// When `record` expires if saved now: its remembered idle timeout, or the default.
     fn fresh_expiry(&self, record: &Record) -> OffsetDateTime {
-        // The flow's whole second, with the system clock's fraction of a second: on the
-        // system clock, exactly as precise as the stores that judge it.
-        let system = OffsetDateTime::now_utc();
-        let now = i64::try_from(self.now().0).unwrap_or(i64::MAX);
-        let now = OffsetDateTime::from_unix_timestamp(now)
-            .and_then(|now| now.replace_nanosecond(system.nanosecond()))
-            .unwrap_or(system);
-        now.saturating_add(remembered(record).unwrap_or(self.inactivity))
+        let idle = remembered(record).unwrap_or(self.inactivity);
+        record_expiry::expiring_at(self.now(), idle)
     }
 
     /// Whether `record` is due for its expiry to be pushed back, as
@@ -168,18 +154,15 @@ impl CookieSessions {
     }
 
     fn due(expiry: OffsetDateTime, inactivity: Duration, now: UnixTime) -> bool {
-        flow::renewal_due(
-            Some(saved(expiry, inactivity)),
-            now,
-            inactivity.unsigned_abs(),
-        )
+        let saved = record_expiry::saved_at(expiry, inactivity);
+        flow::renewal_due(Some(saved), now, inactivity.unsigned_abs())
     }
 
     /// Whether `record` has been idle past its idle timeout at `now` ([`flow::idle_over`]):
     /// the session is over even if its store still holds it.
     fn idle_over(&self, record: &Record, now: UnixTime) -> bool {
         let idle = remembered(record).unwrap_or(self.inactivity);
-        flow::idle_over(saved(record.expiry_date, idle), now, idle.unsigned_abs())
+        record_expiry::idle_over(record.expiry_date, idle, now)
     }
 
     /// The session cookie pointing at `record`, sealed with the current key: a

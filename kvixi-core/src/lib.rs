@@ -85,6 +85,8 @@ pub mod guard;
 mod memory_store;
 mod pages;
 mod provider_guard;
+#[cfg(feature = "tower-sessions-store")]
+pub mod record_expiry;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_revocations;
