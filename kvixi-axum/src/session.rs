@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kvixi_core::flow::{self, AUTH_RECORD_KEY};
 use kvixi_core::record_expiry;
-use kvixi_core::{Config, Error, Kvixi, SessionStorage, UnixTime, async_trait};
+use kvixi_core::{Clock, Config, Error, Kvixi, SessionStorage, UnixTime, async_trait};
 use serde_json::Value;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
@@ -188,7 +188,7 @@ impl SessionStorage for TowerSession<'_> {
 pub struct IdleExpiry<S> {
     store: S,
     idle: time::Duration,
-    clock: Arc<dyn Fn() -> UnixTime + Send + Sync>,
+    clock: Clock,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for IdleExpiry<S> {
@@ -213,11 +213,7 @@ impl<S> IdleExpiry<S> {
         Self::with_clock(store, kvixi.config(), kvixi.clock())
     }
 
-    fn with_clock(
-        store: S,
-        config: &Config,
-        clock: Arc<dyn Fn() -> UnixTime + Send + Sync>,
-    ) -> Self {
+    fn with_clock(store: S, config: &Config, clock: Clock) -> Self {
         let seconds = i64::try_from(config.idle_timeout().as_secs()).unwrap_or(i64::MAX);
         IdleExpiry {
             store,

@@ -82,7 +82,7 @@ pub struct CookieSessions {
     /// A session ends after this long without a request ([`Config::idle_timeout`]).
     inactivity: Duration,
     /// The flow's clock: expiries are set and judged on it.
-    clock: crate::driver::Clock,
+    clock: crate::Clock,
 }
 
 impl std::fmt::Debug for CookieSessions {
@@ -107,7 +107,7 @@ impl CookieSessions {
         Self::with_clock(store, kvixi.config(), kvixi.clock())
     }
 
-    fn with_clock<S: SessionStore>(store: S, config: &Config, clock: crate::driver::Clock) -> Self {
+    fn with_clock<S: SessionStore>(store: S, config: &Config, clock: crate::Clock) -> Self {
         CookieSessions {
             store: Arc::new(StoreTimeout::from_config(store, config)),
             secure: config.cookie_secure(),

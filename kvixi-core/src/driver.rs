@@ -62,7 +62,8 @@ pub type AdmittedLogin = Result<Option<serde_json::Value>, Error>;
 pub type LoginHookFuture =
     Pin<Box<dyn Future<Output = Result<AdmittedLogin, LoginRefused>> + Send>>;
 type LoginHook = Arc<dyn Fn(KvixiUser, AccessToken) -> LoginHookFuture + Send + Sync>;
-pub(crate) type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+/// A flow's clock ([`Kvixi::clock`]): whole seconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
 /// The login flow for one app: configuration, Kvixi client and hooks, shared by all
 /// requests (cheap to clone). Adapters call the `handle_*` methods from their routes and
@@ -454,7 +455,7 @@ impl Kvixi {
     /// layers that set and judge expiries on it: kvixi-core's
     /// [`CookieSessions::for_flow`](crate::CookieSessions::for_flow), kvixi-axum's store
     /// wrapper.
-    pub fn clock(&self) -> Arc<dyn Fn() -> UnixTime + Send + Sync> {
+    pub fn clock(&self) -> Clock {
         Arc::clone(&self.inner.clock)
     }
 

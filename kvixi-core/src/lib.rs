@@ -116,7 +116,8 @@ pub use cookie_session::{CookieSessions, RequestSession, SessionCookie};
 pub use database::{Database, DatabaseRevocations, DatabaseStore};
 pub use database::{DatabaseKind, DatabaseUrl};
 pub use driver::{
-    AdmittedLogin, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused, LoginStarted,
+    AdmittedLogin, Clock, Kvixi, KvixiBuilder, LoggedIn, LoginHookFuture, LoginRefused,
+    LoginStarted,
 };
 pub use error::Error;
 pub use events::{FailedLogin, HookOutput, LoggedOut, RefusedLogin};
